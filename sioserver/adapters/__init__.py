@@ -1,0 +1,2 @@
+"""Adapters: where rooms live and how broadcasts fan out."""
+

@@ -1,0 +1,2 @@
+"""Engine.IO v4 server: sessions, transports, heartbeat, limits."""
+

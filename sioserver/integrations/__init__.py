@@ -1,0 +1,2 @@
+"""The only code that imports a web framework."""
+

@@ -1,0 +1,2 @@
+"""Pure protocol cores: standard library only, no asyncio, no clock."""
+

@@ -1,0 +1,2 @@
+"""Socket.IO v5 server: namespaces, rooms, acks, broadcasts."""
+
