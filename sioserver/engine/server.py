@@ -1,0 +1,483 @@
+"""The Engine.IO v4 server: request routing, handshake, long-polling and the WebSocket transport.
+
+Subclasses (the public ``sioserver.engineio.AsyncServer`` and the Socket.IO server) override the
+three hooks :meth:`EngineServer.accept`, :meth:`EngineServer.handle_message` and
+:meth:`EngineServer.handle_disconnect`. ``handle_message`` is called synchronously from the
+transport with no task per message: a subclass that needs to await decides so itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from ..exceptions import ConfigurationError, EngineIOProtocolError, HandshakeError, check_options
+from ..proto.engineio import (
+    EngineError,
+    Packet,
+    PacketType,
+    decode_payload,
+    encode_payload,
+    open_packet,
+)
+from .http import (
+    BodyTooLarge,
+    CorsPolicy,
+    HttpRequest,
+    HttpResponse,
+    IncompleteBody,
+    compress_body,
+    error_response,
+)
+from .session import DisconnectReason, Session
+from .websocket import WebSocketConfig, WebSocketConnection
+
+__all__ = ["ENGINE_OPTIONS", "EngineServer"]
+
+log = logging.getLogger("sioserver.engine")
+
+AllowRequest = Callable[[dict[str, Any]], "bool | Awaitable[bool]"]
+
+#: option name -> default. Times in seconds, sizes in bytes.
+ENGINE_OPTIONS: dict[str, Any] = {
+    "ping_interval": 25.0,
+    "ping_timeout": 20.0,
+    "max_http_buffer_size": 1_000_000,
+    "allow_upgrades": True,
+    "upgrade_timeout": 10.0,
+    "transports": ("polling", "websocket"),
+    "cors_allowed_origins": None,
+    "cors_credentials": True,
+    "cookie": None,
+    "http_compression": True,
+    "compression_threshold": 1024,
+    "compression": False,
+    "max_buffered_bytes": 8 * 1024 * 1024,
+    "max_payload_packets": 1000,
+    "max_connections": 0,
+    "allow_request": None,
+    "poll_check_interval": 1.0,
+    "logger": None,
+}
+
+_TEXT_HEADERS = [("Content-Type", "text/plain; charset=UTF-8")]
+_OK_HEADERS = [("Content-Type", "text/html; charset=UTF-8")]
+_CLOSE_BODY = encode_payload([Packet(PacketType.CLOSE, "")]).encode()
+_NOOP_BODY = encode_payload([Packet(PacketType.NOOP, "")]).encode()
+
+
+class EngineServer:
+    """The protocol engine. Framework-free: integrations call :meth:`handle_request`."""
+
+    def __init__(self, **options: Any) -> None:
+        check_options(options, ENGINE_OPTIONS, type(self).__name__)
+        opts = {**ENGINE_OPTIONS, **options}
+        self.ping_interval = float(opts["ping_interval"])
+        self.ping_timeout = float(opts["ping_timeout"])
+        if self.ping_interval <= 0 or self.ping_timeout <= 0:
+            raise ConfigurationError("ping_interval and ping_timeout must be positive (seconds)")
+        self.max_http_buffer_size = int(opts["max_http_buffer_size"])
+        self.allow_upgrades = bool(opts["allow_upgrades"])
+        self.upgrade_timeout = float(opts["upgrade_timeout"])
+        transports = opts["transports"]
+        if isinstance(transports, str):
+            transports = [transports]
+        self.transports = tuple(transports)
+        unknown = set(self.transports) - {"polling", "websocket"}
+        if unknown or not self.transports:
+            raise ConfigurationError(f"transports must be 'polling' and/or 'websocket', not {sorted(unknown)}")
+        self.cors = CorsPolicy(opts["cors_allowed_origins"], bool(opts["cors_credentials"]))
+        self.cookie = _cookie_options(opts["cookie"])
+        self.http_compression = bool(opts["http_compression"])
+        self.compression_threshold = int(opts["compression_threshold"])
+        self.max_buffered_bytes = int(opts["max_buffered_bytes"])
+        self.max_payload_packets = int(opts["max_payload_packets"])
+        self.max_connections = int(opts["max_connections"])
+        self.allow_request: AllowRequest | None = opts["allow_request"]
+        self.poll_check_interval = float(opts["poll_check_interval"])
+        self.logger: logging.Logger = opts["logger"] or log
+        self.ws_config = WebSocketConfig(
+            max_message_size=self.max_http_buffer_size,
+            compression=bool(opts["compression"]),
+            compression_threshold=self.compression_threshold,
+        )
+        self.sessions: dict[str, Session] = {}
+        self.stats: Counter[str] = Counter()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._poll_sweeper: asyncio.TimerHandle | None = None
+        self._parked: set[Session] = set()
+        self._accepting = True
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        return self._loop
+
+    def describe(self) -> str:
+        """The effective transport and CORS policy, for the startup log."""
+        upgrades = "with upgrades" if self.allow_upgrades and len(self.transports) == 2 else "no upgrades"
+        return (
+            f"transports {', '.join(self.transports)} ({upgrades}); CORS: {self.cors.describe()}; "
+            f"ping {self.ping_interval}s/{self.ping_timeout}s; max payload {self.max_http_buffer_size} B"
+        )
+
+    # -------------------------------------------------------------- subclass hooks
+
+    async def accept(self, session: Session) -> bool:
+        """Called at the handshake, before the OPEN packet. Return False to refuse (403)."""
+        return True
+
+    def handle_message(self, session: Session, data: str | bytes) -> None:
+        """A MESSAGE from the client."""
+
+    def handle_disconnect(self, session: Session, reason: DisconnectReason) -> None:
+        """The session ended (exactly once per session)."""
+
+    # -------------------------------------------------------------------- API
+
+    def send(self, sid: str, data: str | bytes) -> bool:
+        session = self.sessions.get(sid)
+        return session is not None and session.send(data)
+
+    def close_session(self, sid: str, reason: DisconnectReason = DisconnectReason.SERVER_DISCONNECT) -> None:
+        session = self.sessions.get(sid)
+        if session is not None:
+            session.close(reason)
+
+    def close_all(self, reason: DisconnectReason = DisconnectReason.SERVER_SHUTDOWN) -> None:
+        self._accepting = False
+        for session in list(self.sessions.values()):
+            session.close(reason)
+
+    def session_closed(self, session: Session, reason: DisconnectReason) -> None:
+        """Called by :meth:`Session.close`."""
+        if self.sessions.get(session.sid) is session:
+            # a polling session closed with no GET parked keeps its sid until the next GET has
+            # taken the CLOSE packet (or the client is gone for a heartbeat period)
+            if session.ws is None and session.poll_waiter is None and reason not in _CLIENT_GONE:
+                self.loop.call_later(self.ping_interval + self.ping_timeout, self._forget, session)
+            else:
+                del self.sessions[session.sid]
+        self._parked.discard(session)
+        self.stats["disconnects"] += 1
+        self.stats[f"disconnect:{reason.value}"] += 1
+        self.logger.debug("session %s closed: %s", session.sid, reason.value)
+        try:
+            self.handle_disconnect(session, reason)
+        except Exception:
+            self.logger.exception("disconnect handler failed for session %s", session.sid)
+
+    def _forget(self, session: Session) -> None:
+        if self.sessions.get(session.sid) is session:
+            del self.sessions[session.sid]
+
+    # --------------------------------------------------------------- requests
+
+    async def handle_request(self, request: HttpRequest) -> HttpResponse | None:
+        """Answer one HTTP request. ``None`` means the request became a WebSocket."""
+        headers = request.headers
+        origin = headers.get("Origin")
+        cors_ok = self.cors.allows(origin, headers.get("Host"))
+        cors = self.cors.headers(origin) if cors_ok else []
+        method = request.method
+        if method == "OPTIONS":
+            if not cors_ok:
+                return self._refuse(request, EngineError.FORBIDDEN, f"origin {origin!r} is not allowed", [])
+            pre = self.cors.preflight_headers(origin, headers.get("Access-Control-Request-Headers"))
+            return HttpResponse(204, b"", pre)
+        query = request.query
+        transport = query.get("transport")
+        if transport not in self.transports:
+            return self._refuse(request, EngineError.UNKNOWN_TRANSPORT, f"transport {transport!r}", cors)
+        if not cors_ok:
+            return self._refuse(request, EngineError.FORBIDDEN, f"origin {origin!r} is not allowed", cors)
+        sid = query.get("sid")
+        if sid is not None:
+            session = self.sessions.get(sid)
+            if session is None:
+                return self._refuse(request, EngineError.UNKNOWN_SID, f"sid {sid!r}", cors)
+            if transport == "websocket":
+                return self._upgrade(request, session, cors)
+            if session.transport != "polling" or session.ws is not None:
+                return self._refuse(request, EngineError.BAD_REQUEST, "polling on a websocket session", cors)
+            if method == "GET":
+                return await self._poll(request, session, cors)
+            if method == "POST":
+                return await self._post(request, session, cors)
+            return self._refuse(request, EngineError.BAD_REQUEST, f"method {method}", cors)
+        if method != "GET":
+            return self._refuse(request, EngineError.BAD_HANDSHAKE_METHOD, f"{method} handshake", cors)
+        if transport == "websocket" and not _is_upgrade(request):
+            return self._refuse(request, EngineError.BAD_REQUEST, "websocket handshake without upgrade", cors)
+        if self.allow_request is not None:
+            allowed = self.allow_request(request.environ())
+            if not isinstance(allowed, bool):
+                allowed = await allowed
+            if not allowed:
+                return self._refuse(request, EngineError.FORBIDDEN, "refused by allow_request", cors)
+        if query.get("EIO") != "4":
+            return self._refuse(
+                request, EngineError.UNSUPPORTED_PROTOCOL_VERSION, f"EIO={query.get('EIO')!r}", cors
+            )
+        if not self._accepting:
+            return HttpResponse(503, b'{"code":3,"message":"Server shutting down"}',
+                                [("Content-Type", "application/json"), *cors])
+        if self.max_connections and len(self.sessions) >= self.max_connections:
+            self.stats["refused:max_connections"] += 1
+            self.logger.warning("refusing a handshake: max_connections=%d reached", self.max_connections)
+            return HttpResponse(503, b'{"code":3,"message":"Too many connections"}',
+                                [("Content-Type", "application/json"), *cors])
+        return await self._handshake(request, transport, cors)
+
+    def _refuse(
+        self, request: HttpRequest, error: EngineError, detail: str, cors: Sequence[tuple[str, str]]
+    ) -> HttpResponse:
+        self.stats[f"refused:{error.name.lower()}"] += 1
+        self.logger.info(
+            "refused %s from %s: %s (%s)", request.method, request.remote_addr, error.message, detail
+        )
+        return error_response(error, cors)
+
+    async def _handshake(
+        self, request: HttpRequest, transport: str, cors: list[tuple[str, str]]
+    ) -> HttpResponse | None:
+        sid = secrets.token_urlsafe(15)
+        session = Session(self, sid, transport, request.environ())
+        upgrades = ["websocket"] if transport == "polling" and self._can_upgrade() else []
+        opening = open_packet(
+            sid,
+            upgrades,
+            round(self.ping_interval * 1000),
+            round(self.ping_timeout * 1000),
+            self.max_http_buffer_size,
+        )
+        headers = list(cors)
+        if self.cookie is not None:
+            headers.append(("Set-Cookie", _set_cookie(sid, self.cookie)))
+        if transport == "websocket":
+            try:
+                conn = request.upgrade_websocket(_PendingHandler(), self.ws_config, headers)
+            except HandshakeError as exc:
+                return self._refuse(request, EngineError.BAD_REQUEST, exc.reason, cors)
+            self.sessions[sid] = session
+            try:
+                accepted = await self.accept(session)
+            except Exception:
+                self.logger.exception("connect handler failed for session %s", sid)
+                accepted = False
+            if not accepted or conn.closed:
+                del self.sessions[sid]
+                conn.close(1008 if not conn.closed else 1000)
+                return None
+            session.ws = conn
+            conn.handler = session
+            conn.send(opening)
+            self._opened(session)
+            return None
+        self.sessions[sid] = session
+        try:
+            accepted = await self.accept(session)
+        except Exception:
+            self.logger.exception("connect handler failed for session %s", sid)
+            accepted = False
+        if not accepted:
+            self.sessions.pop(sid, None)
+            return self._refuse(request, EngineError.FORBIDDEN, "refused by the connect handler", cors)
+        self._opened(session)
+        return HttpResponse(200, opening.encode(), [*_TEXT_HEADERS, *headers])
+
+    def _opened(self, session: Session) -> None:
+        self.stats["handshakes"] += 1
+        session.start_heartbeat()
+
+    def _can_upgrade(self) -> bool:
+        return self.allow_upgrades and "websocket" in self.transports
+
+    # ----------------------------------------------------------------- polling
+
+    async def _poll(self, request: HttpRequest, session: Session, cors: list[tuple[str, str]]) -> HttpResponse:
+        if session.poll_waiter is not None:
+            # a second concurrent GET: the first gets a CLOSE packet, this one a 400, the session ends
+            self.logger.info("session %s: overlapping GET requests; closing it", session.sid)
+            session.close(DisconnectReason.TRANSPORT_ERROR)
+            return error_response(EngineError.BAD_REQUEST, cors)
+        if session.closed:
+            self._forget(session)
+            return HttpResponse(200, _CLOSE_BODY, [*_TEXT_HEADERS, *cors])
+        if session.upgrading:
+            return HttpResponse(200, _NOOP_BODY, [*_TEXT_HEADERS, *cors])
+        if not session.queue:
+            waiter = self.loop.create_future()
+            session.poll_waiter = waiter
+            session.poll_request = request
+            self._park(session)
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                # the client went away mid-poll and the framework cancelled us
+                session.close(DisconnectReason.TRANSPORT_CLOSE)
+                raise
+            finally:
+                session.poll_waiter = None
+                session.poll_request = None
+                self._parked.discard(session)
+            if session.closed:
+                self._forget(session)
+                return HttpResponse(200, _CLOSE_BODY, [*_TEXT_HEADERS, *cors])
+            if session.upgrading or not session.queue:
+                return HttpResponse(200, _NOOP_BODY, [*_TEXT_HEADERS, *cors])
+        body = encode_payload(session.take_queue()).encode()
+        headers = [*_TEXT_HEADERS, *cors]
+        if self.http_compression:
+            body, encoding = compress_body(body, request.headers.get("Accept-Encoding"), self.compression_threshold)
+            if encoding:
+                headers.append(("Content-Encoding", encoding))
+        return HttpResponse(200, body, headers)
+
+    def _park(self, session: Session) -> None:
+        self._parked.add(session)
+        if self._poll_sweeper is None:
+            self._poll_sweeper = self.loop.call_later(self.poll_check_interval, self._sweep_parked)
+
+    def _sweep_parked(self) -> None:
+        """Close sessions whose parked GET was aborted by the client (frameworks do not always say)."""
+        self._poll_sweeper = None
+        for session in list(self._parked):
+            request = session.poll_request
+            if request is not None and request.is_disconnected():
+                self.logger.info("session %s: the client aborted its GET; closing it", session.sid)
+                session.close(DisconnectReason.TRANSPORT_CLOSE)
+        if self._parked:
+            self._poll_sweeper = self.loop.call_later(self.poll_check_interval, self._sweep_parked)
+
+    async def _post(self, request: HttpRequest, session: Session, cors: list[tuple[str, str]]) -> HttpResponse:
+        if session.posting:
+            self.logger.info("session %s: overlapping POST requests; closing it", session.sid)
+            session.close(DisconnectReason.TRANSPORT_ERROR)
+            return error_response(EngineError.BAD_REQUEST, cors)
+        session.posting = True
+        try:
+            body = await request.read_body(self.max_http_buffer_size)
+        except BodyTooLarge:
+            self.stats["refused:payload_too_large"] += 1
+            self.logger.warning(
+                "session %s: POST body over max_http_buffer_size=%d; answering 413 and closing the session",
+                session.sid,
+                self.max_http_buffer_size,
+            )
+            session.close(DisconnectReason.TRANSPORT_ERROR)
+            return HttpResponse(413, b'{"code":3,"message":"Payload too large"}',
+                                [("Content-Type", "application/json"), *cors])
+        except IncompleteBody:
+            self.logger.info("session %s: truncated POST body; not processed, closing the session", session.sid)
+            session.close(DisconnectReason.TRANSPORT_ERROR)
+            return error_response(EngineError.BAD_REQUEST, cors)
+        finally:
+            session.posting = False
+        try:
+            packets = decode_payload(body.decode("utf-8"), self.max_payload_packets)
+        except (UnicodeDecodeError, EngineIOProtocolError) as exc:
+            self.logger.info("session %s: bad POST payload (%s); closing it", session.sid, exc)
+            self.stats["protocol_errors"] += 1
+            session.close(DisconnectReason.TRANSPORT_ERROR)
+            return error_response(EngineError.BAD_REQUEST, cors)
+        for packet in packets:
+            if session.closed:
+                break
+            session.receive(packet)
+        return HttpResponse(200, b"ok", [*_OK_HEADERS, *cors])
+
+    # --------------------------------------------------------------- websocket
+
+    def _upgrade(self, request: HttpRequest, session: Session, cors: list[tuple[str, str]]) -> HttpResponse | None:
+        if not _is_upgrade(request):
+            return self._refuse(request, EngineError.BAD_REQUEST, "websocket request without upgrade", cors)
+        if not self._can_upgrade():
+            return self._refuse(request, EngineError.BAD_REQUEST, "upgrades are disabled", cors)
+        probe = _ProbeHandler(session)
+        try:
+            conn = request.upgrade_websocket(probe, self.ws_config, cors)
+        except HandshakeError as exc:
+            return self._refuse(request, EngineError.BAD_REQUEST, exc.reason, cors)
+        if session.closed or session.ws is not None or session.upgrading or session._probe is not None:
+            # a second WebSocket for this sid
+            self.logger.info("session %s: a second websocket for the same sid; closing it", session.sid)
+            conn.close(1008, "session already has a websocket")
+            return None
+        session.begin_probe(conn)
+        return None
+
+    async def shutdown(self) -> None:
+        """Close every session (clients see the transport close)."""
+        self.close_all(DisconnectReason.SERVER_SHUTDOWN)
+        if self._poll_sweeper is not None:
+            self._poll_sweeper.cancel()
+            self._poll_sweeper = None
+        await asyncio.sleep(0)
+
+
+_CLIENT_GONE = frozenset(
+    {DisconnectReason.CLIENT_DISCONNECT, DisconnectReason.PING_TIMEOUT, DisconnectReason.TRANSPORT_CLOSE}
+)
+
+
+class _PendingHandler:
+    """Holds a WebSocket between its 101 and the end of the connect hook (nothing arrives then)."""
+
+    __slots__ = ()
+
+    def on_ws_message(self, conn: WebSocketConnection, data: str | bytes) -> None:
+        conn.close(1002, "message before open")
+
+    def on_ws_close(self, conn: WebSocketConnection, code: int, reason: str) -> None:
+        pass
+
+
+class _ProbeHandler:
+    """Routes the probe WebSocket's messages to its session until the upgrade completes."""
+
+    __slots__ = ("session",)
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def on_ws_message(self, conn: WebSocketConnection, data: str | bytes) -> None:
+        self.session.probe_message(conn, data)
+
+    def on_ws_close(self, conn: WebSocketConnection, code: int, reason: str) -> None:
+        self.session.on_ws_close(conn, code, reason)
+
+
+def _is_upgrade(request: HttpRequest) -> bool:
+    return request.headers.get("Upgrade", "").lower() == "websocket"
+
+
+def _cookie_options(cookie: Any) -> dict[str, Any] | None:
+    if cookie is None or cookie is False:
+        return None
+    defaults = {"name": "io", "path": "/", "httponly": True, "samesite": "Lax", "secure": False}
+    if cookie is True:
+        return defaults
+    if isinstance(cookie, str):
+        return {**defaults, "name": cookie}
+    if isinstance(cookie, dict):
+        check_options(cookie, defaults, "cookie")
+        return {**defaults, **cookie}
+    raise ConfigurationError("cookie must be None, a name, or a dict of name/path/httponly/samesite/secure")
+
+
+def _set_cookie(sid: str, opts: dict[str, Any]) -> str:
+    parts = [f"{opts['name']}={sid}", f"Path={opts['path']}"]
+    if opts["httponly"]:
+        parts.append("HttpOnly")
+    if opts["samesite"]:
+        parts.append(f"SameSite={opts['samesite']}")
+    if opts["secure"]:
+        parts.append("Secure")
+    return "; ".join(parts)
+

@@ -1,0 +1,134 @@
+"""Serve an Engine.IO (or Socket.IO) server on an aiohttp ``web.Application``."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from aiohttp import web
+from aiohttp.client_exceptions import ClientPayloadError
+from aiohttp.http_exceptions import ContentLengthError
+
+from ..engine.http import BodyTooLarge, IncompleteBody
+from ..engine.server import EngineServer
+from ..engine.websocket import WebSocketConfig, WebSocketConnection, WebSocketHandler
+from .aiohttp_ws import upgrade_websocket
+
+__all__ = ["AiohttpRequest", "attach", "make_handler"]
+
+
+class AiohttpRequest:
+    """An aiohttp request as the engine's :class:`~sioserver.engine.http.HttpRequest`."""
+
+    __slots__ = ("_environ", "request", "takeover")
+
+    def __init__(self, request: web.Request) -> None:
+        self.request = request
+        self.takeover: web.StreamResponse | None = None
+        self._environ: dict[str, Any] | None = None
+
+    @property
+    def method(self) -> str:
+        return self.request.method
+
+    @property
+    def query(self) -> Mapping[str, str]:
+        return self.request.query
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return self.request.headers
+
+    @property
+    def remote_addr(self) -> str:
+        return self.request.remote or ""
+
+    def environ(self) -> dict[str, Any]:
+        if self._environ is None:
+            request = self.request
+            env: dict[str, Any] = {
+                "REQUEST_METHOD": request.method,
+                "PATH_INFO": request.path,
+                "QUERY_STRING": request.query_string,
+                "RAW_URI": request.raw_path,
+                "SERVER_PROTOCOL": "HTTP/%d.%d" % request.version,
+                "REMOTE_ADDR": request.remote or "",
+                "wsgi.url_scheme": request.scheme,
+                "aiohttp.request": request,
+            }
+            peer = request.transport.get_extra_info("peername") if request.transport else None
+            if isinstance(peer, tuple) and len(peer) >= 2:
+                env["REMOTE_PORT"] = str(peer[1])
+            for name, value in request.headers.items():
+                key = name.upper().replace("-", "_")
+                if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+                    env[key] = value
+                else:
+                    key = "HTTP_" + key
+                    env[key] = f"{env[key]},{value}" if key in env else value
+            self._environ = env
+        return self._environ
+
+    async def read_body(self, limit: int) -> bytes:
+        request = self.request
+        length = request.content_length
+        if length is not None and length > limit:
+            raise BodyTooLarge(length)
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            while True:
+                chunk = await request.content.readany()
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > limit:
+                    raise BodyTooLarge(size)
+                chunks.append(chunk)
+        except (ClientPayloadError, ContentLengthError, ConnectionResetError, asyncio.IncompleteReadError) as exc:
+            raise IncompleteBody(str(exc)) from exc
+        if length is not None and size != length:
+            raise IncompleteBody(f"{size} of {length} bytes")
+        return b"".join(chunks)
+
+    def is_disconnected(self) -> bool:
+        transport = self.request.transport
+        return transport is None or transport.is_closing()
+
+    def upgrade_websocket(
+        self, handler: WebSocketHandler, config: WebSocketConfig, extra_headers: Sequence[tuple[str, str]]
+    ) -> WebSocketConnection:
+        conn, response = upgrade_websocket(self.request, handler, config, extra_headers)
+        self.takeover = response
+        return conn
+
+
+def make_handler(server: EngineServer) -> Any:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        req = AiohttpRequest(request)
+        response = await server.handle_request(req)
+        if response is None:
+            if req.takeover is None:  # pragma: no cover - the engine only returns None after an upgrade
+                raise web.HTTPInternalServerError()
+            return req.takeover
+        return web.Response(status=response.status, body=response.body, headers=response.headers)
+
+    return handle
+
+
+def attach(server: EngineServer, app: web.Application, path: str = "engine.io") -> None:
+    """Route ``/<path>/`` (with and without the trailing slash) of ``app`` to ``server``."""
+    prefix = "/" + path.strip("/")
+    handler = make_handler(server)
+    app.router.add_route("*", prefix + "/", handler)
+    app.router.add_route("*", prefix, handler)
+
+    async def on_startup(_: web.Application) -> None:
+        server.logger.info("sioserver at %s/: %s", prefix, server.describe())
+
+    async def on_shutdown(_: web.Application) -> None:
+        await server.shutdown()
+
+    app.on_startup.append(on_startup)
+    app.on_shutdown.append(on_shutdown)
