@@ -114,7 +114,7 @@ class AsyncServer(EngineServer):
 
     def attach(self, app: Any, engineio_path: str = "engine.io") -> None:
         """Serve this server on an aiohttp ``web.Application`` at ``/<engineio_path>/``."""
-        from .integrations.aiohttp import attach
+        from .integrations.aiohttp import attach  # noqa: PLC0415 - the engine never imports a framework
 
         attach(self, app, engineio_path)
 

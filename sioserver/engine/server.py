@@ -21,6 +21,7 @@ from ..proto.engineio import (
     Packet,
     PacketType,
     decode_payload,
+    encode_packet,
     encode_payload,
     open_packet,
 )
@@ -232,7 +233,7 @@ class EngineServer:
             self.logger.warning("refusing a handshake: max_connections=%d reached", self.max_connections)
             return HttpResponse(503, b'{"code":3,"message":"Too many connections"}',
                                 [("Content-Type", "application/json"), *cors])
-        return await self._handshake(request, transport, cors)
+        return await self._handshake(request, str(transport), cors)
 
     def _refuse(
         self, request: HttpRequest, error: EngineError, detail: str, cors: Sequence[tuple[str, str]]
@@ -261,7 +262,7 @@ class EngineServer:
             headers.append(("Set-Cookie", _set_cookie(sid, self.cookie)))
         if transport == "websocket":
             try:
-                conn = request.upgrade_websocket(_PendingHandler(), self.ws_config, headers)
+                conn = request.upgrade_websocket(session, self.ws_config, headers)
             except HandshakeError as exc:
                 return self._refuse(request, EngineError.BAD_REQUEST, exc.reason, cors)
             self.sessions[sid] = session
@@ -271,12 +272,16 @@ class EngineServer:
                 self.logger.exception("connect handler failed for session %s", sid)
                 accepted = False
             if not accepted or conn.closed:
-                del self.sessions[sid]
-                conn.close(1008 if not conn.closed else 1000)
+                self.sessions.pop(sid, None)
+                session.state = Session.CLOSED
+                if not conn.closed:
+                    conn.close(1008, "refused")
                 return None
-            session.ws = conn
-            conn.handler = session
+            # what the connect handler sent waited in the queue; it follows the OPEN packet
             conn.send(opening)
+            session.ws = conn
+            for packet in session.take_queue():
+                conn.send(encode_packet(packet))
             self._opened(session)
             return None
         self.sessions[sid] = session
@@ -426,18 +431,6 @@ _CLIENT_GONE = frozenset(
 )
 
 
-class _PendingHandler:
-    """Holds a WebSocket between its 101 and the end of the connect hook (nothing arrives then)."""
-
-    __slots__ = ()
-
-    def on_ws_message(self, conn: WebSocketConnection, data: str | bytes) -> None:
-        conn.close(1002, "message before open")
-
-    def on_ws_close(self, conn: WebSocketConnection, code: int, reason: str) -> None:
-        pass
-
-
 class _ProbeHandler:
     """Routes the probe WebSocket's messages to its session until the upgrade completes."""
 
@@ -447,7 +440,11 @@ class _ProbeHandler:
         self.session = session
 
     def on_ws_message(self, conn: WebSocketConnection, data: str | bytes) -> None:
-        self.session.probe_message(conn, data)
+        session = self.session
+        if session.ws is conn:
+            session.on_ws_message(conn, data)
+        else:
+            session.probe_message(conn, data)
 
     def on_ws_close(self, conn: WebSocketConnection, code: int, reason: str) -> None:
         self.session.on_ws_close(conn, code, reason)

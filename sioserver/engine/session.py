@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from enum import Enum
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import EngineIOProtocolError
@@ -41,7 +41,7 @@ _NOOP_PACKET = Packet(PacketType.NOOP, "")
 _CLOSE_PACKET = Packet(PacketType.CLOSE, "")
 
 
-class DisconnectReason(str, Enum):
+class DisconnectReason(StrEnum):
     """Why a session ended (the ``reason`` given to disconnect handlers)."""
 
     CLIENT_DISCONNECT = "client disconnect"
@@ -51,9 +51,6 @@ class DisconnectReason(str, Enum):
     TRANSPORT_ERROR = "transport error"
     SLOW_CONSUMER = "slow consumer"
     SERVER_SHUTDOWN = "server shutting down"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 class Session:
@@ -185,11 +182,15 @@ class Session:
 
     # WebSocketHandler, for the session's own WebSocket (after a WebSocket handshake or an upgrade)
     def on_ws_message(self, conn: WebSocketConnection, data: str | bytes) -> None:
+        if conn is not self.ws:
+            if self.state == Session.OPEN:  # the client spoke before the OPEN packet
+                conn.close(1002, "message before open")
+            return
         if self.state != Session.OPEN:
             return
         if data.__class__ is str:
             if data[:1] == "4":  # the hot path: a text MESSAGE
-                self.server.handle_message(self, data[1:])  # type: ignore[index]
+                self.server.handle_message(self, data[1:])
                 return
             try:
                 packet = decode_packet(data)
@@ -265,8 +266,7 @@ class Session:
             self._probe_handle.cancel()
             self._probe_handle = None
         self._probe = None
-        self.ws = conn
-        conn.handler = self
+        self.ws = conn  # the probe's relay now forwards to on_ws_message
         self.transport = "websocket"
         self.upgrading = False
         waiter = self.poll_waiter

@@ -1,0 +1,272 @@
+"""The Engine.IO v4 server over HTTP: handshake, error table, long-polling, heartbeat, limits."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import time
+from typing import Any
+
+import pytest
+
+import sioserver.engineio
+from sioserver.exceptions import ConfigurationError
+
+from .conftest import EchoFactory
+
+PATH = "/engine.io/"
+
+
+async def handshake(client: Any, **query: str) -> dict[str, Any]:
+    resp = await client.get(PATH, params={"EIO": "4", "transport": "polling", **query})
+    assert resp.status == 200, await resp.text()
+    assert resp.headers["Content-Type"] == "text/plain; charset=UTF-8"
+    body = await resp.text()
+    assert body[0] == "0"
+    return json.loads(body[1:])  # type: ignore[no-any-return]
+
+
+class TestErrorTable:
+    """Every row of the reference server's error table: status and exact JSON body."""
+
+    @pytest.mark.parametrize(
+        ("method", "query", "status", "body"),
+        [
+            ("GET", {"EIO": "3", "transport": "polling"}, 400, {"code": 5, "message": "Unsupported protocol version"}),
+            ("GET", {"transport": "polling"}, 400, {"code": 5, "message": "Unsupported protocol version"}),
+            ("GET", {"EIO": "4", "transport": "flash"}, 400, {"code": 0, "message": "Transport unknown"}),
+            ("GET", {"EIO": "4"}, 400, {"code": 0, "message": "Transport unknown"}),
+            ("GET", {"EIO": "4", "transport": "polling", "sid": "nope"}, 400, {"code": 1, "message": "Session ID unknown"}),
+            ("POST", {"EIO": "4", "transport": "polling"}, 400, {"code": 2, "message": "Bad handshake method"}),
+            ("PUT", {"EIO": "4", "transport": "polling"}, 400, {"code": 2, "message": "Bad handshake method"}),
+            ("DELETE", {"EIO": "4", "transport": "polling"}, 400, {"code": 2, "message": "Bad handshake method"}),
+            ("GET", {"EIO": "4", "transport": "websocket"}, 400, {"code": 3, "message": "Bad request"}),
+        ],
+    )
+    async def test_row(self, echo_server: EchoFactory, method: str, query: dict[str, str], status: int,
+                       body: dict[str, Any]) -> None:
+        _, client = await echo_server(cors_allowed_origins="*")
+        resp = await client.request(method, PATH, params=query, headers={"Origin": "http://example.com"})
+        assert resp.status == status
+        assert resp.headers["Content-Type"] == "application/json"
+        assert await resp.json() == body
+        # error responses carry the CORS headers, or the browser hides them
+        assert resp.headers["Access-Control-Allow-Origin"] == "http://example.com"
+
+    async def test_forbidden_by_allow_request(self, echo_server: EchoFactory) -> None:
+        _, client = await echo_server(allow_request=lambda environ: False)
+        resp = await client.get(PATH, params={"EIO": "4", "transport": "polling"})
+        assert resp.status == 403
+        assert await resp.json() == {"code": 4, "message": "Forbidden"}
+
+    async def test_forbidden_origin(self, echo_server: EchoFactory) -> None:
+        _, client = await echo_server(cors_allowed_origins=["https://good.example"])
+        resp = await client.get(PATH, params={"EIO": "4", "transport": "polling"},
+                                headers={"Origin": "https://evil.example"})
+        assert resp.status == 403
+        assert await resp.json() == {"code": 4, "message": "Forbidden"}
+        assert "Access-Control-Allow-Origin" not in resp.headers
+
+    async def test_polling_with_the_sid_of_a_websocket_session(self, echo_server: EchoFactory) -> None:
+        _, client = await echo_server()
+        ws = await client.ws_connect(PATH, params={"EIO": "4", "transport": "websocket"})
+        sid = json.loads((await ws.receive_str())[1:])["sid"]
+        resp = await client.get(PATH, params={"EIO": "4", "transport": "polling", "sid": sid})
+        assert resp.status == 400
+        assert await resp.json() == {"code": 3, "message": "Bad request"}
+        await ws.close()
+
+    async def test_oversize_post_is_413_and_closes_the_session(self, echo_server: EchoFactory) -> None:
+        eio, client = await echo_server(max_http_buffer_size=1000)
+        sid = (await handshake(client))["sid"]
+        resp = await client.post(PATH, params={"EIO": "4", "transport": "polling", "sid": sid}, data="4" + "x" * 1000)
+        assert resp.status == 413
+        await asyncio.sleep(0)
+        assert ("disconnect", sid, "transport error") in eio.events  # type: ignore[attr-defined]
+        assert not [e for e in eio.events if e[0] == "message"]  # type: ignore[attr-defined]
+
+    async def test_unknown_option_names_the_closest(self) -> None:
+        with pytest.raises(ConfigurationError, match="did you mean 'cors_allowed_origins'") as info:
+            sioserver.engineio.AsyncServer(cors_allowed_origin="*")
+        assert isinstance(info.value, TypeError)
+
+
+class TestHandshake:
+    async def test_open_packet(self, echo_server: EchoFactory) -> None:
+        eio, client = await echo_server(ping_interval=0.3, ping_timeout=0.25, max_http_buffer_size=5000)
+        data = await handshake(client)
+        assert list(data) == ["sid", "upgrades", "pingInterval", "pingTimeout", "maxPayload"]
+        assert data["upgrades"] == ["websocket"]
+        assert (data["pingInterval"], data["pingTimeout"], data["maxPayload"]) == (300, 250, 5000)
+        assert ("connect", data["sid"]) in eio.events  # type: ignore[attr-defined]
+
+    async def test_polling_only_server_advertises_no_upgrades(self, echo_server: EchoFactory) -> None:
+        _, client = await echo_server(transports=["polling"])
+        assert (await handshake(client))["upgrades"] == []
+
+    async def test_websocket_handshake_sends_open_with_no_upgrades(self, echo_server: EchoFactory) -> None:
+        _, client = await echo_server()
+        ws = await client.ws_connect(PATH, params={"EIO": "4", "transport": "websocket"})
+        data = json.loads((await ws.receive_str())[1:])
+        assert data["upgrades"] == []
+        await ws.send_str("4hi")
+        assert await ws.receive_str() == "4hi"
+        await ws.close()
+
+    async def test_connect_handler_refusal_is_forbidden(self, echo_server: EchoFactory) -> None:
+        eio, client = await echo_server()
+        resp = await client.get(PATH, params={"EIO": "4", "transport": "polling", "refuse": "1"})
+        assert resp.status == 403
+        assert eio.sessions == {}
+
+    async def test_cookie(self, echo_server: EchoFactory) -> None:
+        _, client = await echo_server(cookie={"name": "io", "samesite": "Strict"})
+        resp = await client.get(PATH, params={"EIO": "4", "transport": "polling"})
+        sid = json.loads((await resp.text())[1:])["sid"]
+        assert resp.headers["Set-Cookie"] == f"io={sid}; Path=/; HttpOnly; SameSite=Strict"
+
+    async def test_preflight(self, echo_server: EchoFactory) -> None:
+        _, client = await echo_server(cors_allowed_origins="*")
+        resp = await client.options(PATH, headers={"Origin": "http://a.example",
+                                                   "Access-Control-Request-Headers": "x-token"})
+        assert resp.status == 204
+        assert resp.headers["Access-Control-Allow-Origin"] == "http://a.example"
+        assert resp.headers["Access-Control-Allow-Credentials"] == "true"
+        assert resp.headers["Access-Control-Allow-Headers"] == "x-token"
+        assert resp.headers["Vary"] == "Origin"
+
+    async def test_same_origin_default(self, echo_server: EchoFactory) -> None:
+        _, client = await echo_server()
+        host = f"{client.host}:{client.port}"
+        ok = await client.get(PATH, params={"EIO": "4", "transport": "polling"}, headers={"Origin": f"http://{host}"})
+        assert ok.status == 200
+        bad = await client.get(PATH, params={"EIO": "4", "transport": "polling"}, headers={"Origin": "http://x.example"})
+        assert bad.status == 403
+
+
+class TestPolling:
+    async def test_echo_text_and_binary(self, echo_server: EchoFactory) -> None:
+        _, client = await echo_server()
+        sid = (await handshake(client))["sid"]
+        q = {"EIO": "4", "transport": "polling", "sid": sid}
+        resp = await client.post(PATH, params=q, data="4hello\x1ebAQIDBA==")
+        assert resp.status == 200
+        assert await resp.text() == "ok"
+        resp = await client.get(PATH, params=q)
+        assert await resp.text() == "4hello\x1ebAQIDBA=="
+
+    async def test_nothing_is_sent_before_the_client_asks(self, echo_server: EchoFactory) -> None:
+        _, client = await echo_server(ping_interval=0.4, ping_timeout=1)
+        sid = (await handshake(client))["sid"]
+        started = time.monotonic()
+        resp = await client.get(PATH, params={"EIO": "4", "transport": "polling", "sid": sid})
+        assert await resp.text() == "2"  # the first thing the parked GET gets is the ping
+        assert time.monotonic() - started >= 0.35
+
+    async def test_no_pong_closes_at_interval_plus_timeout(self, echo_server: EchoFactory) -> None:
+        eio, client = await echo_server(ping_interval=0.2, ping_timeout=0.3)
+        started = time.monotonic()
+        sid = (await handshake(client))["sid"]
+        while sid in eio.sessions and not eio.sessions[sid].closed:
+            await asyncio.sleep(0.01)
+        elapsed = time.monotonic() - started
+        assert 0.5 <= elapsed < 0.65
+        assert ("disconnect", sid, "ping timeout") in eio.events  # type: ignore[attr-defined]
+
+    async def test_pongs_keep_a_session_alive(self, echo_server: EchoFactory) -> None:
+        eio, client = await echo_server(ping_interval=0.1, ping_timeout=0.1)
+        sid = (await handshake(client))["sid"]
+        q = {"EIO": "4", "transport": "polling", "sid": sid}
+        for _ in range(5):
+            assert await (await client.get(PATH, params=q)).text() == "2"
+            assert (await client.post(PATH, params=q, data="3")).status == 200
+        assert not eio.sessions[sid].closed
+
+    async def test_ping_from_a_v4_client_is_a_protocol_error(self, echo_server: EchoFactory) -> None:
+        eio, client = await echo_server()
+        sid = (await handshake(client))["sid"]
+        await client.post(PATH, params={"EIO": "4", "transport": "polling", "sid": sid}, data="2")
+        assert ("disconnect", sid, "transport error") in eio.events  # type: ignore[attr-defined]
+
+    async def test_second_concurrent_get_closes_the_session(self, echo_server: EchoFactory) -> None:
+        eio, client = await echo_server()
+        sid = (await handshake(client))["sid"]
+        q = {"EIO": "4", "transport": "polling", "sid": sid}
+        first = asyncio.ensure_future(client.get(PATH, params=q))
+        await asyncio.sleep(0.05)
+        second = await client.get(PATH, params=q)
+        assert second.status == 400
+        assert await (await first).text() == "1"
+        assert ("disconnect", sid, "transport error") in eio.events  # type: ignore[attr-defined]
+
+    async def test_server_disconnect_answers_the_parked_get_with_close(self, echo_server: EchoFactory) -> None:
+        eio, client = await echo_server()
+        sid = (await handshake(client))["sid"]
+        q = {"EIO": "4", "transport": "polling", "sid": sid}
+        parked = asyncio.ensure_future(client.get(PATH, params=q))
+        await asyncio.sleep(0.05)
+        await eio.disconnect(sid)
+        assert await (await parked).text() == "1"
+        assert (await client.get(PATH, params=q)).status == 400
+
+    async def test_client_close_packet(self, echo_server: EchoFactory) -> None:
+        eio, client = await echo_server()
+        sid = (await handshake(client))["sid"]
+        await client.post(PATH, params={"EIO": "4", "transport": "polling", "sid": sid}, data="1")
+        assert ("disconnect", sid, "client disconnect") in eio.events  # type: ignore[attr-defined]
+        assert sid not in eio.sessions
+
+    @pytest.mark.parametrize("body", ["", "x", "4a\x1e", "b!!!", "\xff"])
+    async def test_malformed_post_is_400_and_closes(self, echo_server: EchoFactory, body: str) -> None:
+        eio, client = await echo_server()
+        sid = (await handshake(client))["sid"]
+        resp = await client.post(PATH, params={"EIO": "4", "transport": "polling", "sid": sid}, data=body.encode("latin-1"))
+        assert resp.status == 400
+        assert await resp.json() == {"code": 3, "message": "Bad request"}
+        assert ("disconnect", sid, "transport error") in eio.events  # type: ignore[attr-defined]
+
+    async def test_too_many_packets_in_one_post_is_refused_not_dropped(self, echo_server: EchoFactory) -> None:
+        eio, client = await echo_server(max_payload_packets=16)
+        sid = (await handshake(client))["sid"]
+        resp = await client.post(PATH, params={"EIO": "4", "transport": "polling", "sid": sid},
+                                 data="\x1e".join(["4m"] * 17))
+        assert resp.status == 400
+        assert not [e for e in eio.events if e[0] == "message"]  # type: ignore[attr-defined]
+
+    async def test_aborted_get_closes_the_session(self, echo_server: EchoFactory) -> None:
+        eio, client = await echo_server(poll_check_interval=0.05)
+        sid = (await handshake(client))["sid"]
+        _, writer = await asyncio.open_connection(client.host, client.port)
+        writer.write(f"GET {PATH}?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        await writer.drain()
+        await asyncio.sleep(0.1)
+        writer.close()
+        for _ in range(50):
+            if ("disconnect", sid, "transport close") in eio.events:  # type: ignore[attr-defined]
+                break
+            await asyncio.sleep(0.02)
+        assert ("disconnect", sid, "transport close") in eio.events  # type: ignore[attr-defined]
+
+    async def test_truncated_post_is_not_processed(self, echo_server: EchoFactory) -> None:
+        eio, client = await echo_server()
+        sid = (await handshake(client))["sid"]
+        reader, writer = await asyncio.open_connection(client.host, client.port)
+        writer.write(
+            f"POST {PATH}?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n4hello".encode()
+        )
+        await writer.drain()
+        writer.write_eof()
+        await reader.read()
+        writer.close()
+        await asyncio.sleep(0.05)
+        assert not [e for e in eio.events if e[0] == "message"]  # type: ignore[attr-defined]
+
+    async def test_large_bodies_are_gzipped(self, echo_server: EchoFactory) -> None:
+        _, client = await echo_server()
+        sid = (await handshake(client))["sid"]
+        q = {"EIO": "4", "transport": "polling", "sid": sid}
+        await client.post(PATH, params=q, data="4" + "a" * 5000)
+        resp = await client.get(PATH, params=q, headers={"Accept-Encoding": "gzip"}, auto_decompress=False)
+        assert resp.headers["Content-Encoding"] == "gzip"
+        assert gzip.decompress(await resp.read()) == b"4" + b"a" * 5000
