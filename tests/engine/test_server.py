@@ -270,3 +270,87 @@ class TestPolling:
         resp = await client.get(PATH, params=q, headers={"Accept-Encoding": "gzip"}, auto_decompress=False)
         assert resp.headers["Content-Encoding"] == "gzip"
         assert gzip.decompress(await resp.read()) == b"4" + b"a" * 5000
+
+
+class TestUpgrade:
+    async def test_probe_noop_upgrade_and_flush(self, echo_server: EchoFactory) -> None:
+        eio, client = await echo_server()
+        sid = (await handshake(client))["sid"]
+        q = {"EIO": "4", "transport": "polling", "sid": sid}
+        parked = asyncio.ensure_future(client.get(PATH, params=q))
+        await asyncio.sleep(0.05)
+        ws = await client.ws_connect(PATH, params={"EIO": "4", "transport": "websocket", "sid": sid})
+        await ws.send_str("2probe")
+        assert await ws.receive_str() == "3probe"
+        # the parked GET is answered with a noop at once, so the client can pause polling
+        assert await (await parked).text() == "6"
+        # a GET during the upgrade is answered with a noop too
+        assert await (await client.get(PATH, params=q)).text() == "6"
+        # what the server sends while the upgrade is pending is held, then flushed on the WebSocket
+        await eio.send(sid, "held")
+        await ws.send_str("5")
+        assert await ws.receive_str() == "4held"
+        assert eio.transport(sid) == "websocket"
+        await ws.send_str("4after")
+        assert await ws.receive_str() == "4after"
+        # polling with the sid of an upgraded session: 400
+        resp = await client.get(PATH, params=q)
+        assert resp.status == 400
+        assert await resp.json() == {"code": 3, "message": "Bad request"}
+        # a second WebSocket with the same sid is closed
+        second = await client.ws_connect(PATH, params={"EIO": "4", "transport": "websocket", "sid": sid})
+        msg = await second.receive()
+        assert msg.type.name in ("CLOSE", "CLOSED")
+        await ws.send_str("4still")
+        assert await ws.receive_str() == "4still"
+        await ws.close()
+
+    async def test_upgrade_timeout_keeps_polling(self, echo_server: EchoFactory) -> None:
+        eio, client = await echo_server(upgrade_timeout=0.1)
+        sid = (await handshake(client))["sid"]
+        ws = await client.ws_connect(PATH, params={"EIO": "4", "transport": "websocket", "sid": sid})
+        msg = await ws.receive(timeout=2)
+        assert msg.type.name in ("CLOSE", "CLOSED")
+        assert eio.transport(sid) == "polling"
+        q = {"EIO": "4", "transport": "polling", "sid": sid}
+        await client.post(PATH, params=q, data="4still polling")
+        assert await (await client.get(PATH, params=q)).text() == "4still polling"
+
+    async def test_message_instead_of_probe_abandons_the_upgrade(self, echo_server: EchoFactory) -> None:
+        eio, client = await echo_server()
+        sid = (await handshake(client))["sid"]
+        ws = await client.ws_connect(PATH, params={"EIO": "4", "transport": "websocket", "sid": sid})
+        await ws.send_str("4sneaky")
+        msg = await ws.receive(timeout=2)
+        assert msg.type.name in ("CLOSE", "CLOSED")
+        assert not [e for e in eio.events if e[0] == "message"]  # type: ignore[attr-defined]
+        assert eio.transport(sid) == "polling"
+
+    async def test_upgrades_disabled(self, echo_server: EchoFactory) -> None:
+        _, client = await echo_server(allow_upgrades=False)
+        data = await handshake(client)
+        assert data["upgrades"] == []
+        resp = await client.get(PATH, params={"EIO": "4", "transport": "websocket", "sid": data["sid"]},
+                                headers={"Upgrade": "websocket", "Connection": "Upgrade",
+                                         "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+                                         "Sec-WebSocket-Version": "13"})
+        assert resp.status == 400
+
+    async def test_oversize_websocket_message_closes_1009(self, echo_server: EchoFactory) -> None:
+        eio, client = await echo_server(max_http_buffer_size=1000)
+        ws = await client.ws_connect(PATH, params={"EIO": "4", "transport": "websocket"})
+        sid = json.loads((await ws.receive_str())[1:])["sid"]
+        await ws.send_str("4" + "x" * 2000)
+        msg = await ws.receive(timeout=2)
+        assert msg.type.name == "CLOSE"
+        assert msg.data == 1009
+        await asyncio.sleep(0.05)
+        assert ("disconnect", sid, "transport error") in eio.events  # type: ignore[attr-defined]
+
+    async def test_slow_consumer_is_disconnected_not_buffered_forever(self, echo_server: EchoFactory) -> None:
+        eio, client = await echo_server(max_buffered_bytes=10_000)
+        sid = (await handshake(client))["sid"]
+        for _ in range(20):
+            await eio.send(sid, "x" * 1000)
+        assert ("disconnect", sid, "slow consumer") in eio.events  # type: ignore[attr-defined]
+        assert eio.stats["slow_consumers"] == 1
