@@ -1,0 +1,882 @@
+"""The WebSocket protocol (RFC 6455) with permessage-deflate (RFC 7692), sans I/O.
+
+Theory of operation
+-------------------
+:class:`Connection` is a state machine for one established connection. Bytes from the peer go in
+through :meth:`Connection.receive_data`, which returns the events they complete, in order: a text
+message (``str``), a binary message (``bytes``), :class:`Ping`, :class:`Pong` or :class:`Close`.
+Every ``send_*`` method returns the bytes to write. Nothing here does I/O, reads a clock or raises on
+bad input: a protocol violation ends the event list with a :class:`Close` event whose ``error`` is the
+:class:`~sioserver.exceptions.WebSocketProtocolError` (its ``code`` says 1002, 1007 or 1009).
+
+The caller handles events in order and writes answers as it goes, so that they keep their place
+among its own messages: ``Ping.reply`` is the pong (section 5.5.2); on a :class:`Close` event it
+writes :meth:`Connection.close_reply` - the Close frame that completes the closing handshake
+(section 5.5.1) or fails the connection (section 7.1.7) - and closes the TCP connection (a server
+closes it first, section 7.1.1). Input after a Close frame or a violation is ignored. The receiving
+and the sending side close separately: messages sent while handling the events before a Close event
+still go out, ahead of the reply; nothing goes out after it.
+
+Parsing is index based over one buffer, so a burst of small frames costs a few integer operations
+each; only a data frame that arrives in pieces is streamed, which validates UTF-8 (section 8.1) and
+enforces the size limit as the payload arrives rather than once it is complete.
+
+:func:`encode_frame` makes a complete frame; a server's frames are never masked, so a message encoded
+once can be written to any number of connections (broadcast).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import codecs
+import hashlib
+import os
+import re
+import struct
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Final
+
+from ..exceptions import HandshakeError, WebSocketProtocolError
+
+__all__ = [
+    "OP_BINARY",
+    "OP_CLOSE",
+    "OP_CONTINUATION",
+    "OP_PING",
+    "OP_PONG",
+    "OP_TEXT",
+    "Close",
+    "CloseCode",
+    "Connection",
+    "DeflateConfig",
+    "DeflateParams",
+    "Event",
+    "Ping",
+    "Pong",
+    "State",
+    "accept_key",
+    "encode_frame",
+    "encode_message",
+    "handshake_response",
+    "is_valid_close_code",
+    "negotiate_deflate",
+    "parse_extensions",
+    "validate_handshake",
+]
+
+# -- RFC 6455 section 5.2: opcodes ---------------------------------------------------------------
+OP_CONTINUATION: Final = 0x0
+OP_TEXT: Final = 0x1
+OP_BINARY: Final = 0x2
+OP_CLOSE: Final = 0x8
+OP_PING: Final = 0x9
+OP_PONG: Final = 0xA
+
+
+class CloseCode(IntEnum):
+    """RFC 6455 section 7.4.1."""
+
+    NORMAL_CLOSURE = 1000
+    GOING_AWAY = 1001
+    PROTOCOL_ERROR = 1002
+    UNSUPPORTED_DATA = 1003
+    NO_STATUS_RCVD = 1005  # never on the wire: the Close frame had no body
+    ABNORMAL_CLOSURE = 1006  # never on the wire: the connection ended without a Close frame
+    INVALID_PAYLOAD = 1007
+    POLICY_VIOLATION = 1008
+    MESSAGE_TOO_BIG = 1009
+    MANDATORY_EXTENSION = 1010
+    INTERNAL_ERROR = 1011
+
+
+# Codes a peer may put in a Close frame (section 7.4): the defined ones minus those reserved for
+# local use (1004-1006, 1015), plus 3000-4999 (libraries, frameworks, applications).
+_VALID_CLOSE_CODES: Final = frozenset((1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011))
+
+
+def is_valid_close_code(code: int) -> bool:
+    """Whether ``code`` may appear in a Close frame (RFC 6455 section 7.4)."""
+    return code in _VALID_CLOSE_CODES or 3000 <= code <= 4999
+
+
+class State(IntEnum):
+    OPEN = 1
+    CLOSING = 2  # one side is closed: a Close frame went out, or one came in (or input failed)
+    CLOSED = 3  # both sides are closed: close the transport
+
+
+# -- events ----------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Ping:
+    data: bytes
+    reply: bytes  # the Pong frame to send (section 5.5.2)
+
+
+@dataclass(frozen=True, slots=True)
+class Pong:
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    """No more input: write :meth:`Connection.close_reply`, then close the transport.
+
+    ``code``/``reason`` are the peer's (1005 for an empty Close frame), or the failure's when
+    ``error`` is set (the reason is for logs, not for the wire).
+    """
+
+    code: int
+    reason: str
+    error: WebSocketProtocolError | None = None
+
+
+Event = str | bytes | Ping | Pong | Close
+
+
+# -- frames ----------------------------------------------------------------------------------------
+_PACK_2: Final = struct.Struct("!BB").pack
+_PACK_4: Final = struct.Struct("!BBH").pack
+_PACK_10: Final = struct.Struct("!BBQ").pack
+# 2-byte headers of unfragmented, uncompressed, unmasked text and binary frames of 0-125 bytes
+_SHORT_HEADERS: Final = {op: [_PACK_2(0x80 | op, n) for n in range(126)] for op in (OP_TEXT, OP_BINARY)}
+_DEFLATE_TAIL: Final = b"\x00\x00\xff\xff"  # RFC 7692 section 7.2.2
+
+
+_XOR_TABLES: list[bytes] = []  # _XOR_TABLES[k] maps every byte b to b ^ k; built on first use
+
+
+def _mask(data: bytes | bytearray, key: bytes | bytearray) -> bytes:
+    """XOR ``data`` with the 4-byte ``key`` repeated (section 5.3), without a Python loop per byte.
+
+    Short payloads take one big-integer XOR; longer ones four strided ``translate`` calls, about
+    twice as fast from a few kilobytes on.
+    """
+    n = len(data)
+    if n < 1024:
+        return (int.from_bytes(data, "little") ^ int.from_bytes((key * ((n >> 2) + 1))[:n], "little")).to_bytes(
+            n, "little"
+        )
+    tables = _XOR_TABLES
+    if not tables:
+        tables.extend(bytes(b ^ k for b in range(256)) for k in range(256))
+    out = bytearray(data)
+    for i in range(4):
+        out[i::4] = out[i::4].translate(tables[key[i]])
+    return bytes(out)
+
+
+def encode_frame(opcode: int, payload: bytes, *, fin: bool = True, rsv1: bool = False, mask: bool = False) -> bytes:
+    """One complete frame (section 5.2). Servers never mask; clients always do (section 5.3)."""
+    n = len(payload)
+    b0 = opcode | (0x80 if fin else 0) | (0x40 if rsv1 else 0)
+    if not mask:
+        if n < 126:
+            return _PACK_2(b0, n) + payload
+        if n < 65536:
+            return _PACK_4(b0, 126, n) + payload
+        return _PACK_10(b0, 127, n) + payload
+    key = os.urandom(4)  # section 10.3: unpredictable masking keys
+    if n < 126:
+        header = _PACK_2(b0, 0x80 | n)
+    elif n < 65536:
+        header = _PACK_4(b0, 0xFE, n)
+    else:
+        header = _PACK_10(b0, 0xFF, n)
+    return header + key + _mask(payload, key)
+
+
+def encode_message(data: str | bytes) -> bytes:
+    """A server's unfragmented, uncompressed message frame: encode once, write to many connections."""
+    if isinstance(data, str):
+        payload = data.encode()
+        headers = _SHORT_HEADERS[OP_TEXT]
+        opcode = OP_TEXT
+    else:
+        payload = bytes(data)
+        headers = _SHORT_HEADERS[OP_BINARY]
+        opcode = OP_BINARY
+    if len(payload) < 126:
+        return headers[len(payload)] + payload
+    return encode_frame(opcode, payload)
+
+
+def _close_payload(code: int | None, reason: str) -> bytes:
+    if code is None:
+        if reason:
+            raise ValueError("a close reason needs a close code")
+        return b""
+    if not is_valid_close_code(code):
+        raise ValueError(f"invalid close code {code}")
+    payload = code.to_bytes(2, "big") + reason.encode()
+    if len(payload) > 125:
+        raise ValueError("close reason longer than 123 bytes")
+    return payload
+
+
+# -- the connection state machine ------------------------------------------------------------------
+_Utf8Decoder = codecs.getincrementaldecoder("utf-8")
+
+
+def _protocol_error(reason: str) -> WebSocketProtocolError:
+    return WebSocketProtocolError(CloseCode.PROTOCOL_ERROR, reason)
+
+
+class Connection:
+    """One WebSocket connection after the opening handshake (RFC 6455 sections 5-7, RFC 7692).
+
+    ``client=False`` (a server) requires masked frames from the peer and never masks its own;
+    ``client=True`` is the reverse. ``deflate`` holds the negotiated permessage-deflate parameters, or
+    None. Messages whose payload exceeds ``max_message_size`` bytes (after inflation) or that take more
+    than ``max_fragments`` frames fail with 1009; outgoing messages shorter than
+    ``compression_threshold`` bytes are sent uncompressed.
+    """
+
+    __slots__ = (
+        "_buf",
+        "_close_sent",
+        "_closed_input",
+        "_compress_bits",
+        "_compress_flush",
+        "_compressor",
+        "_deflate",
+        "_f_fin",
+        "_f_mask",
+        "_f_phase",
+        "_f_remaining",
+        "_inflate_bits",
+        "_inflate_reset",
+        "_inflater",
+        "_m_compressed",
+        "_m_data",
+        "_m_decoder",
+        "_m_frames",
+        "_m_opcode",
+        "_m_size",
+        "_m_text",
+        "_m_wire",
+        "_reply",
+        "client",
+        "compression_threshold",
+        "max_fragments",
+        "max_message_size",
+        "state",
+    )
+
+    def __init__(
+        self,
+        *,
+        client: bool = False,
+        deflate: DeflateParams | None = None,
+        max_message_size: int = 1 << 20,
+        max_fragments: int = 4096,
+        compression_threshold: int = 1024,
+    ) -> None:
+        self.client = bool(client)
+        self.state = State.OPEN
+        self.max_message_size = max_message_size
+        self.max_fragments = max_fragments
+        self.compression_threshold = compression_threshold
+        self._buf: bytearray | None = None  # input not parsed yet
+        self._closed_input = False  # a Close frame arrived or the connection failed
+        self._close_sent = False  # send_close() or close_reply() made a Close frame
+        self._reply = b""  # payload of the Close frame close_reply() makes
+        # the data frame whose payload is being streamed (see _stream)
+        self._f_remaining = 0
+        self._f_mask: bytes | None = None
+        self._f_phase = 0
+        self._f_fin = False
+        # the message being received; _m_opcode is 0 between messages
+        self._m_opcode = 0
+        self._m_compressed = False
+        self._m_frames = 0
+        self._m_wire = 0  # payload bytes as received
+        self._m_size = 0  # payload bytes after inflation
+        self._m_text: list[str] = []
+        self._m_data: list[bytes] = []
+        self._m_decoder: codecs.IncrementalDecoder | None = None
+        # permessage-deflate, created lazily: a compressor costs tens of kilobytes
+        self._deflate = deflate
+        self._compressor: zlib._Compress | None = None
+        self._inflater: zlib._Decompress | None = None
+        self._compress_bits = 0  # 0: never compress
+        self._compress_flush = zlib.Z_SYNC_FLUSH
+        self._inflate_bits = 15
+        self._inflate_reset = False
+        if deflate is not None:
+            if client:
+                out_bits, out_reset = deflate.client_max_window_bits, deflate.client_no_context_takeover
+                in_bits, in_reset = deflate.server_max_window_bits, deflate.server_no_context_takeover
+            else:
+                out_bits, out_reset = deflate.server_max_window_bits, deflate.server_no_context_takeover
+                in_bits, in_reset = deflate.client_max_window_bits, deflate.client_no_context_takeover
+            # zlib cannot deflate with an 8-bit window (it would silently use 9 and break the peer's
+            # 256-byte window); such a peer just gets uncompressed messages, which RFC 7692 allows.
+            self._compress_bits = out_bits if out_bits >= 9 else 0
+            # A full flush makes every message independent of the ones before (no context takeover)
+            # without reallocating the compressor.
+            self._compress_flush = zlib.Z_FULL_FLUSH if out_reset else zlib.Z_SYNC_FLUSH
+            # An inflater with a larger window than the sender's is always correct; zlib's deflate
+            # turns an 8-bit window into 9, so never inflate with less than 9.
+            self._inflate_bits = max(in_bits, 9)
+            self._inflate_reset = in_reset
+
+    @property
+    def compressing(self) -> bool:
+        """Whether messages of at least ``compression_threshold`` bytes go out compressed."""
+        return self._compress_bits != 0
+
+    # -- receiving ---------------------------------------------------------------------------------
+    def receive_data(self, data: bytes | bytearray) -> list[Event]:
+        """Feed bytes from the peer; return the events they complete, in order."""
+        events: list[Event] = []
+        if self._closed_input:
+            return events
+        buf: bytes | bytearray
+        if self._buf is None:
+            buf = data
+        else:
+            buf = self._buf
+            buf += data
+        n = len(buf)
+        pos = 0
+        client = self.client
+        try:
+            while pos < n:
+                if self._f_remaining:
+                    pos = self._stream(buf, pos, n, events)
+                    continue
+                if n - pos < 2:
+                    break
+                b0 = buf[pos]
+                b1 = buf[pos + 1]
+                opcode = b0 & 0x0F
+                length = b1 & 0x7F
+                # Validate what the first two bytes say before waiting for the rest (fail fast).
+                if b0 & 0x70 and (b0 & 0x70 != 0x40 or self._deflate is None or not 1 <= opcode <= 2):
+                    raise _protocol_error("reserved bits set without a negotiated extension")
+                if opcode >= 8:
+                    if opcode > OP_PONG:
+                        raise _protocol_error(f"reserved control opcode {opcode}")
+                    if not b0 & 0x80:
+                        raise _protocol_error("fragmented control frame")
+                    if length > 125:
+                        raise _protocol_error("control frame payload longer than 125 bytes")
+                elif opcode == OP_CONTINUATION:
+                    if not self._m_opcode:
+                        raise _protocol_error("continuation frame outside a fragmented message")
+                elif opcode <= OP_BINARY:
+                    if self._m_opcode:
+                        raise _protocol_error("new message inside a fragmented message")
+                else:
+                    raise _protocol_error(f"reserved data opcode {opcode}")
+                if bool(b1 & 0x80) is client:
+                    raise _protocol_error("masked frame from a server" if client else "unmasked frame")
+                hlen = 2
+                if length == 126:
+                    if n - pos < 4:
+                        break
+                    length = (buf[pos + 2] << 8) | buf[pos + 3]
+                    hlen = 4
+                elif length == 127:
+                    if n - pos < 10:
+                        break
+                    length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
+                    if length >> 63:
+                        raise _protocol_error("payload length with the most significant bit set")
+                    hlen = 10
+                if opcode < 8:
+                    self._check_size(opcode, b0, length)
+                if not client:
+                    hlen += 4
+                end = pos + hlen + length
+                if end > n:
+                    if opcode >= 8 or n - pos <= hlen:
+                        break  # control frames are small: wait for the whole frame
+                    # A data frame arrives in pieces: consume what is here now.
+                    if opcode:
+                        self._start_message(opcode, b0)
+                    self._m_frames += 1
+                    self._m_wire += length
+                    self._f_remaining = length
+                    self._f_mask = None if client else bytes(buf[pos + hlen - 4 : pos + hlen])
+                    self._f_phase = 0
+                    self._f_fin = bool(b0 & 0x80)
+                    pos += hlen
+                    continue
+                start = pos + hlen
+                payload = bytes(buf[start:end]) if client else _mask(buf[start:end], buf[start - 4 : start])
+                pos = end
+                if opcode >= 8:
+                    self._control(opcode, payload, events)
+                    if self._closed_input:
+                        return events
+                    continue
+                if b0 & 0xC0 == 0x80 and opcode:
+                    # An unfragmented, uncompressed message (the validation above guarantees that
+                    # none is in progress): the common case.
+                    if opcode == OP_TEXT:
+                        try:
+                            events.append(payload.decode())
+                        except UnicodeDecodeError:
+                            raise WebSocketProtocolError(
+                                CloseCode.INVALID_PAYLOAD, "invalid UTF-8 in a text message"
+                            ) from None
+                    else:
+                        events.append(payload)
+                    continue
+                if opcode:
+                    self._start_message(opcode, b0)
+                self._m_frames += 1
+                self._m_wire += length
+                fin = bool(b0 & 0x80)
+                self._data(payload, fin)
+                if fin:
+                    events.append(self._finish_message())
+        except WebSocketProtocolError as exc:
+            self._fail(exc, events)
+            return events
+        if pos == n:
+            self._buf = None
+        elif buf is self._buf:
+            del buf[:pos]
+        else:
+            self._buf = bytearray(buf[pos:])
+        return events
+
+    def _check_size(self, opcode: int, b0: int, length: int) -> None:
+        """Refuse a data frame from its header, before any of its payload is buffered."""
+        if opcode:
+            wire, frames, compressed = length, 1, b0 & 0x40
+        else:
+            wire, frames, compressed = self._m_wire + length, self._m_frames + 1, self._m_compressed
+        limit = self.max_message_size
+        if compressed:
+            # Deflate can make incompressible data a little longer; the inflated size is what counts.
+            limit += (limit >> 10) + 1024
+        if wire > limit:
+            raise WebSocketProtocolError(CloseCode.MESSAGE_TOO_BIG, f"message longer than {limit} bytes")
+        if frames > self.max_fragments:
+            raise WebSocketProtocolError(CloseCode.MESSAGE_TOO_BIG, f"message in more than {self.max_fragments} frames")
+
+    def _stream(self, buf: bytes | bytearray, pos: int, n: int, events: list[Event]) -> int:
+        """Consume the next piece of a data frame's payload; return the new position."""
+        remaining = self._f_remaining
+        take = min(n - pos, remaining)
+        chunk = buf[pos : pos + take]
+        mask = self._f_mask
+        if mask is None:
+            piece = bytes(chunk)
+        else:
+            phase = self._f_phase & 3
+            if phase:
+                mask = mask[phase:] + mask[:phase]
+            piece = _mask(chunk, mask)
+        self._f_phase += take
+        self._f_remaining = remaining = remaining - take
+        fin = not remaining and self._f_fin
+        self._data(piece, fin)
+        if fin:
+            events.append(self._finish_message())
+        return pos + take
+
+    def _start_message(self, opcode: int, b0: int) -> None:
+        self._m_opcode = opcode
+        self._m_compressed = bool(b0 & 0x40)
+
+    def _data(self, chunk: bytes, final: bool) -> None:
+        """Add payload to the current message; ``final`` marks its last piece."""
+        if self._m_compressed:
+            chunk = self._inflate(chunk, final)
+        else:
+            self._m_size += len(chunk)
+        if self._m_opcode == OP_TEXT:
+            decoder = self._m_decoder
+            if decoder is None:
+                decoder = self._m_decoder = _Utf8Decoder()
+            try:
+                text = decoder.decode(chunk, final)
+            except UnicodeDecodeError:
+                raise WebSocketProtocolError(CloseCode.INVALID_PAYLOAD, "invalid UTF-8 in a text message") from None
+            if not final:
+                # The decoder waits for more input after the first two bytes of a UTF-16 surrogate
+                # (ED A0-BF) although no continuation can make them valid: fail fast here.
+                pending = decoder.getstate()[0]
+                if len(pending) == 2 and pending[0] == 0xED and pending[1] >= 0xA0:
+                    raise WebSocketProtocolError(CloseCode.INVALID_PAYLOAD, "UTF-16 surrogate in UTF-8")
+            if text:
+                self._m_text.append(text)
+        elif chunk:
+            self._m_data.append(chunk)
+
+    def _inflate(self, chunk: bytes, final: bool) -> bytes:
+        inflater = self._inflater
+        if inflater is None:
+            inflater = self._inflater = zlib.decompressobj(-self._inflate_bits)
+        if final:
+            chunk += _DEFLATE_TAIL
+        budget = self.max_message_size - self._m_size
+        try:
+            # Never inflate more than the limit allows: a few kilobytes can inflate to gigabytes.
+            data = inflater.decompress(chunk, budget + 1)
+        except zlib.error:
+            raise WebSocketProtocolError(CloseCode.INVALID_PAYLOAD, "invalid compressed data") from None
+        if len(data) > budget:
+            raise WebSocketProtocolError(
+                CloseCode.MESSAGE_TOO_BIG, f"message inflates past {self.max_message_size} bytes"
+            )
+        self._m_size += len(data)
+        return data
+
+    def _finish_message(self) -> str | bytes:
+        message: str | bytes
+        if self._m_opcode == OP_TEXT:
+            message = "".join(self._m_text)
+            self._m_text = []
+            self._m_decoder = None
+        else:
+            message = b"".join(self._m_data)
+            self._m_data = []
+        if self._m_compressed:
+            inflater = self._inflater
+            # A sender that ended its deflate stream (BFINAL, RFC 7692 section 7.2.3.3) starts a new
+            # one; a sender without context takeover does not need our window any more.
+            if inflater is not None and (self._inflate_reset or inflater.eof):
+                self._inflater = None
+        self._m_opcode = 0
+        self._m_compressed = False
+        self._m_frames = self._m_wire = self._m_size = 0
+        return message
+
+    def _control(self, opcode: int, payload: bytes, events: list[Event]) -> None:
+        if opcode == OP_PING:
+            events.append(Ping(payload, encode_frame(OP_PONG, payload, mask=self.client)))
+        elif opcode == OP_PONG:
+            events.append(Pong(payload))
+        else:
+            self._receive_close(payload, events)
+
+    def _receive_close(self, payload: bytes, events: list[Event]) -> None:
+        """Section 5.5.1: answer a Close frame with one echoing its code, unless we sent one already."""
+        code: int
+        if not payload:
+            code, reason = CloseCode.NO_STATUS_RCVD, ""
+        elif len(payload) == 1:
+            raise _protocol_error("close frame with a 1-byte payload")
+        else:
+            code = int.from_bytes(payload[:2], "big")
+            if not is_valid_close_code(code):
+                raise _protocol_error(f"invalid close code {code}")
+            try:
+                reason = payload[2:].decode()
+            except UnicodeDecodeError:
+                raise WebSocketProtocolError(CloseCode.INVALID_PAYLOAD, "invalid UTF-8 in a close reason") from None
+        self._end(payload[:2])  # echo the code (section 5.5.1); the reason stays ours
+        events.append(Close(code, reason))
+
+    def _fail(self, exc: WebSocketProtocolError, events: list[Event]) -> None:
+        """Section 7.1.7: the reply carries the error's code; the details stay in ``Close.error``."""
+        self._end(exc.code.to_bytes(2, "big"))
+        events.append(Close(exc.code, exc.reason, exc))
+
+    def _end(self, reply: bytes) -> None:
+        self._closed_input = True
+        self._reply = reply
+        self.state = State.CLOSED if self._close_sent else State.CLOSING
+        self._buf = None
+        self._m_text = []
+        self._m_data = []
+        self._m_decoder = None
+        self._inflater = self._compressor = None
+
+    # -- sending -----------------------------------------------------------------------------------
+    def close_reply(self) -> bytes:
+        """After a :class:`Close` event: the Close frame to send, or b"" if one went out already."""
+        if self._close_sent or not self._closed_input:
+            return b""
+        self._close_sent = True
+        self.state = State.CLOSED
+        return encode_frame(OP_CLOSE, self._reply, mask=self.client)
+
+    def send_text(self, text: str) -> bytes:
+        """A text message frame (empty once we sent a Close frame: no data may follow it)."""
+        if self._close_sent:
+            return b""
+        return self._message(OP_TEXT, text.encode())
+
+    def send_binary(self, data: bytes) -> bytes:
+        """A binary message frame (empty once we sent a Close frame)."""
+        if self._close_sent:
+            return b""
+        return self._message(OP_BINARY, data)
+
+    def _message(self, opcode: int, data: bytes) -> bytes:
+        if self._compress_bits and len(data) >= self.compression_threshold:
+            compressor = self._compressor
+            if compressor is None:
+                assert self._deflate is not None
+                compressor = self._compressor = zlib.compressobj(
+                    self._deflate.compress_level, zlib.DEFLATED, -self._compress_bits, self._deflate.mem_level
+                )
+            # A sync/full flush ends with an empty stored block, 00 00 ff ff, which is left out
+            # (RFC 7692 section 7.2.1).
+            payload = (compressor.compress(data) + compressor.flush(self._compress_flush))[:-4]
+            return encode_frame(opcode, payload, rsv1=True, mask=self.client)
+        if self.client:
+            return encode_frame(opcode, data, mask=True)
+        if len(data) < 126:
+            return _SHORT_HEADERS[opcode][len(data)] + data
+        return encode_frame(opcode, data)
+
+    def send_ping(self, data: bytes = b"") -> bytes:
+        if len(data) > 125:
+            raise ValueError("ping payload longer than 125 bytes")
+        if self._close_sent:
+            return b""
+        return encode_frame(OP_PING, data, mask=self.client)
+
+    def send_pong(self, data: bytes = b"") -> bytes:
+        if len(data) > 125:
+            raise ValueError("pong payload longer than 125 bytes")
+        if self.state is State.CLOSED:
+            return b""
+        return encode_frame(OP_PONG, data, mask=self.client)
+
+    def send_close(self, code: int | None = CloseCode.NORMAL_CLOSURE, reason: str = "") -> bytes:
+        """Start the closing handshake (section 7.1.2); empty if it has started already.
+
+        ``code=None`` sends a Close frame without a body. Raises ValueError for a code a peer would
+        refuse or a reason longer than 123 bytes.
+        """
+        payload = _close_payload(code, reason)
+        if self._close_sent:
+            return b""
+        self._close_sent = True
+        self.state = State.CLOSED if self._closed_input else State.CLOSING
+        return encode_frame(OP_CLOSE, payload, mask=self.client)
+
+
+# -- the opening handshake (RFC 6455 section 4.2) --------------------------------------------------
+_GUID: Final = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+def accept_key(key: str) -> str:
+    """The Sec-WebSocket-Accept value for a Sec-WebSocket-Key (section 4.2.2)."""
+    return base64.b64encode(hashlib.sha1(key.encode("ascii") + _GUID).digest()).decode("ascii")
+
+
+_TOKEN: Final = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_TOKEN_RE: Final = re.compile(_TOKEN)
+# one extension parameter: token [ "=" ( token | quoted-string ) ], then ";" "," or the end
+_PARAM_RE: Final = re.compile(rf'[ \t]*({_TOKEN})[ \t]*(?:=[ \t]*(?:({_TOKEN})|"((?:[^"\\]|\\.)*)")[ \t]*)?')
+_QUOTED_PAIR_RE: Final = re.compile(r"\\(.)")
+
+ExtensionOffer = tuple[str, list[tuple[str, str | None]]]
+
+
+def parse_extensions(values: Iterable[str]) -> list[ExtensionOffer]:
+    """Parse Sec-WebSocket-Extensions header values (section 9.1) into ``[(name, [(param, value)])]``.
+
+    Raises HandshakeError (400) on a malformed value.
+    """
+    offers: list[ExtensionOffer] = []
+    for value in values:
+        pos, end = 0, len(value)
+        while pos < end:
+            match = _PARAM_RE.match(value, pos)
+            if match is None or match.group(2) or match.group(3) is not None:
+                raise HandshakeError(f"malformed Sec-WebSocket-Extensions: {value!r}")
+            name, params = match.group(1), []
+            pos = match.end()
+            while pos < end and value[pos] == ";":
+                match = _PARAM_RE.match(value, pos + 1)
+                if match is None:
+                    raise HandshakeError(f"malformed Sec-WebSocket-Extensions: {value!r}")
+                param, token, quoted = match.groups()
+                if quoted is not None:
+                    token = _QUOTED_PAIR_RE.sub(r"\1", quoted)
+                    if not _TOKEN_RE.fullmatch(token):  # section 9.1: a quoted value is a token
+                        raise HandshakeError(f"malformed Sec-WebSocket-Extensions: {value!r}")
+                params.append((param, token))
+                pos = match.end()
+            offers.append((name, params))
+            if pos < end:
+                if value[pos] != ",":
+                    raise HandshakeError(f"malformed Sec-WebSocket-Extensions: {value!r}")
+                pos += 1
+                while pos < end and value[pos] in " \t":
+                    pos += 1
+                if pos == end:
+                    raise HandshakeError(f"malformed Sec-WebSocket-Extensions: {value!r}")
+    return offers
+
+
+def _header_tokens(values: list[str]) -> set[str]:
+    return {t.strip().lower() for v in values for t in v.split(",")}
+
+
+def validate_handshake(
+    method: str, version: tuple[int, int] | str, headers: Mapping[str, str] | Iterable[tuple[str, str]]
+) -> tuple[str, list[ExtensionOffer]]:
+    """Check a client's opening handshake (section 4.2.1); return its key and extension offers.
+
+    ``headers`` is a mapping (a multidict's ``items()`` gives repeated headers) or ``(name, value)``
+    pairs. Raises HandshakeError with status 400, or 426 and ``Sec-WebSocket-Version: 13`` for a
+    version this server does not speak (section 4.4).
+    """
+    if method != "GET":
+        raise HandshakeError(f"method {method} is not GET")
+    if isinstance(version, str):
+        major, _, minor = version.removeprefix("HTTP/").partition(".")
+        try:
+            version = (int(major), int(minor or "0"))
+        except ValueError:
+            raise HandshakeError(f"invalid HTTP version {version!r}") from None
+    if tuple(version) < (1, 1):
+        raise HandshakeError("HTTP/1.1 or later is required")
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    fields: dict[str, list[str]] = {}
+    for name, value in items:
+        fields.setdefault(name.lower(), []).append(value)
+    if "host" not in fields:
+        raise HandshakeError("missing Host header")
+    if "websocket" not in _header_tokens(fields.get("upgrade", [])):
+        raise HandshakeError("missing or invalid Upgrade header")
+    if "upgrade" not in _header_tokens(fields.get("connection", [])):
+        raise HandshakeError("missing or invalid Connection header")
+    versions = fields.get("sec-websocket-version")
+    if versions is None:
+        raise HandshakeError("missing Sec-WebSocket-Version header")
+    if versions != ["13"]:
+        raise HandshakeError("unsupported WebSocket version", 426, {"Sec-WebSocket-Version": "13"})
+    keys = fields.get("sec-websocket-key", [])
+    if len(keys) != 1:
+        raise HandshakeError("missing or repeated Sec-WebSocket-Key header")
+    key = keys[0].strip()
+    try:
+        raw = base64.b64decode(key, validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != 16:
+        raise HandshakeError("invalid Sec-WebSocket-Key header")
+    return key, parse_extensions(fields.get("sec-websocket-extensions", []))
+
+
+def handshake_response(key: str, extensions: str | None = None, extra_headers: Sequence[tuple[str, str]] = ()) -> bytes:
+    """The server's ``101 Switching Protocols`` response (section 4.2.2), ready for the wire."""
+    lines = [
+        "HTTP/1.1 101 Switching Protocols",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        f"Sec-WebSocket-Accept: {accept_key(key)}",
+    ]
+    if extensions:
+        lines.append(f"Sec-WebSocket-Extensions: {extensions}")
+    for name, value in extra_headers:
+        if not _TOKEN_RE.fullmatch(name) or any(c in value for c in "\r\n\0"):
+            raise ValueError(f"invalid header {name!r}: {value!r}")
+        lines.append(f"{name}: {value}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+# -- permessage-deflate negotiation (RFC 7692 section 7.1) -----------------------------------------
+@dataclass(frozen=True, slots=True)
+class DeflateConfig:
+    """What a server accepts and asks for.
+
+    ``server_max_window_bits`` (9-15) bounds the window of our compressor; we use it silently and
+    announce a value only when the client asks for one. ``client_max_window_bits`` (8-15) is requested
+    from clients that allow it; None leaves the client's window alone. Smaller windows and
+    ``mem_level`` save memory per connection (deflate takes about 2**(wbits+2) + 2**(mem_level+9)
+    bytes), no context takeover saves it between messages at some cost in ratio.
+    """
+
+    server_no_context_takeover: bool = False
+    client_no_context_takeover: bool = False
+    server_max_window_bits: int = 15
+    client_max_window_bits: int | None = None
+    compress_level: int = 6
+    mem_level: int = 8
+
+    def __post_init__(self) -> None:
+        if not 9 <= self.server_max_window_bits <= 15:
+            raise ValueError("server_max_window_bits must be 9-15 (zlib cannot deflate with 8)")
+        if self.client_max_window_bits is not None and not 8 <= self.client_max_window_bits <= 15:
+            raise ValueError("client_max_window_bits must be 8-15")
+        if not -1 <= self.compress_level <= 9 or not 1 <= self.mem_level <= 9:
+            raise ValueError("compress_level must be -1-9 and mem_level 1-9")
+
+
+@dataclass(frozen=True, slots=True)
+class DeflateParams:
+    """Negotiated permessage-deflate parameters (window bits 8-15; 15 when not negotiated)."""
+
+    server_no_context_takeover: bool = False
+    client_no_context_takeover: bool = False
+    server_max_window_bits: int = 15
+    client_max_window_bits: int = 15
+    compress_level: int = 6
+    mem_level: int = 8
+
+
+_WINDOW_BITS_RE: Final = re.compile(r"[89]|1[0-5]")  # RFC 7692 section 7.1.2: no leading zeros
+
+
+def negotiate_deflate(offers: Sequence[ExtensionOffer], config: DeflateConfig) -> tuple[str, DeflateParams] | None:
+    """Accept the first permessage-deflate offer we can honour (RFC 7692 section 5.1).
+
+    Returns the Sec-WebSocket-Extensions response value and the parameters, or None (no
+    compression). Offers with unknown, repeated or invalid parameters are declined, as is a
+    ``server_max_window_bits=8`` offer: zlib cannot deflate with a 256-byte window.
+    """
+    for name, params in offers:
+        if name != "permessage-deflate":
+            continue
+        seen: dict[str, str | None] = {}
+        for param, value in params:
+            if param in seen:
+                break
+            seen[param] = value
+            if param in ("server_no_context_takeover", "client_no_context_takeover"):
+                if value is not None:
+                    break
+            elif param == "server_max_window_bits":
+                if value is None or not _WINDOW_BITS_RE.fullmatch(value) or value == "8":
+                    break
+            elif param == "client_max_window_bits":
+                if value is not None and not _WINDOW_BITS_RE.fullmatch(value):
+                    break
+            else:
+                break
+        else:
+            response = ["permessage-deflate"]
+            server_reset = "server_no_context_takeover" in seen or config.server_no_context_takeover
+            if server_reset:
+                response.append("server_no_context_takeover")
+            # An offered client_no_context_takeover is the client's promise to reset its context.
+            client_reset = "client_no_context_takeover" in seen or config.client_no_context_takeover
+            if config.client_no_context_takeover:
+                response.append("client_no_context_takeover")
+            server_bits = config.server_max_window_bits
+            if "server_max_window_bits" in seen:
+                server_bits = min(server_bits, int(seen["server_max_window_bits"] or 15))
+                response.append(f"server_max_window_bits={server_bits}")
+            client_bits = 15
+            if "client_max_window_bits" in seen:
+                offered = seen["client_max_window_bits"]
+                client_bits = int(offered) if offered else 15
+                if config.client_max_window_bits is not None:
+                    client_bits = min(client_bits, config.client_max_window_bits)
+                    response.append(f"client_max_window_bits={client_bits}")
+            return "; ".join(response), DeflateParams(
+                server_reset,
+                client_reset,
+                server_bits,
+                client_bits,
+                config.compress_level,
+                config.mem_level,
+            )
+    return None
