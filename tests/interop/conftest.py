@@ -248,9 +248,7 @@ def node_scenario(node_modules: Path) -> NodeScenarioRunner:
     if node is None:
         pytest.fail("node is not on PATH: the interop tests need Node 18+", pytrace=False)
 
-    def run(
-        server: EchoServer, scenario: str, *, timeout_s: float = 20.0, extra: list[str] | None = None
-    ) -> NodeRun:
+    def run(server: EchoServer, scenario: str, *, timeout_s: float = 20.0, extra: list[str] | None = None) -> NodeRun:
         return _run_node_scenario(node, server, scenario, timeout_s=timeout_s, extra=extra)
 
     return run
@@ -269,13 +267,9 @@ def _run_node_scenario(
         *(extra or []),
     ]
     try:
-        proc = subprocess.run(
-            argv, cwd=HERE, capture_output=True, text=True, timeout=timeout_s + 10, check=False
-        )
+        proc = subprocess.run(argv, cwd=HERE, capture_output=True, text=True, timeout=timeout_s + 10, check=False)
     except subprocess.TimeoutExpired as e:
-        pytest.fail(
-            f"node scenario {scenario!r} hung past its watchdog\n{e}\n{server.context()}", pytrace=False
-        )
+        pytest.fail(f"node scenario {scenario!r} hung past its watchdog\n{e}\n{server.context()}", pytrace=False)
     lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
     try:
         result = json.loads(lines[-1])

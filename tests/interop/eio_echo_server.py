@@ -95,7 +95,8 @@ def build_app(args: argparse.Namespace) -> web.Application:
 
 async def serve(args: argparse.Namespace) -> None:
     app = build_app(args)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    # a short shutdown: open long-polls and WebSockets are cut when the test is over
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=0.5)
     await runner.setup()
     site = web.TCPSite(runner, args.host, args.port)
     await site.start()
@@ -112,7 +113,7 @@ async def serve(args: argparse.Namespace) -> None:
         await stop.wait()
     finally:
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(runner.cleanup(), timeout=2)
+            await asyncio.wait_for(runner.cleanup(), timeout=1.5)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
