@@ -1,5 +1,23 @@
-"""sioserver: a Socket.IO v5 / Engine.IO v4 server for asyncio."""
+"""sioserver: a Socket.IO v5 / Engine.IO v4 server for asyncio.
 
+::
+
+    import sioserver
+
+    sio = sioserver.AsyncServer(cors_allowed_origins="*")
+
+    @sio.event
+    async def connect(sid, environ, auth): ...
+
+    @sio.on("chat")
+    async def chat(sid, data):
+        await sio.emit("chat", data, skip_sid=sid)
+
+    sioserver.run(sio, port=8000)
+"""
+
+from . import engineio
+from .engine.session import DisconnectReason
 from .exceptions import (
     AckTimeoutError,
     ConfigurationError,
@@ -8,13 +26,27 @@ from .exceptions import (
     ProtocolError,
     SioserverError,
 )
+from .integrations.standalone import run
+from .server.adapter import Adapter, BroadcastOptions, MemoryAdapter
+from .server.broadcast import BroadcastOperator
+from .server.namespace import AsyncNamespace
+from .server.server import AsyncServer
 
 __all__ = [
     "AckTimeoutError",
+    "Adapter",
+    "AsyncNamespace",
+    "AsyncServer",
+    "BroadcastOperator",
+    "BroadcastOptions",
     "ConfigurationError",
     "ConnectionRefusedError",
+    "DisconnectReason",
     "DisconnectedError",
+    "MemoryAdapter",
     "ProtocolError",
     "SioserverError",
+    "engineio",
+    "run",
 ]
 __version__ = "0.1.0"

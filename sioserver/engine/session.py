@@ -51,6 +51,7 @@ class DisconnectReason(StrEnum):
     TRANSPORT_ERROR = "transport error"
     SLOW_CONSUMER = "slow consumer"
     SERVER_SHUTDOWN = "server shutting down"
+    PARSE_ERROR = "parse error"
 
 
 class Session:
@@ -104,6 +105,20 @@ class Session:
     @property
     def closed(self) -> bool:
         return self.state == Session.CLOSED
+
+    @property
+    def writable(self) -> bool:
+        """Whether a packet sent now goes out at once (volatile packets are dropped otherwise)."""
+        ws = self.ws
+        if ws is not None and not self.upgrading:
+            return ws.writable and ws.buffered_amount == 0
+        return self.poll_waiter is not None and not self.queue
+
+    @property
+    def can_take_frames(self) -> bool:
+        """Whether :meth:`send_frame` may write shared, pre-encoded frame bytes."""
+        ws = self.ws
+        return ws is not None and not self.upgrading and self.state == Session.OPEN and not ws.compressing
 
     # ------------------------------------------------------------------ sending
 

@@ -1,0 +1,211 @@
+"""Where rooms live and how a broadcast reaches its sockets: the adapter interface and the in-memory one.
+
+Every room operation and broadcast of a namespace goes through its adapter, so a multi-process adapter
+(Redis) only overrides what crosses processes. The in-memory adapter keeps ``rooms`` (room -> sids)
+and ``sids`` (sid -> rooms), both dicts of sets, so joins, leaves and lookups are O(1) per room.
+
+A broadcast encodes its packet once (:class:`SharedMessage`); every recipient on a plain WebSocket
+gets the same frame bytes, the others the same Engine.IO messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from ..proto.socketio import Encoded, Packet
+from ..proto.websocket import encode_message
+
+if TYPE_CHECKING:
+    from .namespace import Namespace
+    from .socket import Socket
+
+__all__ = ["Adapter", "BroadcastOptions", "MemoryAdapter", "SharedMessage"]
+
+
+@dataclass(frozen=True, slots=True)
+class BroadcastOptions:
+    """Who a broadcast reaches, and how. Immutable: operators make new ones."""
+
+    rooms: frozenset[str] = frozenset()
+    except_rooms: frozenset[str] = frozenset()
+    volatile: bool = False
+    compress: bool = True
+    local: bool = False
+    timeout: float | None = None
+    flags: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def but(self, **changes: Any) -> BroadcastOptions:
+        return replace(self, **changes)
+
+
+class SharedMessage:
+    """One encoded packet for many recipients; WebSocket frames are built once, on first use."""
+
+    __slots__ = ("_frames", "messages")
+
+    def __init__(self, encoded: Encoded) -> None:
+        self.messages = encoded
+        self._frames: tuple[bytes, ...] | None = None
+
+    @property
+    def frames(self) -> tuple[bytes, ...]:
+        frames = self._frames
+        if frames is None:
+            frames = self._frames = tuple(
+                encode_message("4" + m if isinstance(m, str) else m) for m in self.messages
+            )
+        return frames
+
+
+class Adapter:
+    """The interface, implemented for one process. Subclasses add the other processes."""
+
+    def __init__(self, namespace: Namespace) -> None:
+        self.namespace = namespace
+        self.rooms: dict[str, set[str]] = {}
+        self.sids: dict[str, set[str]] = {}
+
+    async def init(self) -> None:
+        """Called once when the namespace is created."""
+
+    async def close(self) -> None:
+        """Called when the namespace or the server goes away."""
+
+    # ---------------------------------------------------------------- rooms
+
+    def add_all(self, sid: str, rooms: Iterable[str]) -> None:
+        joined = self.sids.get(sid)
+        if joined is None:
+            joined = self.sids[sid] = set()
+        for room in rooms:
+            joined.add(room)
+            members = self.rooms.get(room)
+            if members is None:
+                self.rooms[room] = {sid}
+            else:
+                members.add(sid)
+
+    def delete(self, sid: str, room: str) -> None:
+        joined = self.sids.get(sid)
+        if joined is not None:
+            joined.discard(room)
+        members = self.rooms.get(room)
+        if members is not None:
+            members.discard(sid)
+            if not members:
+                del self.rooms[room]
+
+    def delete_all(self, sid: str) -> None:
+        joined = self.sids.pop(sid, None)
+        if not joined:
+            return
+        for room in joined:
+            members = self.rooms.get(room)
+            if members is not None:
+                members.discard(sid)
+                if not members:
+                    del self.rooms[room]
+
+    def socket_rooms(self, sid: str) -> set[str] | None:
+        return self.sids.get(sid)
+
+    def sockets(self, rooms: Iterable[str] = ()) -> set[str]:
+        return set(self._targets(BroadcastOptions(rooms=frozenset(rooms))))
+
+    def _targets(self, opts: BroadcastOptions) -> Iterator[str]:
+        """The sids a broadcast reaches in this process, each once."""
+        excluded: set[str] = set()
+        for room in opts.except_rooms:
+            members = self.rooms.get(room)
+            if members:
+                excluded.update(members)
+        if opts.rooms:
+            if len(opts.rooms) == 1:
+                (room,) = opts.rooms
+                members = self.rooms.get(room)
+                if members:
+                    for sid in tuple(members):
+                        if sid not in excluded:
+                            yield sid
+                return
+            seen: set[str] = set()
+            for room in opts.rooms:
+                members = self.rooms.get(room)
+                if members:
+                    for sid in tuple(members):
+                        if sid not in seen and sid not in excluded:
+                            seen.add(sid)
+                            yield sid
+        else:
+            for sid in tuple(self.sids):
+                if sid not in excluded:
+                    yield sid
+
+    def _sockets(self, opts: BroadcastOptions) -> Iterator[Socket]:
+        sockets = self.namespace.sockets
+        for sid in self._targets(opts):
+            socket = sockets.get(sid)
+            if socket is not None:
+                yield socket
+
+    # ----------------------------------------------------------- broadcasts
+
+    def broadcast(self, packet: Packet, opts: BroadcastOptions) -> int:
+        """Deliver to every local target; returns how many sockets it was written to."""
+        shared = SharedMessage(self.namespace.server.parser.encode(packet))
+        count = 0
+        for socket in self._sockets(opts):
+            socket.write_shared(shared, opts.volatile)
+            count += 1
+        return count
+
+    def broadcast_with_ack(
+        self,
+        packet: Packet,
+        opts: BroadcastOptions,
+        client_count: Callable[[int], None],
+        ack: Callable[[list[Any]], None],
+    ) -> None:
+        """Deliver with one ack id for every target; ``client_count`` is told how many answers to await."""
+        ack_id = self.namespace.next_ack_id()
+        packet = Packet(packet.type, packet.nsp, packet.data, ack_id)
+        shared = SharedMessage(self.namespace.server.parser.encode(packet))
+        count = 0
+        for socket in self._sockets(opts):
+            socket.expect_ack(ack_id, ack, opts.timeout)
+            socket.write_shared(shared, opts.volatile)
+            count += 1
+        client_count(count)
+
+    # ------------------------------------------------------ cluster operations
+
+    async def fetch_sockets(self, opts: BroadcastOptions) -> list[Any]:
+        return list(self._sockets(opts))
+
+    def add_sockets(self, opts: BroadcastOptions, rooms: Iterable[str]) -> None:
+        rooms = list(rooms)
+        for sid in list(self._targets(opts)):
+            self.add_all(sid, rooms)
+
+    def del_sockets(self, opts: BroadcastOptions, rooms: Iterable[str]) -> None:
+        rooms = list(rooms)
+        for sid in list(self._targets(opts)):
+            for room in rooms:
+                self.delete(sid, room)
+
+    def disconnect_sockets(self, opts: BroadcastOptions, close: bool) -> None:
+        for socket in list(self._sockets(opts)):
+            socket.disconnect_from_server(close)
+
+    async def server_side_emit(self, args: list[Any], timeout: float | None = None) -> list[Any]:
+        """Emit to the other servers of the cluster: there are none in one process."""
+        return []
+
+    async def server_count(self) -> int:
+        return 1
+
+
+class MemoryAdapter(Adapter):
+    """The default adapter: one process, nothing to install."""

@@ -1,0 +1,132 @@
+"""Broadcast operators: ``sio.to("room").except_("muted").timeout(5).emit(...)``.
+
+Operators are immutable: every call returns a new one, so a prepared operator can be reused safely.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from .adapter import BroadcastOptions
+
+if TYPE_CHECKING:
+    from .server import AsyncServer
+
+__all__ = ["BroadcastOperator"]
+
+
+def _rooms(rooms: str | Iterable[str] | None) -> frozenset[str]:
+    if rooms is None:
+        return frozenset()
+    if isinstance(rooms, str):
+        return frozenset((rooms,))
+    return frozenset(rooms)
+
+
+class BroadcastOperator:
+    """Targets (rooms, excluded rooms) and flags for a broadcast in one namespace."""
+
+    __slots__ = ("_namespace", "_opts", "_server")
+
+    def __init__(self, server: AsyncServer, namespace: str = "/", opts: BroadcastOptions | None = None) -> None:
+        self._server = server
+        self._namespace = namespace
+        self._opts = opts or BroadcastOptions()
+
+    def _with(self, **changes: Any) -> BroadcastOperator:
+        return BroadcastOperator(self._server, self._namespace, self._opts.but(**changes))
+
+    def to(self, rooms: str | Iterable[str]) -> BroadcastOperator:
+        """Add target rooms (a sid is a room too)."""
+        return self._with(rooms=self._opts.rooms | _rooms(rooms))
+
+    in_ = to
+
+    def except_(self, rooms: str | Iterable[str]) -> BroadcastOperator:
+        """Exclude everyone in these rooms."""
+        return self._with(except_rooms=self._opts.except_rooms | _rooms(rooms))
+
+    @property
+    def volatile(self) -> BroadcastOperator:
+        """Drop the packet for clients that are not ready to receive it right now."""
+        return self._with(volatile=True)
+
+    @property
+    def local(self) -> BroadcastOperator:
+        """Only this process's clients (with a multi-process adapter)."""
+        return self._with(local=True)
+
+    def compress(self, compress: bool) -> BroadcastOperator:
+        return self._with(compress=compress)
+
+    def timeout(self, seconds: float) -> BroadcastOperator:
+        """The deadline of :meth:`emit_with_ack`."""
+        return self._with(timeout=seconds)
+
+    @property
+    def options(self) -> BroadcastOptions:
+        return self._opts
+
+    async def emit(self, event: str, *args: Any) -> None:
+        self._server._broadcast(self._namespace, event, list(args), self._opts)
+
+    async def send(self, data: Any) -> None:
+        await self.emit("message", data)
+
+    async def emit_with_ack(self, event: str, *args: Any) -> list[Any]:
+        """Emit to every target and return the answers of those that answered before the timeout."""
+        return await self._server._broadcast_with_ack(self._namespace, event, list(args), self._opts)
+
+    async def fetch_sockets(self) -> list[Any]:
+        nsp = self._server._namespaces.get(self._namespace)
+        return [] if nsp is None else await nsp.adapter.fetch_sockets(self._opts)
+
+    async def sockets_join(self, rooms: str | Iterable[str]) -> None:
+        nsp = self._server._namespaces.get(self._namespace)
+        if nsp is not None:
+            nsp.adapter.add_sockets(self._opts, _rooms(rooms))
+
+    async def sockets_leave(self, rooms: str | Iterable[str]) -> None:
+        nsp = self._server._namespaces.get(self._namespace)
+        if nsp is not None:
+            nsp.adapter.del_sockets(self._opts, _rooms(rooms))
+
+    async def disconnect_sockets(self, close: bool = False) -> None:
+        nsp = self._server._namespaces.get(self._namespace)
+        if nsp is not None:
+            nsp.adapter.disconnect_sockets(self._opts, close)
+
+
+class BroadcastAck:
+    """Collects the answers of a broadcast with acks, across every node that reports a count."""
+
+    __slots__ = ("answers", "expected", "future", "reported")
+
+    def __init__(self, future: asyncio.Future[list[Any]], nodes: int = 1) -> None:
+        self.future = future
+        self.answers: list[Any] = []
+        self.expected = 0
+        self.reported = nodes  # how many client counts are still to come
+
+    def client_count(self, count: int) -> None:
+        self.expected += count
+        self.reported -= 1
+        self._check()
+
+    def __call__(self, answer: list[Any]) -> None:
+        self.answers.append(answer[0] if len(answer) == 1 else answer)
+        self._check()
+
+    def fail(self, reason: str) -> None:
+        self.expected -= 1  # a target went away: one answer fewer to wait for
+        self._check()
+
+    def expire(self) -> None:
+        pass
+
+    def _check(self) -> None:
+        if self.reported <= 0 and len(self.answers) >= self.expected and not self.future.done():
+            self.future.set_result(self.answers)
+

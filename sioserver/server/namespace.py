@@ -1,0 +1,323 @@
+"""Namespaces: who handles what, and the sockets of each concrete namespace.
+
+A :class:`Handlers` registry belongs to a namespace *spec*: an exact name (``"/chat"``), a regular
+expression or a callable (dynamic namespaces, whose children are created on demand and removed when
+their last socket leaves), or ``"*"`` (every namespace; its handlers receive the namespace name first,
+as python-socketio's catch-all namespace handlers do). A :class:`Namespace` is one concrete name at
+run time, with its sockets and its adapter.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import re
+import secrets
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ..engine.session import DisconnectReason
+from ..exceptions import ConnectionRefusedError
+from ..proto.socketio import ACK, Packet, disconnect_packet
+from . import eager
+
+if TYPE_CHECKING:
+    from .adapter import Adapter
+    from .server import AsyncServer
+    from .socket import Client, Socket
+
+__all__ = ["AsyncNamespace", "Handlers", "Namespace", "NamespaceMatcher"]
+
+log = logging.getLogger("sioserver.server")
+
+Handler = Callable[..., Any]
+NamespaceMatcher = str | re.Pattern[str] | Callable[[str, Any], bool]
+
+
+def _positional_count(fn: Handler) -> int:
+    """How many positional arguments ``fn`` takes (a large number for ``*args``)."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return 99
+    count = 0
+    for p in params:
+        if p.kind is p.VAR_POSITIONAL:
+            return 99
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            count += 1
+    return count
+
+
+class Handlers:
+    """The handlers, middlewares and options of one namespace spec."""
+
+    __slots__ = ("catch_all", "connect", "connect_args", "disconnect", "disconnect_args", "events",
+                 "instance", "matcher", "middlewares", "prefix_namespace")
+
+    def __init__(self, matcher: NamespaceMatcher) -> None:
+        self.matcher = matcher
+        self.events: dict[str, Handler] = {}
+        self.catch_all: Handler | None = None
+        self.connect: Handler | None = None
+        self.connect_args = 0
+        self.disconnect: Handler | None = None
+        self.disconnect_args = 0
+        self.middlewares: list[Handler] = []
+        self.instance: AsyncNamespace | None = None
+        self.prefix_namespace = matcher == "*"
+
+    def set(self, event: str, handler: Handler) -> None:
+        extra = 1 if self.prefix_namespace else 0
+        if event == "connect":
+            self.connect = handler
+            self.connect_args = _positional_count(handler) - extra
+        elif event == "disconnect":
+            self.disconnect = handler
+            self.disconnect_args = _positional_count(handler) - extra
+        elif event == "*":
+            self.catch_all = handler
+        else:
+            self.events[event] = handler
+
+    def matches(self, name: str, auth: Any) -> bool:
+        matcher = self.matcher
+        if isinstance(matcher, str):
+            return matcher in ("*", name)
+        if isinstance(matcher, re.Pattern):
+            return matcher.fullmatch(name) is not None
+        return bool(matcher(name, auth))
+
+    def lookup(self, event: str) -> Handler | None:
+        handler = self.events.get(event)
+        if handler is None and self.instance is not None:
+            handler = getattr(self.instance, "on_" + event, None) if isinstance(event, str) else None
+            if handler is not None:
+                self.events[event] = handler
+        return handler
+
+
+class Namespace:
+    """One concrete namespace at run time: its sockets, its adapter and its handlers."""
+
+    def __init__(self, server: AsyncServer, name: str, handlers: Handlers, dynamic: bool) -> None:
+        self.server = server
+        self.name = name
+        self.handlers = handlers
+        self.dynamic = dynamic
+        self.sockets: dict[str, Socket] = {}
+        self._ack_ids = 0
+        self.adapter: Adapter = server.adapter_factory(self)
+
+    def __repr__(self) -> str:
+        return f"<Namespace {self.name} ({len(self.sockets)} sockets)>"
+
+    def next_ack_id(self) -> int:
+        self._ack_ids += 1
+        return self._ack_ids
+
+    def _prefix(self) -> tuple[Any, ...]:
+        return (self.name,) if self.handlers.prefix_namespace else ()
+
+    # -------------------------------------------------------------- connect
+
+    def connect(self, client: Client, packet: Packet) -> None:
+        from .socket import Socket  # noqa: PLC0415 - socket imports this module
+
+        sid = secrets.token_urlsafe(15)
+        socket = Socket(self, client, sid, packet.data)
+        client.sockets[self.name] = socket
+        if client.connect_timer is not None:
+            client.connect_timer.cancel()
+            client.connect_timer = None
+        self.sockets[sid] = socket
+        self.adapter.add_all(sid, (sid,))
+        eager.run(self._run_connect(socket), None, lambda exc: self._connect_failed(socket, exc))
+
+    async def _run_connect(self, socket: Socket) -> None:
+        handlers = self.handlers
+        environ = socket.environ
+        auth = socket.auth
+        try:
+            for middleware in list(handlers.middlewares):
+                result = middleware(socket.sid, environ, auth)
+                if inspect.isawaitable(result):
+                    result = await result
+                if result is False:
+                    raise ConnectionRefusedError()
+            if self.server.always_connect:
+                socket.accept()
+            result = True
+            if handlers.connect is not None:
+                args: tuple[Any, ...] = (*self._prefix(), socket.sid, environ)
+                if handlers.connect_args >= 3:
+                    args = (*args, auth)
+                result = handlers.connect(*args)
+                if inspect.isawaitable(result):
+                    result = await result
+            if result is False:
+                raise ConnectionRefusedError()
+        except ConnectionRefusedError as exc:
+            self._reject(socket, exc.message, exc.data)
+            return
+        if socket.disconnected:
+            # the client went away while the connect handler ran: it was accepted, so it is told
+            self._run_disconnect(socket, socket.close_reason or DisconnectReason.TRANSPORT_CLOSE)
+            return
+        if not socket.connected:
+            socket.accept()
+        self.server.stats["connects"] += 1
+
+    def _connect_failed(self, socket: Socket, exc: BaseException) -> None:
+        log.error("connect handler for %s failed: %r", self.name, exc, exc_info=exc)
+        self._reject(socket, "Connection rejected by server", None)
+
+    def _reject(self, socket: Socket, message: str, data: Any) -> None:
+        self.server.stats["connects_refused"] += 1
+        log.info("connection to %s refused: %s", self.name, message)
+        client = socket.client
+        was_connected = socket.connected
+        socket.connected = False
+        socket.disconnected = True
+        socket._held = None
+        self.sockets.pop(socket.sid, None)
+        self.adapter.delete_all(socket.sid)
+        client.sockets.pop(self.name, None)
+        if was_connected:  # always_connect: the client was told it is in, so it is told it is out
+            client.write(self.server.parser.encode(disconnect_packet(self.name)), False)
+        else:
+            client.refuse(self.name, message, data)
+        client.socket_removed()
+        self._cleanup()
+
+    # ---------------------------------------------------------------- events
+
+    def dispatch_event(self, socket: Socket, packet: Packet) -> None:
+        data = packet.data
+        event = data[0]
+        handlers = self.handlers
+        handler = handlers.lookup(event)
+        if handler is not None:
+            args = (*self._prefix(), socket.sid, *data[1:]) if handlers.prefix_namespace else (socket.sid, *data[1:])
+        elif handlers.catch_all is not None:
+            handler = handlers.catch_all
+            args = (event, *self._prefix(), socket.sid, *data[1:])
+        else:
+            log.debug("no handler for event %r in %s", event, self.name)
+            return
+        ack_id = packet.id
+        done = None if ack_id is None else _Acker(socket, ack_id)
+        task = eager.call(handler, args, done, self._handler_failed)
+        if task is not None and not self.server.async_handlers:
+            socket.client.wait_for(task)
+
+    def _handler_failed(self, exc: BaseException) -> None:
+        log.error("event handler in %s failed: %r", self.name, exc, exc_info=exc)
+
+    # ------------------------------------------------------------ disconnect
+
+    def remove(self, socket: Socket, reason: DisconnectReason, was_connected: bool) -> None:
+        socket.close_reason = reason
+        self.sockets.pop(socket.sid, None)
+        self.adapter.delete_all(socket.sid)
+        if was_connected:
+            self._run_disconnect(socket, reason)
+        self._cleanup()
+
+    def _run_disconnect(self, socket: Socket, reason: DisconnectReason) -> None:
+        handler = self.handlers.disconnect
+        if handler is None:
+            return
+        args: tuple[Any, ...] = (*self._prefix(), socket.sid)
+        if self.handlers.disconnect_args >= 2:
+            args = (*args, reason.value)
+        eager.call(handler, args, None, self._handler_failed)
+
+    def _cleanup(self) -> None:
+        if self.dynamic and not self.sockets:
+            self.server.remove_namespace(self)
+
+
+class _Acker:
+    """Sends a handler's return value as the ack (a tuple gives several arguments)."""
+
+    __slots__ = ("ack_id", "socket")
+
+    def __init__(self, socket: Socket, ack_id: int) -> None:
+        self.socket = socket
+        self.ack_id = ack_id
+
+    def __call__(self, result: Any) -> None:
+        socket = self.socket
+        if socket.disconnected:
+            return
+        if result is None:
+            args: list[Any] = []
+        elif isinstance(result, tuple):
+            args = list(result)
+        else:
+            args = [result]
+        try:
+            socket.send_packet(Packet(ACK, socket.namespace.name, args, self.ack_id))
+        except (TypeError, ValueError) as exc:
+            log.error("cannot send the ack of %s: %s", socket.sid, exc)
+
+
+class AsyncNamespace:
+    """Class-based handlers: ``on_<event>`` methods, registered with ``sio.register_namespace(ns)``.
+
+    The helper methods act on this namespace by default.
+    """
+
+    def __init__(self, namespace: str | None = None) -> None:
+        self.namespace = namespace or "/"
+        self.server: AsyncServer | None = None
+
+    def _set_server(self, server: AsyncServer) -> None:
+        self.server = server
+
+    @property
+    def _sio(self) -> AsyncServer:
+        if self.server is None:
+            raise RuntimeError("this namespace is not registered with a server")
+        return self.server
+
+    async def emit(self, event: str, data: Any = None, to: str | None = None, room: str | None = None,
+                   skip_sid: Any = None, namespace: str | None = None, callback: Handler | None = None,
+                   **kwargs: Any) -> None:
+        await self._sio.emit(event, data, to=to, room=room, skip_sid=skip_sid,
+                             namespace=namespace or self.namespace, callback=callback, **kwargs)
+
+    async def send(self, data: Any, to: str | None = None, room: str | None = None, skip_sid: Any = None,
+                   namespace: str | None = None, callback: Handler | None = None) -> None:
+        await self._sio.send(data, to=to, room=room, skip_sid=skip_sid,
+                             namespace=namespace or self.namespace, callback=callback)
+
+    async def call(self, event: str, data: Any = None, to: str | None = None, sid: str | None = None,
+                   namespace: str | None = None, timeout: float = 60) -> Any:
+        return await self._sio.call(event, data, to=to, sid=sid, namespace=namespace or self.namespace,
+                                    timeout=timeout)
+
+    async def enter_room(self, sid: str, room: str, namespace: str | None = None) -> None:
+        await self._sio.enter_room(sid, room, namespace=namespace or self.namespace)
+
+    async def leave_room(self, sid: str, room: str, namespace: str | None = None) -> None:
+        await self._sio.leave_room(sid, room, namespace=namespace or self.namespace)
+
+    async def close_room(self, room: str, namespace: str | None = None) -> None:
+        await self._sio.close_room(room, namespace=namespace or self.namespace)
+
+    def rooms(self, sid: str, namespace: str | None = None) -> list[str]:
+        return self._sio.rooms(sid, namespace=namespace or self.namespace)
+
+    async def get_session(self, sid: str, namespace: str | None = None) -> dict[str, Any]:
+        return await self._sio.get_session(sid, namespace=namespace or self.namespace)
+
+    async def save_session(self, sid: str, session: dict[str, Any], namespace: str | None = None) -> None:
+        await self._sio.save_session(sid, session, namespace=namespace or self.namespace)
+
+    def session(self, sid: str, namespace: str | None = None) -> Any:
+        return self._sio.session(sid, namespace=namespace or self.namespace)
+
+    async def disconnect(self, sid: str, namespace: str | None = None) -> None:
+        await self._sio.disconnect(sid, namespace=namespace or self.namespace)

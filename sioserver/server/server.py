@@ -1,0 +1,444 @@
+"""The Socket.IO server: ``sio = sioserver.AsyncServer()``, in the shape python-socketio users know."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any, TypeVar
+
+from ..engine.http import HttpRequest, HttpResponse
+from ..engine.server import ENGINE_OPTIONS, EngineServer
+from ..engine.session import DisconnectReason, Session
+from ..exceptions import ConfigurationError, DisconnectedError, check_options
+from ..proto.socketio import EVENT, Packet, make_parser
+from .adapter import Adapter, BroadcastOptions, MemoryAdapter
+from .broadcast import BroadcastAck, BroadcastOperator
+from .namespace import AsyncNamespace, Handlers, Namespace, NamespaceMatcher
+from .socket import Client, Socket, ack_waiter
+
+__all__ = ["SOCKETIO_OPTIONS", "AsyncServer"]
+
+log = logging.getLogger("sioserver.server")
+
+H = TypeVar("H", bound=Callable[..., Any])
+AdapterFactory = Callable[[Namespace], Adapter]
+
+#: Socket.IO options and their defaults (the Engine.IO options are accepted as well).
+SOCKETIO_OPTIONS: dict[str, Any] = {
+    "connect_timeout": 45.0,
+    "serializer": "default",
+    "json": None,
+    "always_connect": False,
+    "async_handlers": True,
+    "namespaces": None,
+    "adapter": None,
+    "ack_timeout": 60.0,
+    "max_attachments": 10,
+    "max_depth": 64,
+    "max_backlog": 256,
+    "engineio_logger": None,
+}
+
+
+def _args(data: Any) -> list[Any]:
+    """python-socketio's convention: a tuple is several arguments, None is none."""
+    if data is None:
+        return []
+    if isinstance(data, tuple):
+        return list(data)
+    return [data]
+
+
+def _answer(args: list[Any]) -> Any:
+    if not args:
+        return None
+    if len(args) == 1:
+        return args[0]
+    return tuple(args)
+
+
+class _Engine(EngineServer):
+    """The Engine.IO server underneath, with each session carrying its Socket.IO :class:`Client`."""
+
+    def __init__(self, sio: AsyncServer, **options: Any) -> None:
+        super().__init__(**options)
+        self.sio = sio
+
+    async def accept(self, session: Session) -> bool:
+        session.data = Client(self.sio, session)
+        return True
+
+    def handle_message(self, session: Session, data: str | bytes) -> None:
+        session.data.on_message(data)
+
+    def handle_disconnect(self, session: Session, reason: DisconnectReason) -> None:
+        client = session.data
+        if client is not None:
+            client.on_close(reason)
+
+
+class AsyncServer:
+    """A Socket.IO v5 server.
+
+    Options: the Engine.IO ones (``ping_interval``, ``ping_timeout``, ``max_http_buffer_size``,
+    ``cors_allowed_origins``, ``cors_credentials``, ``transports``, ``allow_upgrades``, ``cookie``,
+    ``compression``, ``http_compression``, ``max_buffered_bytes``...) and ``connect_timeout``,
+    ``serializer`` ("default", "msgpack" or a parser object), ``json``, ``always_connect``,
+    ``async_handlers``, ``namespaces`` (extra namespaces accepted without handlers, or "*"),
+    ``adapter`` (a factory taking a namespace), ``ack_timeout``, ``logger``, ``engineio_logger``.
+    An unknown option raises :class:`~sioserver.exceptions.ConfigurationError` (a ``TypeError``)
+    naming the closest valid one.
+    """
+
+    def __init__(self, **options: Any) -> None:
+        valid = {**ENGINE_OPTIONS, **SOCKETIO_OPTIONS}
+        check_options(options, valid, "AsyncServer")
+        opts = {**SOCKETIO_OPTIONS, **options}
+        self.logger = _logger(opts.pop("logger", None), "sioserver.server") or log
+        engine_logger = _logger(opts.pop("engineio_logger", None), "sioserver.engine")
+        engine_opts = {k: v for k, v in opts.items() if k in ENGINE_OPTIONS}
+        engine_opts["logger"] = engine_logger
+        self.eio = _Engine(self, **engine_opts)
+        self.connect_timeout = float(opts["connect_timeout"])
+        self.always_connect = bool(opts["always_connect"])
+        self.async_handlers = bool(opts["async_handlers"])
+        self.ack_timeout = float(opts["ack_timeout"])
+        self.max_backlog = int(opts["max_backlog"])
+        serializer = opts["serializer"]
+        if isinstance(serializer, str):
+            parser_opts: dict[str, Any] = {"max_depth": opts["max_depth"]}
+            if serializer == "default":
+                parser_opts.update(json=opts["json"], max_attachments=opts["max_attachments"])
+            self.parser = make_parser(serializer, **parser_opts)
+        else:
+            self.parser = serializer
+        namespaces = opts["namespaces"]
+        self._accept_any = namespaces == "*"
+        self._extra_namespaces = set() if namespaces in (None, "*") else set(namespaces)
+        self.adapter_factory: AdapterFactory = opts["adapter"] or MemoryAdapter
+        self._specs: dict[str, Handlers] = {}
+        self._dynamic: list[Handlers] = []
+        self._namespaces: dict[str, Namespace] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.stats: Counter[str] = self.eio.stats
+
+    # ---------------------------------------------------------------- registry
+
+    def _handlers(self, namespace: NamespaceMatcher | None) -> Handlers:
+        namespace = "/" if namespace is None else namespace
+        if isinstance(namespace, str):
+            if namespace != "*" and not namespace.startswith("/"):
+                raise ConfigurationError(f"namespace {namespace!r} must start with '/'")
+            handlers = self._specs.get(namespace)
+            if handlers is None:
+                handlers = self._specs[namespace] = Handlers(namespace)
+            return handlers
+        for handlers in self._dynamic:
+            if handlers.matcher is namespace:
+                return handlers
+        handlers = Handlers(namespace)
+        self._dynamic.append(handlers)
+        return handlers
+
+    def on(self, event: str, handler: H | None = None, namespace: NamespaceMatcher | None = None) -> Any:
+        """Register an event handler: ``@sio.on("chat")``, ``@sio.on("*")`` (catch-all), or
+        ``sio.on("chat", fn, namespace="/room")``. ``namespace`` may be a name, ``"*"``, a compiled
+        regular expression or a callable ``(name, auth) -> bool`` (dynamic namespaces)."""
+        handlers = self._handlers(namespace)
+
+        def register(fn: H) -> H:
+            handlers.set(event, fn)
+            return fn
+
+        return register if handler is None else register(handler)
+
+    def event(self, *args: Any, **kwargs: Any) -> Any:
+        """``@sio.event`` registers a handler under its function's name."""
+        if len(args) == 1 and not kwargs and callable(args[0]):
+            fn = args[0]
+            self.on(fn.__name__, fn)
+            return fn
+
+        def register(fn: H) -> H:
+            self.on(fn.__name__, fn, *args, **kwargs)
+            return fn
+
+        return register
+
+    def use(self, middleware: H, namespace: NamespaceMatcher | None = None) -> H:
+        """Run ``middleware(sid, environ, auth)`` before every connect of a namespace; it refuses by
+        raising :class:`~sioserver.ConnectionRefusedError` (message and data reach the client) or
+        returning False."""
+        self._handlers(namespace).middlewares.append(middleware)
+        return middleware
+
+    def middleware(self, namespace: NamespaceMatcher | None = None) -> Callable[[H], H]:
+        return lambda fn: self.use(fn, namespace)
+
+    def register_namespace(self, namespace_handler: AsyncNamespace) -> None:
+        """Register a class-based namespace (``on_<event>`` methods)."""
+        if not isinstance(namespace_handler, AsyncNamespace):
+            raise ConfigurationError("register_namespace() takes an AsyncNamespace instance")
+        namespace_handler._set_server(self)
+        handlers = self._handlers(namespace_handler.namespace)
+        handlers.instance = namespace_handler
+        for event in ("connect", "disconnect"):
+            method = getattr(namespace_handler, "on_" + event, None)
+            if method is not None:
+                handlers.set(event, method)
+        catch_all = getattr(namespace_handler, "on_*", None)
+        if catch_all is not None:
+            handlers.set("*", catch_all)
+
+    # ---------------------------------------------------------------- namespaces
+
+    def _namespace(self, name: str, create: bool = False, auth: Any = None) -> Namespace | None:
+        nsp = self._namespaces.get(name)
+        if nsp is not None or not create:
+            return nsp
+        handlers = self._specs.get(name)
+        dynamic = False
+        if handlers is None:
+            dynamic = True
+            for candidate in self._dynamic:
+                try:
+                    if candidate.matches(name, auth):
+                        handlers = candidate
+                        break
+                except Exception:
+                    self.logger.exception("namespace matcher %r failed", candidate.matcher)
+            else:
+                handlers = self._specs.get("*")
+                if handlers is None and (name == "/" or self._accept_any or name in self._extra_namespaces):
+                    handlers = self._handlers(name)
+                    dynamic = False
+        if handlers is None:
+            return None
+        nsp = self._namespaces[name] = Namespace(self, name, handlers, dynamic)
+        self.start_background_task(nsp.adapter.init)
+        return nsp
+
+    def connect_namespace(self, client: Client, packet: Packet) -> None:
+        nsp = self._namespace(packet.nsp, create=True, auth=packet.data)
+        if nsp is None:
+            self.stats["invalid_namespace"] += 1
+            self.logger.info("client %s asked for unknown namespace %r", client.session.sid, packet.nsp)
+            client.refuse(packet.nsp, "Invalid namespace")
+            return
+        nsp.connect(client, packet)
+
+    def remove_namespace(self, nsp: Namespace) -> None:
+        if self._namespaces.get(nsp.name) is nsp:
+            del self._namespaces[nsp.name]
+            self.start_background_task(nsp.adapter.close)
+
+    def _socket(self, sid: str, namespace: str | None) -> Socket:
+        nsp = self._namespaces.get(namespace or "/")
+        socket = None if nsp is None else nsp.sockets.get(sid)
+        if socket is None:
+            raise DisconnectedError(f"no client {sid!r} connected to namespace {namespace or '/'!r}")
+        return socket
+
+    # ------------------------------------------------------------------ emitting
+
+    def to(self, room: str | Iterable[str], namespace: str = "/") -> BroadcastOperator:
+        return BroadcastOperator(self, namespace).to(room)
+
+    in_ = to
+
+    def except_(self, room: str | Iterable[str], namespace: str = "/") -> BroadcastOperator:
+        return BroadcastOperator(self, namespace).except_(room)
+
+    def of(self, namespace: str) -> BroadcastOperator:
+        """A broadcast operator for every client of ``namespace``."""
+        return BroadcastOperator(self, namespace)
+
+    def timeout(self, seconds: float, namespace: str = "/") -> BroadcastOperator:
+        return BroadcastOperator(self, namespace).timeout(seconds)
+
+    async def emit(
+        self,
+        event: str,
+        data: Any = None,
+        to: str | Iterable[str] | None = None,
+        room: str | Iterable[str] | None = None,
+        skip_sid: str | Iterable[str] | None = None,
+        namespace: str | None = None,
+        callback: Callable[..., Any] | None = None,
+        *,
+        exclude: str | Iterable[str] | None = None,
+        volatile: bool = False,
+        compress: bool = True,
+        timeout: float | None = None,
+    ) -> None:
+        """Emit ``event`` to one client (``to=sid``), rooms, or everyone in ``namespace``.
+
+        ``data`` as in python-socketio: a tuple for several arguments. ``skip_sid`` and ``exclude``
+        leave out clients and rooms. ``callback(*answer)`` needs ``to`` to be one connected sid.
+        """
+        namespace = namespace or "/"
+        target = to if to is not None else room
+        if callback is not None:
+            if not isinstance(target, str):
+                raise ValueError("callback needs to=<sid> of one client; for broadcasts with acks "
+                                 "use await sio.to(room).timeout(s).emit_with_ack(...)")
+            self._socket(target, namespace).emit(event, _args(data), callback, timeout, volatile)
+            return
+        opts = BroadcastOptions(
+            rooms=_room_set(target),
+            except_rooms=_room_set(skip_sid) | _room_set(exclude),
+            volatile=volatile,
+            compress=compress,
+        )
+        self._broadcast(namespace, event, _args(data), opts)
+
+    async def send(self, data: Any, to: str | Iterable[str] | None = None, room: str | Iterable[str] | None = None,
+                   skip_sid: str | Iterable[str] | None = None, namespace: str | None = None,
+                   callback: Callable[..., Any] | None = None) -> None:
+        await self.emit("message", data, to=to, room=room, skip_sid=skip_sid, namespace=namespace, callback=callback)
+
+    async def call(self, event: str, data: Any = None, to: str | None = None, sid: str | None = None,
+                   namespace: str | None = None, timeout: float | None = 60) -> Any:
+        """Emit to one client and return its answer; raises :class:`~sioserver.AckTimeoutError` after
+        ``timeout`` seconds, :class:`~sioserver.DisconnectedError` if the client leaves first."""
+        target = sid or to
+        if target is None:
+            raise ValueError("call() needs to=<sid>")
+        socket = self._socket(target, namespace)
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        nsp = socket.namespace
+        ack_id = nsp.next_ack_id()
+        socket.expect_ack(ack_id, ack_waiter(future), timeout if timeout else self.ack_timeout)
+        socket.send_packet(Packet(EVENT, nsp.name, [event, *_args(data)], ack_id))
+        return _answer(await future)
+
+    def _broadcast(self, namespace: str, event: str, args: list[Any], opts: BroadcastOptions) -> None:
+        nsp = self._namespaces.get(namespace)
+        if nsp is None:
+            return
+        nsp.adapter.broadcast(Packet(EVENT, namespace, [event, *args]), opts)
+
+    async def _broadcast_with_ack(self, namespace: str, event: str, args: list[Any],
+                                  opts: BroadcastOptions) -> list[Any]:
+        nsp = self._namespaces.get(namespace)
+        if nsp is None:
+            return []
+        timeout = opts.timeout if opts.timeout is not None else self.ack_timeout
+        opts = opts.but(timeout=timeout)
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        collector = BroadcastAck(future, await nsp.adapter.server_count())
+        nsp.adapter.broadcast_with_ack(Packet(EVENT, namespace, [event, *args]), opts,
+                                       collector.client_count, collector)
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), timeout)
+        except TimeoutError:
+            return list(collector.answers)
+
+    # -------------------------------------------------------------------- rooms
+
+    async def enter_room(self, sid: str, room: str, namespace: str | None = None) -> None:
+        socket = self._socket(sid, namespace)
+        other = socket.namespace.sockets.get(room)
+        if other is not None and other is not socket:
+            raise ValueError(f"room {room!r} is the private room of another client")
+        socket.namespace.adapter.add_all(sid, (room,))
+
+    async def leave_room(self, sid: str, room: str, namespace: str | None = None) -> None:
+        socket = self._socket(sid, namespace)
+        if room == sid:
+            raise ValueError("a client cannot leave its own room")
+        socket.namespace.adapter.delete(sid, room)
+
+    async def close_room(self, room: str, namespace: str | None = None) -> None:
+        nsp = self._namespaces.get(namespace or "/")
+        if nsp is not None:
+            nsp.adapter.del_sockets(BroadcastOptions(rooms=frozenset((room,))), (room,))
+
+    def rooms(self, sid: str, namespace: str | None = None) -> list[str]:
+        return sorted(self._socket(sid, namespace).rooms)
+
+    # ----------------------------------------------------------------- sessions
+
+    async def get_session(self, sid: str, namespace: str | None = None) -> dict[str, Any]:
+        return self._socket(sid, namespace).session
+
+    async def save_session(self, sid: str, session: dict[str, Any], namespace: str | None = None) -> None:
+        self._socket(sid, namespace).session = session
+
+    @contextlib.asynccontextmanager
+    async def session(self, sid: str, namespace: str | None = None) -> AsyncIterator[dict[str, Any]]:
+        """``async with sio.session(sid) as session:`` edits and saves the user session."""
+        session = await self.get_session(sid, namespace)
+        yield session
+        await self.save_session(sid, session, namespace)
+
+    # --------------------------------------------------------------- lifecycle
+
+    async def disconnect(self, sid: str, namespace: str | None = None, ignore_queue: bool = False) -> None:
+        """Disconnect a client from a namespace (it sees "io server disconnect")."""
+        with contextlib.suppress(DisconnectedError):
+            self._socket(sid, namespace).disconnect_from_server()
+
+    def transport(self, sid: str, namespace: str | None = None) -> str:
+        return self._socket(sid, namespace).client.session.transport
+
+    async def handle_request(self, request: HttpRequest) -> HttpResponse | None:
+        return await self.eio.handle_request(request)
+
+    def attach(self, app: Any, socketio_path: str = "socket.io") -> None:
+        """Serve on an aiohttp ``web.Application`` at ``/<socketio_path>/``, next to the app's routes."""
+        from ..integrations.aiohttp import attach  # noqa: PLC0415 - the server never imports a framework
+
+        for name in self._specs:
+            if name != "*":
+                self._namespace(name, create=True)
+        attach(self.eio, app, socketio_path)
+
+    async def shutdown(self) -> None:
+        """Disconnect everyone (clients see a transport close and may reconnect elsewhere)."""
+        for nsp in list(self._namespaces.values()):
+            for socket in list(nsp.sockets.values()):
+                socket.closed(DisconnectReason.SERVER_SHUTDOWN)
+        await self.eio.shutdown()
+        for nsp in list(self._namespaces.values()):
+            await nsp.adapter.close()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=5)
+
+    def start_background_task(self, target: Callable[..., Awaitable[Any]], *args: Any,
+                              **kwargs: Any) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(target(*args, **kwargs))
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.logger.error("background task failed: %r", task.exception(), exc_info=task.exception())
+
+    async def sleep(self, seconds: float = 0) -> None:
+        await asyncio.sleep(seconds)
+
+
+def _room_set(rooms: str | Iterable[str] | None) -> frozenset[str]:
+    if rooms is None:
+        return frozenset()
+    if isinstance(rooms, str):
+        return frozenset((rooms,))
+    return frozenset(rooms)
+
+
+def _logger(value: Any, name: str) -> logging.Logger | None:
+    if isinstance(value, logging.Logger):
+        return value
+    if value is True:
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.INFO)
+        return logger
+    return None
+
