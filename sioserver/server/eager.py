@@ -65,6 +65,8 @@ async def _resume(coro: Coroutine[Any, Any, Any], yielded: Any) -> Any:
             except asyncio.CancelledError as exc:
                 throw = exc
         elif asyncio.isfuture(yielded):
+            # as Task.__step does: the coroutine marked the future as awaited-on; we wait for it
+            yielded._asyncio_future_blocking = False
             try:
                 await yielded
             except BaseException as exc:
