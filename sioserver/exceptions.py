@@ -62,7 +62,7 @@ class SocketIOProtocolError(ProtocolError):
     """A malformed Socket.IO packet, a bad attachment, or a packet the session state does not allow."""
 
 
-class ConnectionRefusedError(SioserverError):  # noqa: A001 - the name python-socketio users know
+class ConnectionRefusedError(SioserverError):
     """Raise from a ``connect`` handler or a middleware to refuse the client.
 
     The client receives a CONNECT_ERROR packet ``{"message": message, "data": data}``, which the
