@@ -58,6 +58,7 @@ ENGINE_OPTIONS: dict[str, Any] = {
     "compression_threshold": 1024,
     "compression": False,
     "max_buffered_bytes": 8 * 1024 * 1024,
+    "slow_consumer_policy": "disconnect",
     "max_payload_packets": 1000,
     "max_connections": 0,
     "allow_request": None,
@@ -96,6 +97,9 @@ class EngineServer:
         self.http_compression = bool(opts["http_compression"])
         self.compression_threshold = int(opts["compression_threshold"])
         self.max_buffered_bytes = int(opts["max_buffered_bytes"])
+        self.slow_consumer_policy = str(opts["slow_consumer_policy"])
+        if self.slow_consumer_policy not in ("disconnect", "drop"):
+            raise ConfigurationError("slow_consumer_policy must be 'disconnect' or 'drop'")
         self.max_payload_packets = int(opts["max_payload_packets"])
         self.max_connections = int(opts["max_connections"])
         self.allow_request: AllowRequest | None = opts["allow_request"]
@@ -200,7 +204,7 @@ class EngineServer:
         sid = query.get("sid")
         if sid is not None:
             session = self.sessions.get(sid)
-            if session is None:
+            if session is None or (session.closed and method != "GET"):
                 return self._refuse(request, EngineError.UNKNOWN_SID, f"sid {sid!r}", cors)
             if transport == "websocket":
                 return self._upgrade(request, session, cors)
@@ -370,12 +374,12 @@ class EngineServer:
             body = await request.read_body(self.max_http_buffer_size)
         except BodyTooLarge:
             self.stats["refused:payload_too_large"] += 1
+            # as the reference server: 413, and the session stays (the client's transport errors out)
             self.logger.warning(
-                "session %s: POST body over max_http_buffer_size=%d; answering 413 and closing the session",
+                "session %s: POST body over max_http_buffer_size=%d; answered 413",
                 session.sid,
                 self.max_http_buffer_size,
             )
-            session.close(DisconnectReason.TRANSPORT_ERROR)
             return HttpResponse(413, b'{"code":3,"message":"Payload too large"}',
                                 [("Content-Type", "application/json"), *cors])
         except IncompleteBody:

@@ -54,10 +54,16 @@ class DisconnectReason(StrEnum):
     PARSE_ERROR = "parse error"
 
 
+_SERVER_SIDE = frozenset(
+    {DisconnectReason.SERVER_DISCONNECT, DisconnectReason.SERVER_SHUTDOWN, DisconnectReason.SLOW_CONSUMER}
+)
+
+
 class Session:
     """An Engine.IO session. The upper layer keeps its own state in ``data``."""
 
     __slots__ = (
+        "_dropping",
         "_ping_handle",
         "_probe",
         "_probe_handle",
@@ -95,6 +101,7 @@ class Session:
         self.upgrading = False
         self.data: Any = None
         self._probe: WebSocketConnection | None = None
+        self._dropping = False
         self._probe_handle: asyncio.TimerHandle | None = None
         self._ping_handle: asyncio.TimerHandle | None = None
         self._timeout_handle: asyncio.TimerHandle | None = None
@@ -123,7 +130,13 @@ class Session:
     # ------------------------------------------------------------------ sending
 
     def send(self, data: str | bytes) -> bool:
-        """Send a MESSAGE packet. Returns False if the session is closed (nothing is sent)."""
+        """Send a MESSAGE packet. False if it was not sent (session closed, or over the backlog bound)."""
+        ws = self.ws
+        if ws is not None and not self.upgrading and self.state == Session.OPEN:  # the hot path
+            if ws.buffered_amount > self.server.max_buffered_bytes:
+                return self._over_bound(ws.buffered_amount)
+            ws.send("4" + data if isinstance(data, str) else data)
+            return True
         return self.send_packet(Packet(PacketType.MESSAGE, data))
 
     def send_packet(self, packet: Packet) -> bool:
@@ -131,15 +144,15 @@ class Session:
             return False
         ws = self.ws
         if ws is not None and not self.upgrading:
+            if ws.buffered_amount > self.server.max_buffered_bytes and packet.type is PacketType.MESSAGE:
+                return self._over_bound(ws.buffered_amount)
             ws.send(encode_packet(packet))
-            if ws.buffered_amount > self.server.max_buffered_bytes:
-                self._slow_consumer(ws.buffered_amount)
             return True
+        size = len(packet.data) + 1
+        if self.queued_bytes + size > self.server.max_buffered_bytes and packet.type is PacketType.MESSAGE:
+            return self._over_bound(self.queued_bytes + size)
         self.queue.append(packet)
-        self.queued_bytes += len(packet.data) + 1
-        if self.queued_bytes > self.server.max_buffered_bytes:
-            self._slow_consumer(self.queued_bytes)
-            return False
+        self.queued_bytes += size
         waiter = self.poll_waiter
         if waiter is not None and not waiter.done() and not self.upgrading:
             waiter.set_result(None)
@@ -153,24 +166,36 @@ class Session:
         """
         ws = self.ws
         if ws is not None and not self.upgrading and self.state == Session.OPEN and not ws.compressing:
-            ws.send_frame(frame)
             if ws.buffered_amount > self.server.max_buffered_bytes:
-                self._slow_consumer(ws.buffered_amount)
+                return self._over_bound(ws.buffered_amount)
+            ws.send_frame(frame)
             return True
         return self.send(data)
 
-    def _slow_consumer(self, size: int) -> None:
-        self.server.stats["slow_consumers"] += 1
+    def _over_bound(self, size: int) -> bool:
+        """The client's backlog is over ``max_buffered_bytes``: apply ``slow_consumer_policy``."""
+        server = self.server
+        if server.slow_consumer_policy == "drop":
+            server.stats["dropped_slow_consumer"] += 1
+            if not self._dropping:
+                self._dropping = True
+                log.warning(
+                    "session %s: %d bytes waiting for a client that does not read (max_buffered_bytes=%d): "
+                    "dropping messages to it until it catches up (slow_consumer_policy='drop')",
+                    self.sid, size, server.max_buffered_bytes,
+                )
+            return False
+        server.stats["slow_consumers"] += 1
         log.warning(
             "session %s: %d bytes waiting for a client that does not read (max_buffered_bytes=%d): "
-            "disconnecting it",
-            self.sid,
-            size,
-            self.server.max_buffered_bytes,
+            "disconnecting it (slow_consumer_policy='disconnect')",
+            self.sid, size, server.max_buffered_bytes,
         )
         self.close(DisconnectReason.SLOW_CONSUMER)
+        return False
 
     def take_queue(self) -> list[Packet]:
+        self._dropping = False
         packets = self.queue
         self.queue = []
         self.queued_bytes = 0
@@ -327,6 +352,9 @@ class Session:
         self.queued_bytes = 0
         if self.ws is not None:
             if close_ws and not self.ws.closed:
+                if reason in _SERVER_SIDE:
+                    # engine.io-client ignores it; python-engineio's client reads the reason from it
+                    self.ws.send("1")
                 self.ws.close(ws_code)
         elif self.poll_waiter is not None and not self.poll_waiter.done():
             self.poll_waiter.set_result(None)  # the parked GET answers with a CLOSE packet

@@ -856,9 +856,10 @@ def negotiate_deflate(offers: Sequence[ExtensionOffer], config: DeflateConfig) -
             server_reset = "server_no_context_takeover" in seen or config.server_no_context_takeover
             if server_reset:
                 response.append("server_no_context_takeover")
-            # An offered client_no_context_takeover is the client's promise to reset its context.
-            client_reset = "client_no_context_takeover" in seen or config.client_no_context_takeover
-            if config.client_no_context_takeover:
+            # An offered client_no_context_takeover is only a hint (clients such as Autobahn's keep
+            # their context unless the response says otherwise): rely on our response alone.
+            client_reset = config.client_no_context_takeover
+            if client_reset:
                 response.append("client_no_context_takeover")
             server_bits = config.server_max_window_bits
             if "server_max_window_bits" in seen:

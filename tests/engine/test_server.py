@@ -77,14 +77,15 @@ class TestErrorTable:
         assert await resp.json() == {"code": 3, "message": "Bad request"}
         await ws.close()
 
-    async def test_oversize_post_is_413_and_closes_the_session(self, echo_server: EchoFactory) -> None:
+    async def test_oversize_post_is_413_and_not_processed(self, echo_server: EchoFactory) -> None:
         eio, client = await echo_server(max_http_buffer_size=1000)
         sid = (await handshake(client))["sid"]
-        resp = await client.post(PATH, params={"EIO": "4", "transport": "polling", "sid": sid}, data="4" + "x" * 1000)
+        q = {"EIO": "4", "transport": "polling", "sid": sid}
+        resp = await client.post(PATH, params=q, data="4" + "x" * 1000)
         assert resp.status == 413
-        await asyncio.sleep(0)
-        assert ("disconnect", sid, "transport error") in eio.events  # type: ignore[attr-defined]
         assert not [e for e in eio.events if e[0] == "message"]  # type: ignore[attr-defined]
+        # as the reference server: the session is not closed by the server (the client's transport errors)
+        assert (await client.post(PATH, params=q, data="4" + "x" * 999)).status == 200
 
     async def test_unknown_option_names_the_closest(self) -> None:
         with pytest.raises(ConfigurationError, match="did you mean 'cors_allowed_origins'") as info:
@@ -354,3 +355,21 @@ class TestUpgrade:
             await eio.send(sid, "x" * 1000)
         assert ("disconnect", sid, "slow consumer") in eio.events  # type: ignore[attr-defined]
         assert eio.stats["slow_consumers"] == 1
+
+
+class TestSlowConsumerPolicy:
+    async def test_drop_policy_drops_counts_and_keeps_the_session(self, echo_server: EchoFactory) -> None:
+        eio, client = await echo_server(max_buffered_bytes=5000, slow_consumer_policy="drop")
+        sid = (await handshake(client))["sid"]
+        for _ in range(10):
+            await eio.send(sid, "x" * 1000)
+        assert eio.stats["dropped_slow_consumer"] == 6
+        assert not eio.sessions[sid].closed
+        body = await (await client.get(PATH, params={"EIO": "4", "transport": "polling", "sid": sid})).text()
+        assert body.count("\x1e") == 3  # the four that fit
+        await eio.send(sid, "after")  # the backlog drained: sending works again
+        assert eio.stats["dropped_slow_consumer"] == 6
+
+    def test_unknown_policy_is_refused(self) -> None:
+        with pytest.raises(ConfigurationError):
+            sioserver.engineio.AsyncServer(slow_consumer_policy="ignore")
