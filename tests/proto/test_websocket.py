@@ -102,8 +102,8 @@ def request_headers(**overrides: str | None) -> dict[str, str]:
         "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
         "Sec-WebSocket-Version": "13",
     }
-    for name, value in overrides.items():
-        name = name.replace("_", "-")
+    for key, value in overrides.items():
+        name = key.replace("_", "-")
         if value is None:
             headers.pop(name, None)
         else:
