@@ -58,9 +58,8 @@ import json as _stdjson
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any, ClassVar, Final, Protocol
+from typing import Any, ClassVar, Final, NamedTuple, Protocol
 
 from ..exceptions import ConfigurationError, SocketIOProtocolError, check_options
 
@@ -116,21 +115,21 @@ DEFAULT_MAX_SIZE: Final = 1_000_000
 Encoded = tuple[str | bytes, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Packet:
-    """One Socket.IO packet.
+class Packet(NamedTuple):
+    """One Socket.IO packet (immutable; a NamedTuple because the decoder builds one per message
+    and a frozen dataclass costs three times as much to construct).
 
     ``data`` is the payload as JSON would carry it, with ``bytes`` where binary goes: the CONNECT
     auth object or reply, ``[event, *args]`` for EVENT, the argument list for ACK, the error object
     (or string) for CONNECT_ERROR, ``None`` when absent. ``attachments`` tells how many binary
-    attachments a decoded packet arrived with; encoders ignore it and it takes no part in equality.
+    attachments a decoded packet arrived with; encoders ignore it.
     """
 
     type: PacketType
     nsp: str = "/"
     data: Any = None
     id: int | None = None
-    attachments: int = field(default=0, compare=False)
+    attachments: int = 0
 
 
 def connect_packet(sid: str, nsp: str = "/", *, pid: str | None = None) -> Packet:
@@ -201,6 +200,12 @@ _BASE_TYPE: Final = {t: t for t in PacketType} | {BINARY_EVENT: EVENT, BINARY_AC
 _TYPE_BY_CHAR: Final = {str(int(t)): t for t in PacketType}
 _DIGIT: Final = {t: str(int(t)) for t in PacketType}
 _ID_DIGITS: Final = len(str(MAX_ACK_ID))
+# isinstance() tuples, built once: ``list | tuple`` in a call builds a UnionType every time.
+_SEQUENCE: Final = (list, tuple)
+_CONTAINER: Final = (list, tuple, dict)
+_NUMBER: Final = (int, float)
+_DICT_OR_STR: Final = (dict, str)
+_BYTES_LIKE: Final = (bytes, bytearray, memoryview)
 
 
 def _is_digits(s: str) -> bool:
@@ -247,16 +252,16 @@ def _check_outgoing(ptype: PacketType, nsp: Any, pid: Any, data: Any) -> None:
     elif ptype == ACK:
         raise ValueError("ACK needs an ack id")
     if ptype == EVENT:
-        if not isinstance(data, list | tuple) or not data:
+        if not isinstance(data, _SEQUENCE) or not data:
             raise ValueError("EVENT payload must be a non-empty list: [event, *args]")
         first = data[0]
         if isinstance(first, str):
             if first in RESERVED_EVENTS:
                 raise ValueError(f"{first!r} is a reserved event name")
-        elif not isinstance(first, int | float) or isinstance(first, bool):
+        elif not isinstance(first, _NUMBER) or isinstance(first, bool):
             raise ValueError("EVENT name must be a string or a number")
     elif ptype == ACK:
-        if not isinstance(data, list | tuple):
+        if not isinstance(data, _SEQUENCE):
             raise ValueError("ACK payload must be a list")
     elif ptype == CONNECT:
         if data is not None and not isinstance(data, dict):
@@ -264,7 +269,7 @@ def _check_outgoing(ptype: PacketType, nsp: Any, pid: Any, data: Any) -> None:
     elif ptype == DISCONNECT:
         if data is not None:
             raise ValueError("DISCONNECT carries no payload")
-    elif not isinstance(data, dict | str):
+    elif not isinstance(data, _DICT_OR_STR):
         raise ValueError("CONNECT_ERROR payload must be a dict or a str")
 
 
@@ -313,7 +318,7 @@ class _BinaryFound(Exception):
 
 
 def _json_default(obj: Any) -> Any:
-    if isinstance(obj, bytes | bytearray | memoryview):
+    if isinstance(obj, _BYTES_LIKE):
         raise _BinaryFound
     raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
 
@@ -340,7 +345,9 @@ def _make_stdlib_dumps(c_make_encoder: Any) -> Callable[[Any], str]:
 
 
 _stdlib_dumps: Final = _make_stdlib_dumps(getattr(_stdjson.encoder, "c_make_encoder", None))
-_stdlib_raw_decode: Final = _stdjson.JSONDecoder(parse_constant=_reject_constant).raw_decode
+# The scanner itself: raw_decode is a Python wrapper around it that only renames StopIteration.
+_stdlib_scan: Final[Callable[[str, int], tuple[Any, int]]] = _stdjson.JSONDecoder(
+    parse_constant=_reject_constant).scan_once  # type: ignore[attr-defined]  # not in typeshed
 
 
 class JSONParser:
@@ -378,7 +385,7 @@ class JSONParser:
         ptype = _BASE_TYPE.get(packet.type)
         if ptype is None:
             raise ValueError(f"unknown packet type {packet.type!r}")
-        nsp, pid, data = packet.nsp, packet.id, packet.data
+        _, nsp, data, pid, _ = packet
         _check_outgoing(ptype, nsp, pid, data)
         tail = "" if nsp == "/" else nsp + ","
         if "," in nsp:
@@ -404,22 +411,23 @@ class JSONParser:
             head = f"{int(ptype) + 3}{len(buffers)}-{tail}"
         else:
             head = _DIGIT[ptype] + tail
-        error = _nesting_error(body, 0, self.max_depth)
-        if error is not None:
-            raise ValueError(error)
+        if body.count("[") + body.count("{") > self.max_depth:  # else too few to nest deeper
+            error = _nesting_error(body, 0, self.max_depth)
+            if error is not None:
+                raise ValueError(error)
         if not body.isascii() and _SURROGATE.search(body):
             body = _SURROGATE.sub(_escape_surrogate, body)  # JSON.stringify escapes lone surrogates
-        return (head + body, *buffers)
+        return (head + body, *buffers) if buffers else (head + body,)
 
     def _portable(self, obj: Any, buffers: list[bytes], depth: int) -> Any:
         """``obj`` as JavaScript would send it: bytes -> placeholders (in depth-first order, as
         socket.io-parser numbers them), NaN / Infinity -> None, tuples -> lists."""
-        if isinstance(obj, bytes | bytearray | memoryview):
+        if isinstance(obj, _BYTES_LIKE):
             buffers.append(obj if type(obj) is bytes else bytes(obj))
             return {"_placeholder": True, "num": len(buffers) - 1}
         if isinstance(obj, float):
             return obj if math.isfinite(obj) else None
-        if isinstance(obj, list | tuple | dict):
+        if isinstance(obj, _CONTAINER):
             if depth >= self.max_depth:
                 raise ValueError(f"data nested deeper than max_depth={self.max_depth} (or circular)")
             if isinstance(obj, dict):
@@ -454,7 +462,7 @@ class JSONPacketDecoder:
             if self._partial is not None:
                 raise SocketIOProtocolError("text message while binary attachments are pending")
             return self._decode_text(message)
-        if not isinstance(message, bytes | bytearray | memoryview):
+        if not isinstance(message, _BYTES_LIKE):
             raise TypeError(f"expected str or bytes, not {type(message).__name__}")
         partial = self._partial
         if partial is None:
@@ -510,13 +518,14 @@ class JSONPacketDecoder:
         if i < n:
             if s[i] not in '[{"':  # also keeps whitespace out: socket.io-parser reads " " as id 0
                 raise SocketIOProtocolError("payload must be a JSON array, object or string")
-            error = _nesting_error(s, i, self._max_depth)
-            if error is not None:
-                raise SocketIOProtocolError(error)
+            if s.count("[", i) + s.count("{", i) > self._max_depth:  # else too few to nest deeper
+                error = _nesting_error(s, i, self._max_depth)
+                if error is not None:
+                    raise SocketIOProtocolError(error)
             if self._loads is None:
                 try:
-                    data, end = _stdlib_raw_decode(s, i)
-                except (ValueError, RecursionError):
+                    data, end = _stdlib_scan(s, i)
+                except (StopIteration, ValueError, RecursionError):
                     raise SocketIOProtocolError("invalid JSON payload") from None
                 if end != n and s[end:].strip(" \t\n\r"):
                     raise SocketIOProtocolError("data after the JSON payload")
@@ -565,6 +574,7 @@ class _Undefined:
 
 _UNDEFINED: Final = _Undefined()
 _MSGPACK_SCALARS: Final = frozenset({type(None), bool, int, float, str, bytes})
+_MSGPACK_SENDABLE: Final = (str, int, float, bytes, bytearray, memoryview)
 
 
 class _AmbiguousExt(Exception):
@@ -707,11 +717,12 @@ class MsgpackParser:
         ptype = _BASE_TYPE.get(packet.type)
         if ptype is None:
             raise ValueError(f"unknown packet type {packet.type!r}")
-        nsp, pid, data = packet.nsp, packet.id, packet.data
+        _, nsp, data, pid, _ = packet
         _check_outgoing(ptype, nsp, pid, data)
         obj: dict[str, Any] = {"type": int(ptype)}
         if data is not None:
-            self._check_data(data, 0)
+            if isinstance(data, _CONTAINER):
+                self._check_data(data, 0)
             obj["data"] = data
         if pid is not None:
             obj["id"] = pid
@@ -725,19 +736,20 @@ class MsgpackParser:
             raise ValueError(f"integer out of msgpack range: {exc}") from None
 
     def _check_data(self, obj: Any, depth: int) -> None:
-        if isinstance(obj, list | tuple | dict):
-            if depth >= self.max_depth:
-                raise ValueError(f"data nested deeper than max_depth={self.max_depth} (or circular)")
-            if isinstance(obj, dict):
-                for key, value in obj.items():
-                    if not isinstance(key, str):
-                        raise TypeError(f"msgpack map keys must be str, not {type(key).__name__}")
+        """Refuse what the JSON parser would refuse too (and non-str keys), and over-deep data."""
+        if depth >= self.max_depth:
+            raise ValueError(f"data nested deeper than max_depth={self.max_depth} (or circular)")
+        if isinstance(obj, dict):
+            for key in obj:
+                if not isinstance(key, str):
+                    raise TypeError(f"msgpack map keys must be str, not {type(key).__name__}")
+            obj = obj.values()
+        for value in obj:
+            if value.__class__ not in _MSGPACK_SCALARS:
+                if isinstance(value, _CONTAINER):
                     self._check_data(value, depth + 1)
-            else:
-                for value in obj:
-                    self._check_data(value, depth + 1)
-        elif not isinstance(obj, str | int | float | bytes | bytearray | memoryview) and obj is not None:
-            raise TypeError(f"Object of type {type(obj).__name__} cannot be sent")
+                elif not isinstance(value, _MSGPACK_SENDABLE):
+                    raise TypeError(f"Object of type {type(value).__name__} cannot be sent")
 
 
 # Keys are checked by _clean, with a clearer message. Invalid UTF-8 becomes U+FFFD, as Node's
@@ -763,7 +775,7 @@ class MsgpackPacketDecoder:
     def feed(self, message: str | bytes) -> Packet | None:
         if message.__class__ is str:
             raise SocketIOProtocolError("text message: the msgpack parser expects binary")
-        if not isinstance(message, bytes | bytearray | memoryview):
+        if not isinstance(message, _BYTES_LIKE):
             raise TypeError(f"expected str or bytes, not {type(message).__name__}")
         if len(message) > self._max_size:
             raise SocketIOProtocolError(f"packet larger than max_size={self._max_size}")
