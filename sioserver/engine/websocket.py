@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from ..exceptions import ConfigurationError
 from ..proto.websocket import (
@@ -110,8 +110,8 @@ class WebSocketConnection(asyncio.Protocol):
 
     # -- asyncio.Protocol --------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # uvloop's transports implement asyncio.Transport without subclassing it
+        self._transport = transport = cast(asyncio.Transport, transport)
         self.remote_address = transport.get_extra_info("peername")
         transport.set_write_buffer_limits(self._config.write_buffer_high, self._config.write_buffer_low)
 
