@@ -33,6 +33,11 @@ def run(sio: Any, host: str = "127.0.0.1", port: int = 8000, *, app: web.Applica
     """
     if uvloop and _use_uvloop():
         log.info("using uvloop")
+    # One loop, current before attach() (which starts the namespaces' adapter tasks) and then run:
+    # without it uvloop's policy has no current loop, and asyncio's would schedule them on a loop
+    # that never runs.
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
     app = app or web.Application()
     if socketio_path is None:
         socketio_path = "engine.io" if sio.__class__.__module__.startswith("sioserver.engineio") else "socket.io"
@@ -44,7 +49,7 @@ def run(sio: Any, host: str = "127.0.0.1", port: int = 8000, *, app: web.Applica
     print(f"sioserver listening on http://{host}:{port}", flush=True)
     web.run_app(app, host=host, port=port, handler_cancellation=True, print=None,
                 access_log=log if access_log else None, handle_signals=True,
-                shutdown_timeout=5)
+                shutdown_timeout=5, loop=loop)
 
 
 def load(target: str) -> Any:
