@@ -600,24 +600,36 @@ def offer(value: str) -> list[ws.ExtensionOffer]:
     return parse_extensions([value])
 
 
+WIDE = DeflateConfig(server_max_window_bits=15, client_max_window_bits=None, mem_level=8)
+
+
 class TestDeflateNegotiation:
+    def test_defaults_keep_memory_small(self) -> None:
+        result = negotiate_deflate(offer("permessage-deflate; client_max_window_bits"), DeflateConfig())
+        assert result == (
+            "permessage-deflate; client_max_window_bits=12",
+            DeflateParams(server_max_window_bits=12, client_max_window_bits=12, mem_level=5),
+        )
+        result = negotiate_deflate(offer("permessage-deflate; server_max_window_bits=10"), DeflateConfig())
+        assert result is not None and result[0] == "permessage-deflate; server_max_window_bits=10"
+
     def test_no_offer(self) -> None:
-        assert negotiate_deflate([], DeflateConfig()) is None
-        assert negotiate_deflate(offer("x-webkit-deflate-frame"), DeflateConfig()) is None
+        assert negotiate_deflate([], WIDE) is None
+        assert negotiate_deflate(offer("x-webkit-deflate-frame"), WIDE) is None
 
     def test_plain_offer(self) -> None:
-        assert negotiate_deflate(offer("permessage-deflate"), DeflateConfig()) == (
+        assert negotiate_deflate(offer("permessage-deflate"), WIDE) == (
             "permessage-deflate",
             DeflateParams(),
         )
 
     def test_browser_offer(self) -> None:
-        result = negotiate_deflate(offer("permessage-deflate; client_max_window_bits"), DeflateConfig())
+        result = negotiate_deflate(offer("permessage-deflate; client_max_window_bits"), WIDE)
         assert result == ("permessage-deflate", DeflateParams(client_max_window_bits=15))
 
     def test_server_parameters_are_honoured(self) -> None:
         result = negotiate_deflate(
-            offer("permessage-deflate; server_no_context_takeover; server_max_window_bits=10"), DeflateConfig()
+            offer("permessage-deflate; server_no_context_takeover; server_max_window_bits=10"), WIDE
         )
         assert result == (
             "permessage-deflate; server_no_context_takeover; server_max_window_bits=10",
@@ -631,7 +643,7 @@ class TestDeflateNegotiation:
         assert result[0] == "permessage-deflate; server_max_window_bits=12"
         # not asked: the server uses its smaller window silently
         result = negotiate_deflate(offer("permessage-deflate"), config)
-        assert result == ("permessage-deflate", DeflateParams(server_max_window_bits=12))
+        assert result == ("permessage-deflate", DeflateParams(server_max_window_bits=12, mem_level=5))
 
     def test_config_requests(self) -> None:
         config = DeflateConfig(
@@ -644,7 +656,7 @@ class TestDeflateNegotiation:
         result = negotiate_deflate(offer("permessage-deflate; client_max_window_bits=12"), config)
         assert result == (
             "permessage-deflate; server_no_context_takeover; client_no_context_takeover; client_max_window_bits=10",
-            DeflateParams(True, True, 15, 10, 1, 5),
+            DeflateParams(True, True, 12, 10, 1, 5),
         )
         # no client_max_window_bits offered: we may not ask for it
         result = negotiate_deflate(offer("permessage-deflate"), config)
@@ -652,7 +664,7 @@ class TestDeflateNegotiation:
 
     def test_client_hints(self) -> None:
         result = negotiate_deflate(
-            offer("permessage-deflate; client_no_context_takeover; client_max_window_bits=9"), DeflateConfig()
+            offer("permessage-deflate; client_no_context_takeover; client_max_window_bits=9"), WIDE
         )
         # client_no_context_takeover in an offer is a hint the response does not confirm: we keep
         # the client's window
@@ -674,11 +686,8 @@ class TestDeflateNegotiation:
     )
     def test_declined_offers_fall_through_to_the_next(self, params: str) -> None:
         offers = offer(f"permessage-deflate; {params}, permessage-deflate; client_max_window_bits")
-        assert negotiate_deflate(offers, DeflateConfig()) == (
-            "permessage-deflate",
-            DeflateParams(client_max_window_bits=15),
-        )
-        assert negotiate_deflate(offer(f"permessage-deflate; {params}"), DeflateConfig()) is None
+        assert negotiate_deflate(offers, WIDE) == ("permessage-deflate", DeflateParams(client_max_window_bits=15))
+        assert negotiate_deflate(offer(f"permessage-deflate; {params}"), WIDE) is None
 
     @pytest.mark.parametrize(
         "kwargs",
