@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
@@ -27,6 +28,34 @@ from ..proto.websocket import (
 __all__ = ["WebSocketConfig", "WebSocketConnection", "WebSocketHandler"]
 
 logger = logging.getLogger("sioserver.websocket")
+
+
+class _Cork(threading.local):
+    """Write coalescing while one read's messages are handled (per thread: one event loop each).
+
+    When a read completes several messages (a client that sent a burst), the writes their handlers
+    make are held per connection and go out as one ``transport.write`` each after every
+    ``_CORK_BATCH`` messages: a burst of 200 broadcasts to 1000 clients costs 13,000 writes instead of
+    200,000, and the first message of a burst waits for at most 15 others. Nothing is held past the
+    end of that read, and a read with a single message writes straight through.
+    Held bytes are not in :attr:`WebSocketConnection.buffered_amount` until then: the backlog bound is
+    checked again at the next message, so it can be passed by at most one read's worth of output.
+    """
+
+    def __init__(self) -> None:
+        self.active = False
+        self.held: list[WebSocketConnection] = []
+
+    def release(self) -> None:
+        self.active = False
+        held = self.held
+        self.held = []
+        for conn in held:
+            conn._flush_held()
+
+
+_cork = _Cork()
+_CORK_BATCH = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +111,7 @@ class WebSocketConnection(asyncio.Protocol):
         "_handler",
         "_held",
         "_lost",
+        "_out",
         "_timer",
         "_transport",
         "_writable",
@@ -106,6 +136,7 @@ class WebSocketConnection(asyncio.Protocol):
         self._drain_waiter: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._held: bytearray | None = None  # input that arrived before start() (see attach)
+        self._out: list[bytes] | None = None  # output held while corked (see _Cork)
         self.remote_address: Any = None
 
     # -- asyncio.Protocol --------------------------------------------------------------------------
@@ -142,6 +173,17 @@ class WebSocketConnection(asyncio.Protocol):
         events = self._core.receive_data(data)
         if not events:
             return
+        if len(events) > 1 and not _cork.active:
+            for i in range(0, len(events), _CORK_BATCH):
+                _cork.active = True
+                try:
+                    self._dispatch(events[i : i + _CORK_BATCH])
+                finally:
+                    _cork.release()
+        else:
+            self._dispatch(events)
+
+    def _dispatch(self, events: list[Any]) -> None:
         handler = self._handler
         for event in events:
             if self._closed:
@@ -261,7 +303,24 @@ class WebSocketConnection(asyncio.Protocol):
     def _write(self, data: bytes) -> None:
         transport = self._transport
         if transport is not None and not self._lost:
-            transport.write(data)
+            if _cork.active:
+                out = self._out
+                if out is None:
+                    self._out = [data]
+                    _cork.held.append(self)
+                else:
+                    out.append(data)
+            else:
+                transport.write(data)
+
+    def _flush_held(self) -> None:
+        out = self._out
+        if out is None:
+            return
+        self._out = None
+        transport = self._transport
+        if transport is not None and not self._lost and not transport.is_closing():
+            transport.write(out[0] if len(out) == 1 else b"".join(out))
 
     def _close_timed_out(self) -> None:
         self._timer = None
@@ -279,6 +338,7 @@ class WebSocketConnection(asyncio.Protocol):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self._flush_held()
         transport = self._transport
         if transport is not None and not self._lost and not transport.is_closing():
             transport.close()
