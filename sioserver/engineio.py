@@ -129,10 +129,12 @@ class AsyncServer(EngineServer):
     async def sleep(self, seconds: float = 0) -> None:
         await asyncio.sleep(seconds)
 
-    async def shutdown(self) -> None:
-        await super().shutdown()
+    async def shutdown(self, grace: float = 0.0) -> None:
+        """Refuse new handshakes, close every session (spread over ``grace`` seconds), then wait up to
+        ``max(grace, 5)`` seconds for running handlers."""
+        await super().shutdown(grace)
         if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=5)
+            await asyncio.wait(list(self._tasks), timeout=max(grace, 5.0))
 
 
 async def _awaited(awaitable: Awaitable[Any], logger: logging.Logger) -> None:

@@ -56,8 +56,10 @@ class HttpRequest(Protocol):
         """A WSGI-style environ (REQUEST_METHOD, QUERY_STRING, REMOTE_ADDR, HTTP_* ...)."""
         ...
 
-    async def read_body(self, limit: int) -> bytes:
-        """The whole body; raises :class:`BodyTooLarge` past ``limit`` and :class:`IncompleteBody`."""
+    async def read_body(self, limit: int, timeout: float) -> bytes:
+        """The whole body; raises :class:`BodyTooLarge` past ``limit`` (checked from Content-Length
+        before reading, and while reading), and :class:`IncompleteBody` when fewer bytes than announced
+        arrive or the body is not complete within ``timeout`` seconds."""
         ...
 
     def is_disconnected(self) -> bool:

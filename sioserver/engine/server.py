@@ -61,6 +61,8 @@ ENGINE_OPTIONS: dict[str, Any] = {
     "slow_consumer_policy": "disconnect",
     "max_payload_packets": 1000,
     "max_connections": 0,
+    "max_handshake_rate": 0.0,
+    "body_timeout": 30.0,
     "allow_request": None,
     "poll_check_interval": 1.0,
     "logger": None,
@@ -102,6 +104,8 @@ class EngineServer:
             raise ConfigurationError("slow_consumer_policy must be 'disconnect' or 'drop'")
         self.max_payload_packets = int(opts["max_payload_packets"])
         self.max_connections = int(opts["max_connections"])
+        self.body_timeout = float(opts["body_timeout"])
+        self.handshake_limiter = RateLimiter(float(opts["max_handshake_rate"]))
         self.allow_request: AllowRequest | None = opts["allow_request"]
         self.poll_check_interval = float(opts["poll_check_interval"])
         self.logger: logging.Logger = opts["logger"] or log
@@ -232,6 +236,12 @@ class EngineServer:
         if not self._accepting:
             return HttpResponse(503, b'{"code":3,"message":"Server shutting down"}',
                                 [("Content-Type", "application/json"), *cors])
+        if not self.handshake_limiter.allow(request.remote_addr, self.loop.time()):
+            self.stats["refused:handshake_rate"] += 1
+            self.logger.warning("refusing a handshake from %s: over max_handshake_rate=%s/s",
+                                request.remote_addr, self.handshake_limiter.rate)
+            return HttpResponse(429, b'{"code":4,"message":"Forbidden"}',
+                                [("Content-Type", "application/json"), ("Retry-After", "1"), *cors])
         if self.max_connections and len(self.sessions) >= self.max_connections:
             self.stats["refused:max_connections"] += 1
             self.logger.warning("refusing a handshake: max_connections=%d reached", self.max_connections)
@@ -371,7 +381,7 @@ class EngineServer:
             return error_response(EngineError.BAD_REQUEST, cors)
         session.posting = True
         try:
-            body = await request.read_body(self.max_http_buffer_size)
+            body = await request.read_body(self.max_http_buffer_size, self.body_timeout)
         except BodyTooLarge:
             self.stats["refused:payload_too_large"] += 1
             # as the reference server: 413, and the session stays (the client's transport errors out)
@@ -421,8 +431,20 @@ class EngineServer:
         session.begin_probe(conn)
         return None
 
-    async def shutdown(self) -> None:
-        """Close every session (clients see the transport close)."""
+    async def shutdown(self, grace: float = 0.0) -> None:
+        """Stop taking handshakes (503) and close every session (clients see a transport close and
+        reconnect elsewhere). With ``grace`` > 0 the closes are spread over that many seconds, so a
+        fleet of clients does not come back all at once."""
+        self._accepting = False
+        sessions = [s for s in self.sessions.values() if not s.closed]
+        if grace > 0 and sessions:
+            batches = min(len(sessions), max(1, int(grace / 0.05)))
+            per_batch = -(-len(sessions) // batches)
+            pause = grace / batches
+            for start in range(0, len(sessions), per_batch):
+                for session in sessions[start:start + per_batch]:
+                    session.close(DisconnectReason.SERVER_SHUTDOWN)
+                await asyncio.sleep(pause)
         self.close_all(DisconnectReason.SERVER_SHUTDOWN)
         if self._poll_sweeper is not None:
             self._poll_sweeper.cancel()
@@ -433,6 +455,43 @@ class EngineServer:
 _CLIENT_GONE = frozenset(
     {DisconnectReason.CLIENT_DISCONNECT, DisconnectReason.PING_TIMEOUT, DisconnectReason.TRANSPORT_CLOSE}
 )
+
+
+class RateLimiter:
+    """A token bucket per remote address: ``rate`` per second, bursts of ``2 * rate``; 0 turns it off.
+
+    The table is bounded: past ``max_entries`` addresses, the ones whose bucket is full again (idle
+    for a while) are forgotten first.
+    """
+
+    __slots__ = ("buckets", "burst", "max_entries", "rate")
+
+    def __init__(self, rate: float, max_entries: int = 100_000) -> None:
+        self.rate = rate
+        self.burst = max(1.0, 2 * rate)
+        self.max_entries = max_entries
+        self.buckets: dict[str, tuple[float, float]] = {}
+
+    def allow(self, key: str, now: float) -> bool:
+        if self.rate <= 0:
+            return True
+        tokens, last = self.buckets.get(key, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        if tokens < 1:
+            self.buckets[key] = (tokens, now)
+            return False
+        self.buckets[key] = (tokens - 1, now)
+        if len(self.buckets) > self.max_entries:
+            self._prune(now)
+        return True
+
+    def _prune(self, now: float) -> None:
+        full = self.burst / self.rate
+        for key, (_, last) in list(self.buckets.items()):
+            if now - last >= full:
+                del self.buckets[key]
+        while len(self.buckets) > self.max_entries:  # all busy: drop the oldest
+            del self.buckets[next(iter(self.buckets))]
 
 
 class _ProbeHandler:

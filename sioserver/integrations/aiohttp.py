@@ -70,7 +70,7 @@ class AiohttpRequest:
             self._environ = env
         return self._environ
 
-    async def read_body(self, limit: int) -> bytes:
+    async def read_body(self, limit: int, timeout: float) -> bytes:
         request = self.request
         length = request.content_length
         if length is not None and length > limit:
@@ -78,14 +78,17 @@ class AiohttpRequest:
         chunks: list[bytes] = []
         size = 0
         try:
-            while True:
-                chunk = await request.content.readany()
-                if not chunk:
-                    break
-                size += len(chunk)
-                if size > limit:
-                    raise BodyTooLarge(size)
-                chunks.append(chunk)
+            async with asyncio.timeout(timeout):
+                while True:
+                    chunk = await request.content.readany()
+                    if not chunk:
+                        break
+                    size += len(chunk)
+                    if size > limit:
+                        raise BodyTooLarge(size)
+                    chunks.append(chunk)
+        except TimeoutError as exc:
+            raise IncompleteBody(f"{size} bytes in {timeout}s, body not complete") from exc
         except (ClientPayloadError, ContentLengthError, ConnectionResetError, asyncio.IncompleteReadError) as exc:
             raise IncompleteBody(str(exc)) from exc
         if length is not None and size != length:

@@ -373,3 +373,49 @@ class TestSlowConsumerPolicy:
     def test_unknown_policy_is_refused(self) -> None:
         with pytest.raises(ConfigurationError):
             sioserver.engineio.AsyncServer(slow_consumer_policy="ignore")
+
+
+class TestHardening:
+    async def test_handshake_rate_per_address(self, echo_server: EchoFactory) -> None:
+        eio, client = await echo_server(max_handshake_rate=2)
+        statuses = [(await client.get(PATH, params={"EIO": "4", "transport": "polling"})).status for _ in range(6)]
+        assert statuses[:4] == [200] * 4  # a burst of twice the rate
+        assert statuses[4:] == [429, 429]
+        assert eio.stats["refused:handshake_rate"] == 2
+
+    def test_rate_limiter_table_is_bounded(self) -> None:
+        from sioserver.engine.server import RateLimiter
+
+        limiter = RateLimiter(1.0, max_entries=100)
+        for i in range(1000):
+            assert limiter.allow(f"10.0.{i // 256}.{i % 256}", now=float(i) * 0.001)
+        assert len(limiter.buckets) <= 101
+
+    async def test_slow_body_is_cut_off(self, echo_server: EchoFactory) -> None:
+        eio, client = await echo_server(body_timeout=0.2)
+        sid = (await handshake(client))["sid"]
+        reader, writer = await asyncio.open_connection(client.host, client.port)
+        writer.write(
+            f"POST {PATH}?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n4he".encode()
+        )
+        await writer.drain()
+        status = await asyncio.wait_for(reader.readline(), 2)
+        assert b" 400 " in status
+        writer.close()
+        assert not [e for e in eio.events if e[0] == "message"]  # type: ignore[attr-defined]
+        assert ("disconnect", sid, "transport error") in eio.events  # type: ignore[attr-defined]
+
+    async def test_shutdown_refuses_handshakes_and_spreads_closes(self, echo_server: EchoFactory) -> None:
+        eio, client = await echo_server()
+        sids = [(await handshake(client))["sid"] for _ in range(10)]
+        started = time.monotonic()
+        task = asyncio.ensure_future(eio.shutdown(grace=0.3))
+        await asyncio.sleep(0.05)
+        resp = await client.get(PATH, params={"EIO": "4", "transport": "polling"})
+        assert resp.status == 503
+        closed_early = sum(1 for e in eio.events if e[0] == "disconnect")  # type: ignore[attr-defined]
+        await task
+        assert 0 < closed_early < 10
+        assert time.monotonic() - started >= 0.3
+        assert {e[1] for e in eio.events if e[0] == "disconnect"} == set(sids)  # type: ignore[attr-defined]
+        assert all(e[2] == "server shutting down" for e in eio.events if e[0] == "disconnect")  # type: ignore[attr-defined]
