@@ -122,9 +122,16 @@ async def index(_: web.Request) -> web.FileResponse:
                                                           "Cache-Control": "no-cache"})
 
 
-def make_app() -> web.Application:
-    """The demo's aiohttp application, with the Socket.IO server attached at /socket.io/."""
-    sio = sioserver.AsyncServer()
+def make_app(redis_url: str | None = None) -> web.Application:
+    """The demo's aiohttp application, with the Socket.IO server attached at /socket.io/.
+
+    With ``redis_url`` the workers of a cluster share broadcasts through Redis (each keeps its own
+    presence list and history).
+    """
+    options: dict[str, Any] = {}
+    if redis_url:
+        options["adapter"] = sioserver.RedisAdapter(redis_url)
+    sio = sioserver.AsyncServer(**options)
     app = web.Application()
     app["chat"] = Chat(sio)
     app.router.add_get("/", index)
@@ -139,8 +146,8 @@ def make_app() -> web.Application:
     return app
 
 
-async def serve(host: str, port: int) -> None:
-    runner = web.AppRunner(make_app(), handler_cancellation=True, access_log=None)
+async def serve(host: str, port: int, redis_url: str | None = None) -> None:
+    runner = web.AppRunner(make_app(redis_url), handler_cancellation=True, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port, shutdown_timeout=2)
     try:
@@ -167,6 +174,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000; 0 picks a free one)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log the Engine.IO/Socket.IO layers too")
+    parser.add_argument("--redis", metavar="URL", default=None,
+                        help="share broadcasts with other workers through Redis (e.g. redis://127.0.0.1:6379/0)")
     args = parser.parse_args(argv)
     if not BUNDLE.is_file():
         raise SystemExit(
@@ -178,7 +187,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.verbose:
         logging.getLogger("sioserver").setLevel(logging.WARNING)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(args.host, args.port))
+        asyncio.run(serve(args.host, args.port, args.redis))
 
 
 if __name__ == "__main__":
