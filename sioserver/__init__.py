@@ -17,6 +17,7 @@
 """
 
 from . import engineio
+from .adapters import Emitter, RedisAdapter
 from .engine.session import DisconnectReason
 from .exceptions import (
     AckTimeoutError,
@@ -43,8 +44,10 @@ __all__ = [
     "ConnectionRefusedError",
     "DisconnectReason",
     "DisconnectedError",
+    "Emitter",
     "MemoryAdapter",
     "ProtocolError",
+    "RedisAdapter",
     "SioserverError",
     "engineio",
     "run",

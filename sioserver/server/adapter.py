@@ -182,6 +182,8 @@ class Adapter:
     # ------------------------------------------------------ cluster operations
 
     async def fetch_sockets(self, opts: BroadcastOptions) -> list[Any]:
+        """The targeted sockets: local :class:`Socket` objects; a cluster adapter adds the other servers'
+        as dicts ``{"id", "handshake", "rooms", "data"}`` (what the operator wraps as RemoteSocket)."""
         return list(self._sockets(opts))
 
     def add_sockets(self, opts: BroadcastOptions, rooms: Iterable[str]) -> None:
@@ -199,9 +201,16 @@ class Adapter:
         for socket in list(self._sockets(opts)):
             socket.disconnect_from_server(close)
 
-    async def server_side_emit(self, args: list[Any], timeout: float | None = None) -> list[Any]:
-        """Emit to the other servers of the cluster: there are none in one process."""
+    async def server_side_emit(self, args: list[Any]) -> None:
+        """Send ``[event, *args]`` to the other servers of the cluster: there are none in one process."""
+
+    async def server_side_emit_with_ack(self, args: list[Any], timeout: float | None = None) -> list[Any]:
+        """As :meth:`server_side_emit`, and return one answer per other server."""
         return []
+
+    async def all_rooms(self) -> set[str]:
+        """Every room of the namespace, on every server of the cluster."""
+        return set(self.rooms)
 
     async def server_count(self) -> int:
         return 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -15,7 +16,7 @@ from ..engine.session import DisconnectReason, Session
 from ..exceptions import ConfigurationError, DisconnectedError, check_options
 from ..proto.socketio import EVENT, Packet, make_parser
 from .adapter import Adapter, BroadcastOptions, MemoryAdapter
-from .broadcast import BroadcastAck, BroadcastOperator
+from .broadcast import BroadcastAck, BroadcastOperator, RemoteSocket
 from .namespace import AsyncNamespace, Handlers, Namespace, NamespaceMatcher
 from .socket import Client, Socket, ack_waiter
 
@@ -123,6 +124,8 @@ class AsyncServer:
         self._dynamic: list[Handlers] = []
         self._namespaces: dict[str, Namespace] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._server_events: dict[str, dict[str, Callable[..., Any]]] = {}
+        self._deferred_inits: list[Namespace] = []
         self.stats: Counter[str] = self.eio.stats
 
     # ---------------------------------------------------------------- registry
@@ -218,7 +221,28 @@ class AsyncServer:
         if handlers is None:
             return None
         nsp = self._namespaces[name] = Namespace(self, name, handlers, dynamic)
-        self.start_background_task(nsp.adapter.init)
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # attach() before the loop runs: init() then waits for the app's startup
+            self._deferred_inits.append(nsp)
+        else:
+            self._start_adapters()
+            self.start_background_task(nsp.adapter.init)
+        return nsp
+
+    def _start_adapters(self) -> None:
+        """Run the init() of adapters whose namespace was made before the event loop ran."""
+        deferred, self._deferred_inits = self._deferred_inits, []
+        for nsp in deferred:
+            if self._namespaces.get(nsp.name) is nsp:
+                self.start_background_task(nsp.adapter.init)
+
+    def _cluster_namespace(self, name: str) -> Namespace | None:
+        """The namespace to broadcast or run cluster operations in: with a multi-process adapter it is
+        created when needed, since other servers may have clients in it even if this one has none."""
+        nsp = self._namespaces.get(name)
+        if nsp is None and self.adapter_factory is not MemoryAdapter:
+            nsp = self._namespace(name, create=True)
         return nsp
 
     def connect_namespace(self, client: Client, packet: Packet) -> None:
@@ -316,20 +340,20 @@ class AsyncServer:
         return _answer(await future)
 
     def _broadcast(self, namespace: str, event: str, args: list[Any], opts: BroadcastOptions) -> None:
-        nsp = self._namespaces.get(namespace)
+        nsp = self._cluster_namespace(namespace)
         if nsp is None:
             return
         nsp.adapter.broadcast(Packet(EVENT, namespace, [event, *args]), opts)
 
     async def _broadcast_with_ack(self, namespace: str, event: str, args: list[Any],
                                   opts: BroadcastOptions) -> list[Any]:
-        nsp = self._namespaces.get(namespace)
+        nsp = self._cluster_namespace(namespace)
         if nsp is None:
             return []
         timeout = opts.timeout if opts.timeout is not None else self.ack_timeout
         opts = opts.but(timeout=timeout)
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        collector = BroadcastAck(future, await nsp.adapter.server_count())
+        collector = BroadcastAck(future, 1 if opts.local else await nsp.adapter.server_count())
         nsp.adapter.broadcast_with_ack(Packet(EVENT, namespace, [event, *args]), opts,
                                        collector.client_count, collector)
         try:
@@ -359,6 +383,106 @@ class AsyncServer:
 
     def rooms(self, sid: str, namespace: str | None = None) -> list[str]:
         return sorted(self._socket(sid, namespace).rooms)
+
+    # ------------------------------------------------------------------ cluster
+    # With a multi-process adapter (sioserver.RedisAdapter) these act on every server of the cluster;
+    # with the default memory adapter, on this one. ``sio.to(room)`` / ``sio.of(nsp)`` operators have
+    # the same methods, restricted to their targets; ``.local`` restricts them to this server.
+
+    @property
+    def local(self) -> BroadcastOperator:
+        """An operator for this server's clients only (``await sio.local.emit(...)``)."""
+        return BroadcastOperator(self, "/").local
+
+    async def fetch_sockets(self, namespace: str = "/") -> list[RemoteSocket]:
+        """Every socket of ``namespace``, on every server: :class:`~sioserver.server.broadcast.RemoteSocket`
+        objects (``id``, ``handshake``, ``rooms``, ``data``, ``local``; ``emit``, ``call``, ``join``,
+        ``leave``, ``disconnect``). Raises :class:`~sioserver.adapters.ClusterTimeoutError` when a
+        server does not answer within the adapter's ``request_timeout``."""
+        return await BroadcastOperator(self, namespace).fetch_sockets()
+
+    async def sockets_join(self, rooms: str | Iterable[str], namespace: str = "/") -> None:
+        """Make every socket of ``namespace``, on every server, join ``rooms``."""
+        await BroadcastOperator(self, namespace).sockets_join(rooms)
+
+    async def sockets_leave(self, rooms: str | Iterable[str], namespace: str = "/") -> None:
+        """Make every socket of ``namespace``, on every server, leave ``rooms``."""
+        await BroadcastOperator(self, namespace).sockets_leave(rooms)
+
+    async def disconnect_sockets(self, close: bool = False, namespace: str = "/") -> None:
+        """Disconnect every socket of ``namespace``, on every server (``close``: their connections too)."""
+        await BroadcastOperator(self, namespace).disconnect_sockets(close)
+
+    async def all_rooms(self, namespace: str = "/") -> set[str]:
+        """The rooms of ``namespace`` on every server (sids included, as Node's ``allRooms()``)."""
+        nsp = self._cluster_namespace(namespace)
+        return set() if nsp is None else await nsp.adapter.all_rooms()
+
+    async def server_count(self, namespace: str = "/") -> int:
+        """How many servers share ``namespace`` (1 without a cluster adapter, or while Redis is away)."""
+        nsp = self._cluster_namespace(namespace)
+        return 1 if nsp is None else await nsp.adapter.server_count()
+
+    def on_server_event(self, event: str, handler: H | None = None, namespace: str = "/") -> Any:
+        """Register a handler for the events other servers send with :meth:`server_side_emit`.
+
+        ::
+
+            @sio.on_server_event("reload")
+            async def reload(what):           # the arguments, as sent
+                ...
+                return {"reloaded": what}     # the answer server_side_emit_with_ack() collects
+
+        ``"*"`` catches every event without a handler of its own (called with the event name
+        first). The handler may be sync or async; its return value answers an emit with ack (an
+        event nobody handles is answered ``None``, so that Node peers never wait for it). Events
+        come from other sioserver processes, Node servers (``io.serverSideEmit``) and emitters.
+        Registering creates the namespace, so that its adapter listens (as Node's ``io.of(nsp)``).
+        """
+        if not isinstance(namespace, str) or not namespace.startswith("/"):
+            raise ConfigurationError(f"namespace {namespace!r} must start with '/'")
+
+        def register(fn: H) -> H:
+            self._server_events.setdefault(namespace, {})[event] = fn
+            self._handlers(namespace)
+            self._namespace(namespace, create=True)
+            return fn
+
+        return register if handler is None else register(handler)
+
+    async def server_side_emit(self, event: str, *args: Any, namespace: str = "/") -> None:
+        """Send ``event`` to the handlers registered with :meth:`on_server_event` on the *other*
+        servers of the cluster (never this one), and to Node servers' ``io.on(event)``."""
+        nsp = self._cluster_namespace(namespace)
+        if nsp is not None:
+            await nsp.adapter.server_side_emit([event, *args])
+
+    async def server_side_emit_with_ack(self, event: str, *args: Any, timeout: float | None = None,
+                                        namespace: str = "/") -> list[Any]:
+        """As :meth:`server_side_emit`, and return the answer of every other server (one each).
+
+        Raises :class:`~sioserver.adapters.ClusterTimeoutError` (its ``responses`` holds the answers
+        that came) when some server does not answer within ``timeout`` (default: the adapter's
+        ``request_timeout``). Without other servers the list is empty.
+        """
+        nsp = self._cluster_namespace(namespace)
+        return [] if nsp is None else await nsp.adapter.server_side_emit_with_ack([event, *args], timeout)
+
+    async def _server_event(self, namespace: str, data: list[Any]) -> Any:
+        """Run the handler of a server-side event from another server; its return value is the answer."""
+        handlers = self._server_events.get(namespace, {})
+        event, args = data[0], data[1:]
+        handler = handlers.get(event)
+        if handler is None:
+            handler = handlers.get("*")
+            if handler is None:
+                self.logger.debug("no handler for server-side event %r in %s", event, namespace)
+                return None
+            args = data
+        result = handler(*args)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
 
     # ----------------------------------------------------------------- sessions
 
@@ -396,6 +520,16 @@ class AsyncServer:
             if name != "*":
                 self._namespace(name, create=True)
         attach(self.eio, app, socketio_path)
+
+        async def start_adapters(_: Any) -> None:
+            self._start_adapters()
+
+        async def close_adapters(_: Any) -> None:
+            for nsp in list(self._namespaces.values()):
+                await nsp.adapter.close()
+
+        app.on_startup.append(start_adapters)
+        app.on_cleanup.append(close_adapters)
 
     async def shutdown(self) -> None:
         """Disconnect everyone (clients see a transport close and may reconnect elsewhere)."""

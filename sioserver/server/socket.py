@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+import urllib.parse
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -59,6 +61,7 @@ class Socket:
         "close_reason",
         "connected",
         "disconnected",
+        "issued",
         "namespace",
         "session",
         "sid",
@@ -75,6 +78,7 @@ class Socket:
         self.session: dict[str, Any] = {}
         self.acks: dict[int, _PendingAck] = {}
         self._held: list[Encoded] | None = []
+        self.issued = time.time()
 
     def __repr__(self) -> str:
         return f"<Socket {self.sid} {self.namespace.name}>"
@@ -86,6 +90,32 @@ class Socket:
     @property
     def rooms(self) -> set[str]:
         return set(self.namespace.adapter.socket_rooms(self.sid) or ())
+
+    @property
+    def handshake(self) -> dict[str, Any]:
+        """The connection's handshake in the shape of Node's ``socket.handshake`` (what
+        ``fetchSockets()`` reports to other servers): headers, time, address, xdomain, secure,
+        issued (ms), url, query, auth."""
+        environ = self.environ
+        headers = {key[5:].lower().replace("_", "-"): value for key, value in environ.items()
+                   if key.startswith("HTTP_") and isinstance(value, str)}
+        for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            if key in environ:
+                headers[key.lower().replace("_", "-")] = environ[key]
+        query_string = environ.get("QUERY_STRING", "")
+        url = environ.get("RAW_URI") or environ.get("PATH_INFO", "") + ("?" + query_string if query_string else "")
+        issued = time.gmtime(self.issued)
+        return {
+            "headers": headers,
+            "time": time.strftime("%a %b %d %Y %H:%M:%S GMT+0000 (Coordinated Universal Time)", issued),
+            "address": environ.get("REMOTE_ADDR", ""),
+            "xdomain": "HTTP_ORIGIN" in environ,
+            "secure": environ.get("wsgi.url_scheme") == "https",
+            "issued": int(self.issued * 1000),
+            "url": url,
+            "query": dict(urllib.parse.parse_qsl(query_string, keep_blank_values=True)),
+            "auth": self.auth if self.auth is not None else {},
+        }
 
     # ---------------------------------------------------------------- output
 
