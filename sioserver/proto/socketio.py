@@ -355,7 +355,9 @@ class JSONParser:
 
     ``json``: a module with ``dumps`` and ``loads`` to use instead of the standard library's
     (like python-socketio's ``json`` option). It must write JSON ``JSON.parse`` reads; bytes never
-    reach it. The standard library gets a faster path of its own.
+    reach it. The standard library gets a faster path of its own, and so does orjson: its ``dumps``
+    (which raises TypeError for bytes and writes NaN as null) gets the data as it is, and only data it
+    refuses is walked for bytes and tried again.
     """
 
     name: ClassVar[str] = "default"
@@ -373,6 +375,7 @@ class JSONParser:
             raise ConfigurationError("json must have dumps() and loads()")
         self.json = json
         self._custom = None if json is None or json is _stdjson else json
+        self._orjson_dumps = json.dumps if json is not None and getattr(json, "__name__", None) == "orjson" else None
         self.max_attachments = max_attachments
         self.max_depth = max_depth
         self.max_size = max_size
@@ -401,7 +404,14 @@ class JSONParser:
             except (_BinaryFound, ValueError, RecursionError):  # bytes, NaN, or too deep
                 body = _stdlib_dumps(self._portable(data, buffers, 0))
         else:
-            out = self._custom.dumps(self._portable(data, buffers, 0))
+            out = None
+            if self._orjson_dumps is not None:
+                try:
+                    out = self._orjson_dumps(data)
+                except TypeError:  # bytes (placeholders follow), or too deep: walk the data first
+                    pass
+            if out is None:
+                out = self._custom.dumps(self._portable(data, buffers, 0))
             body = out.decode() if isinstance(out, bytes) else out
         if buffers:
             if ptype not in (EVENT, ACK):
