@@ -213,7 +213,7 @@ class WebSocketConnection(asyncio.Protocol):
         self._finish(event.code, event.reason)
 
     def eof_received(self) -> bool | None:
-        return None  # the transport closes itself; connection_lost follows
+        return None  # the transport closes; connection_lost follows (1006 unless we were done)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = True
@@ -341,9 +341,14 @@ class WebSocketConnection(asyncio.Protocol):
         self._flush_held()
         transport = self._transport
         if transport is not None and not self._lost and not transport.is_closing():
-            transport.close()
-            # close() waits for the write buffer to drain; a peer that stops reading must not keep
-            # the connection forever.
+            if transport.can_write_eof():
+                # Half-close (FIN once the buffer is out) and read on until the peer's FIN: closing a
+                # socket with unread input makes the kernel send RST, and a RST can destroy what the
+                # peer has not read yet - our last messages and the Close frame.
+                transport.write_eof()
+            else:
+                transport.close()
+            # A peer that neither closes nor reads must not keep the connection forever.
             self._timer = asyncio.get_running_loop().call_later(self._config.close_timeout, transport.abort)
         try:
             self._handler.on_ws_close(self, int(code), reason)

@@ -236,6 +236,56 @@ class TestClosing:
         assert rec.closes == [(1001, "")]
         assert await client.eof()
 
+    async def test_lingering_close_reads_until_the_peer_closes(self, harness: Harness) -> None:
+        """After the closing handshake the server half-closes and keeps reading. Closing a socket with
+        unread input would make the kernel send RST and drop what the client has not received yet:
+        here megabytes of messages and the Close frame."""
+        rec = Recorder(echo=False)
+        conn, client = await harness.connect(rec, WebSocketConfig(close_timeout=10))
+        assert conn is not None
+        chunk = b"m" * (1 << 20)
+        sent = await fill(conn, chunk)
+        client.send(client.core.send_close(1000))
+        await asyncio.sleep(0.05)  # the server answers; its reply waits behind the messages
+        assert rec.closes == [(1000, "")]
+        client.send(b"late input" * 1000)  # arrives while the server still flushes
+        await asyncio.sleep(0.05)
+        for _ in range(sent):
+            assert await client.recv() == chunk
+        assert await client.recv() == Close(1000, "")
+        assert await client.reader.read() == b""  # a FIN, not a RST
+
+    async def test_transport_without_half_close(self) -> None:
+        class NoHalfClose(asyncio.Transport):
+            closed = False
+
+            def can_write_eof(self) -> bool:
+                return False
+
+            def is_closing(self) -> bool:
+                return self.closed
+
+            def close(self) -> None:
+                self.closed = True
+
+            def write(self, data: Any) -> None:
+                pass
+
+            def get_extra_info(self, name: str, default: Any = None) -> Any:
+                return default
+
+            def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+                pass
+
+        rec = Recorder()
+        conn = WebSocketConnection(rec, FAST)
+        transport = NoHalfClose()
+        conn.connection_made(transport)
+        conn.data_received(Connection(client=True).send_close(1000))
+        assert transport.closed
+        assert rec.closes == [(1000, "")]
+        conn.connection_lost(None)
+
     async def test_close_timeout_aborts(self, harness: Harness) -> None:
         rec = Recorder()
         conn, client = await harness.connect(rec)
