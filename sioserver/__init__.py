@@ -16,8 +16,9 @@
     sioserver.run(sio, port=8000)
 """
 
+from typing import TYPE_CHECKING, Any
+
 from . import engineio
-from .adapters import Emitter, RedisAdapter
 from .engine.session import DisconnectReason
 from .exceptions import (
     AckTimeoutError,
@@ -53,3 +54,15 @@ __all__ = [
     "run",
 ]
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from .adapters import Emitter, RedisAdapter
+
+
+def __getattr__(name: str) -> Any:
+    # RedisAdapter and Emitter import redis-py (a quarter of a second): only when asked for
+    if name in ("Emitter", "RedisAdapter"):
+        from . import adapters  # noqa: PLC0415
+
+        return getattr(adapters, name)
+    raise AttributeError(f"module 'sioserver' has no attribute {name!r}")

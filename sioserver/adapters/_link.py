@@ -190,6 +190,7 @@ class RedisLink:
         self._pub_failures = 0
         self._pub_retry_at = 0.0
         self._closing = False
+        self._probe: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.lost = LossLog(logger, stats, "messages_lost", "not published to Redis (local clients still got them)")
         self.on_reconnect: list[Callable[[], None]] = []
@@ -514,11 +515,27 @@ class RedisLink:
         self._attempts = 0
         self._ready_once = True
         self._pub_retry_at = 0.0  # Redis is back: let the publisher try at once
+        if not self._pub_ok and self._loop is not None and not self._closing:
+            self._probe = self._loop.create_task(self._probe_publisher())
         for callback in list(self.on_reconnect):
             try:
                 callback()
             except Exception:
                 self.log.exception("redis adapter: reconnect callback failed")
+
+    async def _probe_publisher(self) -> None:
+        """After a reconnect, check the publishing side too, so that :attr:`healthy` does not wait for
+        the next message to be published."""
+        try:
+            await bounded(self._redis.ping(), self.command_timeout)
+        except Exception as exc:
+            self.log.debug("redis adapter: publisher probe failed: %r", exc)
+            return
+        if not self._pub_ok:
+            self._pub_ok = True
+            self._pub_failures = 0
+            self.log.warning("redis adapter: publishing to %s again", safe_url(self.url))
+            self.lost.resolved()
 
     # ------------------------------------------------------------------ close
 
@@ -532,7 +549,7 @@ class RedisLink:
             while self._queue and loop.time() < deadline:
                 await asyncio.sleep(0.01)
         self._closing = True
-        tasks = [t for t in (self._supervisor, self._publisher) if t is not None]
+        tasks = [t for t in (self._supervisor, self._publisher, self._probe) if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -154,7 +154,7 @@ class Emitter(EmitterOperator):
                  **redis_options: Any) -> None:
         if isinstance(redis_url, str):
             options: dict[str, Any] = {"socket_connect_timeout": 2.0, "socket_timeout": timeout,
-                                       "retry": Retry(NoBackoff(), 1), **redis_options, "protocol": 2}
+                                       "retry": Retry(NoBackoff(), 0), **redis_options, "protocol": 2}
             client: Redis = Redis.from_url(redis_url, **options)
             self._owns_client = True
         else:

@@ -23,13 +23,17 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 import socketio  # type: ignore[import-untyped]
+from aiohttp import web
+
+import sioserver
 
 HERE = Path(__file__).resolve().parent
 PY_NODE = HERE / "cluster_node.py"
@@ -331,3 +335,87 @@ async def peers() -> AsyncIterator[Peers]:
 async def settle(seconds: float = 0.3) -> None:
     """Give stray (duplicate) deliveries the time to show up."""
     await asyncio.sleep(seconds)
+
+
+# ---------------------------------------------------------------------------------- in-process
+
+
+class Wire:
+    """A hand-written peer in the test: sees every message of the key, can answer and publish."""
+
+    def __init__(self, url: str) -> None:
+        self.redis = aioredis.from_url(url, protocol=2)
+        self.pubsub = self.redis.pubsub()
+        self.messages: list[tuple[str, bytes]] = []
+        self.answer: Callable[[str, bytes], Awaitable[None]] | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.pubsub.psubscribe("socket.io#*")
+        # counted by PUBSUB NUMSUB as one more server, so the adapter sends its requests
+        await self.pubsub.subscribe("socket.io-request#/#", "socket.io-response#/#")
+        self.task = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        while True:
+            msg = await self.pubsub.get_message(timeout=1.0)
+            if msg is None or msg["type"] not in ("message", "pmessage"):
+                continue
+            channel = msg["channel"].decode()
+            self.messages.append((channel, msg["data"]))
+            if self.answer is not None and channel.startswith("socket.io-request#"):
+                await self.answer(channel, msg["data"])
+
+    async def next(self, prefix: str, timeout: float = 3.0) -> tuple[str, bytes]:
+        deadline = time.monotonic() + timeout
+        while True:
+            for i, (channel, data) in enumerate(self.messages):
+                if channel.startswith(prefix):
+                    del self.messages[i]
+                    return channel, data
+            if time.monotonic() > deadline:
+                raise AssertionError(f"nothing published on {prefix!r}; saw {self.messages}")
+            await asyncio.sleep(0.01)
+
+    async def close(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+        await self.pubsub.aclose()
+        await self.redis.aclose()
+
+
+@pytest.fixture
+async def wire(redis_server: RedisServer) -> AsyncIterator[Wire]:
+    w = Wire(redis_server.url)
+    await w.start()
+    yield w
+    await w.close()
+
+
+@pytest.fixture
+async def local_sio(redis_server: RedisServer) -> AsyncIterator[Callable[..., Awaitable[Any]]]:
+    """An in-process sioserver with a RedisAdapter, served over HTTP; returns (sio, factory, url)."""
+    runners: list[web.AppRunner] = []
+    servers: list[sioserver.AsyncServer] = []
+
+    async def make(**adapter_options: Any) -> tuple[sioserver.AsyncServer, sioserver.RedisAdapter, str]:
+        factory = sioserver.RedisAdapter(redis_server.url, **adapter_options)
+        sio = sioserver.AsyncServer(adapter=factory)
+        app = web.Application()
+        sio.attach(app)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        runners.append(runner)
+        servers.append(sio)
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        sio._cluster_namespace("/")
+        assert await factory.wait_ready(5)
+        return sio, factory, f"http://127.0.0.1:{port}"
+
+    yield make
+    for sio in servers:
+        await sio.shutdown()
+    for runner in runners:
+        await runner.cleanup()

@@ -7,19 +7,18 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgpack
 import pytest
-import redis.asyncio as aioredis
 import socketio  # type: ignore[import-untyped]
 from aiohttp import web
 
 import sioserver
 from sioserver.adapters import AdapterError, ClusterTimeoutError, MessageTooLargeError
 
-from .conftest import Cluster, ClusterNode, Peer, Peers, RedisServer, settle
+from .conftest import Cluster, ClusterNode, Peer, Peers, RedisServer, Wire, settle
 
 # Bytes captured between two Node servers (socket.io 4.8.4, @socket.io/redis-adapter 8.3.0), uid "02TGly"
 # on "/" and "vlnl-r" on "/custom" (see /work/shared/reference/redis-adapter-wire.txt).
@@ -46,87 +45,6 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5.0,
 
 
 # ------------------------------------------------------------------------------------ in-process wire
-
-
-class Wire:
-    """A hand-written peer in the test: sees every message of the key, can answer and publish."""
-
-    def __init__(self, url: str) -> None:
-        self.redis = aioredis.from_url(url, protocol=2)
-        self.pubsub = self.redis.pubsub()
-        self.messages: list[tuple[str, bytes]] = []
-        self.answer: Callable[[str, bytes], Awaitable[None]] | None = None
-        self.task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        await self.pubsub.psubscribe("socket.io#*")
-        # counted by PUBSUB NUMSUB as one more server, so the adapter sends its requests
-        await self.pubsub.subscribe("socket.io-request#/#", "socket.io-response#/#")
-        self.task = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        while True:
-            msg = await self.pubsub.get_message(timeout=1.0)
-            if msg is None or msg["type"] not in ("message", "pmessage"):
-                continue
-            channel = msg["channel"].decode()
-            self.messages.append((channel, msg["data"]))
-            if self.answer is not None and channel.startswith("socket.io-request#"):
-                await self.answer(channel, msg["data"])
-
-    async def next(self, prefix: str, timeout: float = 3.0) -> tuple[str, bytes]:
-        deadline = time.monotonic() + timeout
-        while True:
-            for i, (channel, data) in enumerate(self.messages):
-                if channel.startswith(prefix):
-                    del self.messages[i]
-                    return channel, data
-            if time.monotonic() > deadline:
-                raise AssertionError(f"nothing published on {prefix!r}; saw {self.messages}")
-            await asyncio.sleep(0.01)
-
-    async def close(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-        await self.pubsub.aclose()
-        await self.redis.aclose()
-
-
-@pytest.fixture
-async def wire(redis_server: RedisServer) -> AsyncIterator[Wire]:
-    w = Wire(redis_server.url)
-    await w.start()
-    yield w
-    await w.close()
-
-
-@pytest.fixture
-async def local_sio(redis_server: RedisServer) -> AsyncIterator[Callable[..., Awaitable[Any]]]:
-    """An in-process sioserver with a RedisAdapter, served over HTTP; returns (sio, factory, url)."""
-    runners: list[web.AppRunner] = []
-    servers: list[sioserver.AsyncServer] = []
-
-    async def make(**adapter_options: Any) -> tuple[sioserver.AsyncServer, sioserver.RedisAdapter, str]:
-        factory = sioserver.RedisAdapter(redis_server.url, **adapter_options)
-        sio = sioserver.AsyncServer(adapter=factory)
-        app = web.Application()
-        sio.attach(app)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        runners.append(runner)
-        servers.append(sio)
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        sio._cluster_namespace("/")
-        assert await factory.wait_ready(5)
-        return sio, factory, f"http://127.0.0.1:{port}"
-
-    yield make
-    for sio in servers:
-        await sio.shutdown()
-    for runner in runners:
-        await runner.cleanup()
 
 
 def _uid(sio: sioserver.AsyncServer, nsp: str, uid: str) -> None:
@@ -324,7 +242,7 @@ def test_options_are_checked() -> None:
 
 
 @pytest.fixture(scope="module")
-def three(cluster: Cluster, redis_server: RedisServer) -> list[ClusterNode]:
+def three(redis_server: RedisServer, cluster: Cluster) -> list[ClusterNode]:
     return cluster.start(("py", "A"), ("py", "B"), ("py", "C"), redis=redis_server.url, key="three")
 
 
@@ -438,7 +356,7 @@ async def _eq(value: Awaitable[Any], expected: Any) -> bool:
 
 
 @pytest.fixture(scope="module")
-def sharded(cluster: Cluster, redis_server: RedisServer) -> list[ClusterNode]:
+def sharded(redis_server: RedisServer, cluster: Cluster) -> list[ClusterNode]:
     return cluster.start(("py", "S1"), ("py", "S2"), ("js", "SN"), redis=redis_server.url, key="shard",
                          sharded=True)
 
@@ -476,3 +394,54 @@ async def test_sharded_cluster_with_node(sharded: list[ClusterNode], peers: Peer
     await p1.wait_disconnected()
     await n1.wait_disconnected()
     assert p2.sio.connected
+
+
+# ------------------------------------------------------------------------ the same API, one process
+
+
+async def test_cluster_api_on_one_process() -> None:
+    """With the default memory adapter the cluster API acts on this server alone."""
+    sio = sioserver.AsyncServer()
+    app = web.Application()
+    sio.attach(app)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    client = socketio.AsyncClient(reconnection=False)
+    got: list[Any] = []
+    client.on("news", lambda *args: got.append(args))
+    client.on("question", lambda *args: ("answer", *args))
+    try:
+        await client.connect(f"http://127.0.0.1:{port}", transports=["websocket"], auth={"a": 1}, wait_timeout=5)
+        sid = client.get_sid("/")
+        await sio.save_session(sid, {"user": "bob"})
+        (s,) = await sio.fetch_sockets()
+        assert (s.id, s.sid, s.rooms, s.data, s.local) == (sid, sid, {sid}, {"user": "bob"}, True)
+        assert s.handshake["auth"] == {"a": 1} and s.handshake["query"]["EIO"] == "4"
+        assert await s.call("question", 1, timeout=2) == ["answer", 1]
+        await s.join("r1")
+        await sio.sockets_join("r2")
+        assert await sio.all_rooms() == {sid, "r1", "r2"}
+        assert [x.id for x in await sio.to("r1").fetch_sockets()] == [sid]
+        await sio.in_("r1").sockets_leave(["r1", "r2"])
+        assert sio.rooms(sid) == [sid]
+        await sio.local.emit("news", 1)
+        await s.emit("news", 2)
+        assert await sio.server_count() == 1
+        assert await sio.server_side_emit_with_ack("anything") == []
+        await sio.server_side_emit("anything")
+        deadline = time.monotonic() + 3
+        while len(got) < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        assert got == [(1,), (2,)]
+        await sio.disconnect_sockets()
+        deadline = time.monotonic() + 3
+        while client.connected and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        assert not client.connected
+    finally:
+        await client.disconnect()
+        await sio.shutdown()
+        await runner.cleanup()
