@@ -1,0 +1,47 @@
+"""sioserver under test: ``echo`` acks its arguments, ``bcast`` emits them to everyone.
+
+``gc`` (acked once done) collects garbage before the driver reads the resident set size, as every
+bench server does, so memory figures do not depend on when each runtime's collector last ran.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+
+import sioserver
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="uvloop")
+    parser.add_argument("--redis", default=None, help="redis:// URL: use sioserver.RedisAdapter")
+    parser.add_argument("--json", default=None, help="a module with dumps/loads (e.g. orjson)")
+    args = parser.parse_args()
+
+    options: dict[str, object] = {}
+    if args.redis:
+        factory = sioserver.RedisAdapter(args.redis)  # type: ignore[attr-defined]
+        options["adapter"] = factory
+    if args.json:
+        options["json"] = __import__(args.json)
+    sio = sioserver.AsyncServer(**options)
+
+    @sio.on("echo")
+    async def echo(sid: str, *data: object) -> tuple[object, ...]:
+        return data
+
+    @sio.on("bcast")
+    async def bcast(sid: str, *data: object) -> None:
+        await sio.emit("bcast", data)
+
+    @sio.on("gc")
+    async def collect(sid: str) -> None:
+        gc.collect()
+
+    sioserver.run(sio, "127.0.0.1", args.port, uvloop=args.loop == "uvloop")
+
+
+if __name__ == "__main__":
+    main()

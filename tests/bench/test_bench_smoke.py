@@ -1,0 +1,115 @@
+"""A smoke run of the benchmark (bench/run.py --smoke): tiny sizes, every scenario, every implementation.
+
+Not a timed test: it checks that the harness starts every server (sioserver on asyncio and uvloop,
+python-socketio on both, Node socket.io, the raw WebSocket limit server), that the load generator
+completes every scenario against each, and that the output is one well-formed JSON line per
+scenario x implementation with every metric.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCH = ROOT / "bench"
+LOCKFILE = BENCH / "package-lock.json"
+NODE_MODULES = BENCH / "node_modules"
+
+
+def _driver() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_run", BENCH / "run.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_run"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _node_modules_fresh() -> bool:
+    hidden = NODE_MODULES / ".package-lock.json"
+    try:
+        want = json.loads(LOCKFILE.read_text())["packages"]
+        have = json.loads(hidden.read_text())["packages"]
+    except (OSError, ValueError, KeyError):
+        return False
+    return {k: v.get("version") for k, v in want.items() if k} == {k: v.get("version") for k, v in have.items() if k}
+
+
+@pytest.fixture(scope="module")
+def node_modules() -> Path:
+    """bench/node_modules (ws, socket.io), installed by ``npm ci`` when missing or stale."""
+    if shutil.which("node") is None:
+        pytest.fail("node is not on PATH: the bench needs Node 18+ and npm", pytrace=False)
+    if not _node_modules_fresh():
+        npm = shutil.which("npm")
+        if npm is None:
+            pytest.fail("npm is not on PATH", pytrace=False)
+        proc = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=BENCH,
+                              capture_output=True, text=True, timeout=600, check=False)
+        if proc.returncode != 0 or not _node_modules_fresh():
+            pytest.fail(f"npm ci in {BENCH} failed (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}",
+                        pytrace=False)
+    return NODE_MODULES
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def test_smoke_run_gives_a_json_line_per_scenario_and_implementation(node_modules: Path, tmp_path: Path) -> None:
+    driver = _driver()
+    out = tmp_path / "smoke.jsonl"
+    proc = subprocess.run([sys.executable, str(BENCH / "run.py"), "--smoke", "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=180, check=False)
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    meta, rest = lines[0], lines[1:]
+    assert meta["meta"] is True and meta["repeats"] == 1
+    assert len(meta["load_start"]) == 3
+    results = {(ln["scenario"], ln["impl"]): ln for ln in rest if "scenario" in ln}
+    targets = [ln for ln in rest if ln.get("target")]
+
+    has_redis_adapter = driver.has_redis_adapter()
+    impls = list(driver.DEFAULT_IMPLS)
+    for key, scenario in driver.SCENARIOS.items():
+        for impl in driver.scenario_impls(scenario, impls):
+            line = results.pop((key, impl), None)
+            assert line is not None, f"no JSON line for scenario {key} x {impl}"
+            if "skipped" in line:
+                assert key == "F" and not has_redis_adapter, line
+                assert line["skipped"] == "no RedisAdapter"
+                continue
+            assert "errors" not in line, line
+            assert line["repeats"] == 1
+            for name, better in driver.scenario_metrics(scenario, smoke=True):
+                if "per_server_cpu" in name and name not in line["metrics"]:
+                    continue  # a smoke window can be shorter than one clock tick of server CPU time
+                metric = line["metrics"].get(name)
+                assert metric is not None, f"{key} x {impl}: no {name} in {line}"
+                assert metric["better"] == better
+                assert all(_finite(metric[k]) for k in ("median", "min", "max")), metric
+                assert metric["min"] <= metric["median"] <= metric["max"]
+                assert len(metric["runs"]) == 1
+                if impl != driver.NODE_IMPL and key != "F":
+                    assert _finite(metric["ratio_to_node"]), metric
+            if key in "ABCEF":
+                assert _finite(line["loadgen_cpu_frac"]["median"]), line
+                assert isinstance(line["loadgen_limited"], bool)
+            if key == "C" and impl not in (driver.LIMIT_IMPL, driver.BATCHED_LIMIT_IMPL):
+                assert _finite(line["metrics"]["deliveries_per_s"]["fraction_of_limit"])
+                assert _finite(line["metrics"]["deliveries_per_s"]["fraction_of_batched_limit"])
+    assert not results, f"unexpected lines: {sorted(results)}"
+    assert targets, "no target lines"
+    assert all(isinstance(t["met"], bool) and _finite(t["ratio"]) for t in targets)
+    assert "| scenario | metric | implementation |" in proc.stdout
