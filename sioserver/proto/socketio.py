@@ -132,6 +132,9 @@ class Packet(NamedTuple):
     attachments: int = 0
 
 
+_tuple_new: Final = tuple.__new__
+
+
 def connect_packet(sid: str, nsp: str = "/", *, pid: str | None = None) -> Packet:
     """The server's CONNECT reply ``{"sid": ..}`` (``pid`` only with connection-state recovery)."""
     data: dict[str, Any] = {"sid": sid}
@@ -421,7 +424,8 @@ class JSONParser:
             head = f"{int(ptype) + 3}{len(buffers)}-{tail}"
         else:
             head = _DIGIT[ptype] + tail
-        if body.count("[") + body.count("{") > self.max_depth:  # else too few to nest deeper
+        # else too few brackets to nest deeper (and a body no longer than the limit has too few)
+        if len(body) > self.max_depth and body.count("[") + body.count("{") > self.max_depth:
             error = _nesting_error(body, 0, self.max_depth)
             if error is not None:
                 raise ValueError(error)
@@ -528,7 +532,8 @@ class JSONPacketDecoder:
         if i < n:
             if s[i] not in '[{"':  # also keeps whitespace out: socket.io-parser reads " " as id 0
                 raise SocketIOProtocolError("payload must be a JSON array, object or string")
-            if s.count("[", i) + s.count("{", i) > self._max_depth:  # else too few to nest deeper
+            # else too few brackets to nest deeper (and a payload no longer than the limit has too few)
+            if n - i > self._max_depth and s.count("[", i) + s.count("{", i) > self._max_depth:
                 error = _nesting_error(s, i, self._max_depth)
                 if error is not None:
                     raise SocketIOProtocolError(error)
@@ -550,7 +555,7 @@ class JSONPacketDecoder:
         if attachments:
             self._partial = Packet(ptype, nsp, data, pid, attachments)
             return None
-        return Packet(ptype, nsp, data, pid)
+        return _tuple_new(Packet, (ptype, nsp, data, pid, 0))  # Packet(ptype, nsp, data, pid), one call less
 
 
 def _fill_placeholders(obj: Any, buffers: list[bytes], used: list[bool]) -> Any:
