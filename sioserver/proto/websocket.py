@@ -332,6 +332,23 @@ class Connection:
     # -- receiving ---------------------------------------------------------------------------------
     def receive_data(self, data: bytes | bytearray) -> list[Event]:
         """Feed bytes from the peer; return the events they complete, in order."""
+        n = len(data)
+        if (  # the common case first: exactly one whole, small, unfragmented text frame from a client
+            n > 6
+            and data[0] == 0x81
+            and 0x80 < data[1] < 0xFE
+            and n == (data[1] & 0x7F) + 6
+            and n - 6 <= self.max_message_size
+            and not self.client
+            and self._buf is None
+            and not self._f_remaining
+            and not self._m_opcode
+            and not self._closed_input
+        ):
+            try:
+                return [_mask(data[6:], data[2:6]).decode()]
+            except UnicodeDecodeError:
+                pass  # the general path below fails the connection with 1007
         events: list[Event] = []
         if self._closed_input:
             return events
