@@ -108,8 +108,9 @@ class RedisAdapter:
     ``health_check_interval``
         Seconds of silence on the subscriber connection before a PING; no answer within as long
         again and the connection is replaced. 0 turns it off.
-    ``max_queue``
-        Messages waiting for Redis at most; more are dropped (counted and logged).
+    ``max_queue``, ``max_queue_bytes``
+        How many messages (and bytes) may wait for Redis; beyond, messages are dropped (counted and
+        logged). While Redis is known to be away nothing waits: messages are dropped at once.
     ``delivery_window``
         How long (s) the number of subscribers seen on a channel is remembered, to tell when a
         message reached fewer servers than the cluster had (servers reconnecting after an outage).
@@ -138,7 +139,8 @@ class RedisAdapter:
         reconnect_min_delay: float = 0.1,
         reconnect_max_delay: float = 5.0,
         health_check_interval: float = 5.0,
-        max_queue: int = 10_000,
+        max_queue: int = 100_000,
+        max_queue_bytes: int = 64 << 20,
         delivery_window: float = 15.0,
         redis_options: dict[str, Any] | None = None,
         logger: logging.Logger | None = None,
@@ -147,8 +149,8 @@ class RedisAdapter:
             raise ValueError(f"RedisAdapter needs a redis:// URL, not {url!r}")
         if subscription_mode not in _SUBSCRIPTION_MODES:
             raise ValueError(f"subscription_mode must be one of {_SUBSCRIPTION_MODES}, not {subscription_mode!r}")
-        if request_timeout <= 0 or publish_max_bytes <= 0 or max_queue <= 0:
-            raise ValueError("request_timeout, publish_max_bytes and max_queue must be positive")
+        if min(request_timeout, publish_max_bytes, max_queue, max_queue_bytes) <= 0:
+            raise ValueError("request_timeout, publish_max_bytes, max_queue and max_queue_bytes must be positive")
         if not 0 < reconnect_min_delay <= reconnect_max_delay:
             raise ValueError("need 0 < reconnect_min_delay <= reconnect_max_delay")
         self.url = url
@@ -168,6 +170,7 @@ class RedisAdapter:
             "reconnect_max_delay": reconnect_max_delay,
             "health_check_interval": health_check_interval,
             "max_queue": max_queue,
+            "max_queue_bytes": max_queue_bytes,
             "redis_options": dict(redis_options or {}),
         }
         # one link (pair of connections) per server: NUMSUB counts connections, so two servers in

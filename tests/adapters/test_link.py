@@ -166,3 +166,30 @@ async def test_starts_without_redis_and_joins_later(redis_binary: str, tmp_path:
         await sio.shutdown()
         await runner.cleanup()
         redis.stop()
+
+
+async def test_resp_reader_parses_split_replies() -> None:
+    """The subscriber's own RESP2 parser: replies split anywhere, several per chunk, every type."""
+    from redis.exceptions import ResponseError
+
+    from sioserver.adapters._link import RespReader
+
+    big = bytes(range(256)) * 400
+    wire = (b"*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n"
+            b"*4\r\n$8\r\npmessage\r\n$3\r\np:*\r\n$3\r\np:1\r\n$" + str(len(big)).encode() + b"\r\n" + big + b"\r\n"
+            b"+PONG\r\n-ERR unknown command\r\n$-1\r\n*-1\r\n*2\r\n$4\r\npong\r\n$0\r\n\r\n"
+            b"*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$5\r\na\r\nb\x00\r\n")
+    expected = [[b"subscribe", b"ch", 1], [b"pmessage", b"p:*", b"p:1", big], b"PONG", "ERR unknown command",
+                None, None, [b"pong", b""], [b"message", b"ch", b"a\r\nb\x00"]]
+    for step in (1, 7, 4096, len(wire)):
+        stream = asyncio.StreamReader()
+        for i in range(0, len(wire), step):
+            stream.feed_data(wire[i:i + step])
+        stream.feed_eof()
+        reader = RespReader(stream)
+        got: list[object] = []
+        while len(got) < len(expected):
+            got += await reader.read()
+        assert [str(g) if isinstance(g, ResponseError) else g for g in got] == expected, step
+        with pytest.raises(ConnectionError):
+            await reader.read()
