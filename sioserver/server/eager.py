@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Callable, Coroutine
+from types import CoroutineType
 from typing import Any
 
 __all__ = ["call", "run"]
@@ -43,7 +44,7 @@ def call(fn: Callable[..., Any], args: tuple[Any, ...], done: Done | None, faile
     except Exception as exc:
         failed(exc)
         return None
-    if inspect.iscoroutine(result):
+    if isinstance(result, CoroutineType):  # inspect.iscoroutine(), without its frame
         return run(result, done, failed)
     if inspect.isawaitable(result):
         return run(_await(result), done, failed)

@@ -238,6 +238,9 @@ class Namespace:
             self.server.remove_namespace(self)
 
 
+_tuple_new = tuple.__new__
+
+
 class _Acker:
     """Sends a handler's return value as the ack (a tuple gives several arguments)."""
 
@@ -258,7 +261,8 @@ class _Acker:
         else:
             args = [result]
         try:
-            socket.send_packet(Packet(ACK, socket.namespace.name, args, self.ack_id))
+            # Packet(ACK, nsp, args, id) without the NamedTuple's Python-level __new__
+            socket.send_packet(_tuple_new(Packet, (ACK, socket.namespace.name, args, self.ack_id, 0)))
         except (TypeError, ValueError) as exc:
             log.error("cannot send the ack of %s: %s", socket.sid, exc)
 
