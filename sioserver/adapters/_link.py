@@ -334,7 +334,7 @@ class RedisLink:
         """Queue a PUBLISH (SPUBLISH when ``sharded``); ``on_result(receivers)`` once Redis answers."""
         message = _Outgoing("SPUBLISH" if sharded else "PUBLISH", channel, payload, on_result)
         if not self.ensure_running():
-            self.lost.add(1, "no running event loop")
+            self.lost.add(1, "the adapter is closed" if self._closing else "no running event loop")
             return
         if len(self._queue) >= self.max_queue or self._queued_bytes + len(payload) > self.max_queue_bytes:
             self.lost.add(1, f"the publish queue is full ({len(self._queue)} messages, {self._queued_bytes} bytes "

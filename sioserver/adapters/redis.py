@@ -89,7 +89,8 @@ class RedisAdapter:
     ``url``
         ``redis://[[user]:password@]host[:port][/db]``, ``rediss://`` for TLS, ``unix://path``.
     ``key``
-        The channel prefix (``socket.io``, as the Node adapter's ``key`` option).
+        The channel prefix (``socket.io``): the Node adapter's ``key`` option, or ``channelPrefix``
+        of ``createShardedAdapter``. The emitters of the cluster must use the same.
     ``request_timeout``
         Seconds to wait for every server to answer a request (fetch_sockets, all_rooms,
         server_side_emit_with_ack). 5, as the Node adapter's ``requestsTimeout``.
@@ -119,9 +120,13 @@ class RedisAdapter:
     ``logger``
         A ``logging.Logger`` (default ``sioserver.redis``).
 
-    Attributes: :attr:`stats` (a ``Counter``: ``published``, ``messages_lost``, ``messages_short``,
-    ``publish_errors``, ``too_large``, ``received``, ``malformed``, ``reconnects``,
-    ``subscriber_disconnects``, ``request_timeouts``, ``degraded``...) and :attr:`healthy`.
+    Attributes: :attr:`healthy`, and :attr:`stats`, a ``Counter`` shared by every adapter made here:
+    ``published``, ``received`` (messages), ``messages_lost`` (not published: Redis away, queue
+    full), ``messages_short`` (published, but to fewer servers than were subscribed moments before),
+    ``publish_errors``, ``too_large``, ``malformed``, ``handler_errors``, ``redis_errors``,
+    ``subscriber_disconnects``, ``reconnects``, ``request_timeouts``, ``degraded`` (cluster requests
+    answered by this server alone). Each adapter (``sio._namespaces[nsp].adapter``) has ``healthy``
+    and ``stats`` too.
     """
 
     def __init__(

@@ -132,6 +132,24 @@ def redis_server(redis_binary: str, tmp_path_factory: pytest.TempPathFactory) ->
 
 # ------------------------------------------------------------------------------------------- nodes
 
+NODE_PACKAGES = ("socket.io", "socket.io-client", "@socket.io/redis-adapter", "@socket.io/redis-emitter", "redis")
+
+
+@pytest.fixture(scope="session")
+def node_modules() -> Path:
+    """tests/interop/node_modules (pinned by tests/interop/package.json), ``npm ci`` when a package is missing."""
+    modules = INTEROP / "node_modules"
+    if not all((modules / name / "package.json").is_file() for name in NODE_PACKAGES):
+        npm = shutil.which("npm")
+        if npm is None:
+            pytest.fail("npm is not on PATH: the Node peers need Node 18+ and npm", pytrace=False)
+        proc = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=INTEROP, capture_output=True, text=True,
+                              timeout=600, check=False)
+        if proc.returncode != 0:
+            pytest.fail(f"npm ci in {INTEROP} failed:\n{proc.stdout}\n{proc.stderr}", pytrace=False)
+    return modules
+
+
 
 @dataclass
 class ClusterNode:

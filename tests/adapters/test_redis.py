@@ -8,6 +8,7 @@ import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import msgpack
@@ -356,11 +357,12 @@ async def _eq(value: Awaitable[Any], expected: Any) -> bool:
 
 
 @pytest.fixture(scope="module")
-def sharded(redis_server: RedisServer, cluster: Cluster) -> list[ClusterNode]:
+def sharded(redis_server: RedisServer, cluster: Cluster, node_modules: Path) -> list[ClusterNode]:
     return cluster.start(("py", "S1"), ("py", "S2"), ("js", "SN"), redis=redis_server.url, key="shard",
                          sharded=True)
 
 
+@pytest.mark.interop
 async def test_sharded_cluster_with_node(sharded: list[ClusterNode], peers: Peers) -> None:
     s1, s2, sn = sharded
     everyone = p1, p2, n1 = await asyncio.gather(

@@ -8,15 +8,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import pytest
 
 from .conftest import Cluster, ClusterNode, Peer, Peers, RedisServer, settle
 from .test_redis import expect
 
+pytestmark = pytest.mark.interop
+
 
 @pytest.fixture(scope="module")
-def mixed(redis_server: RedisServer, cluster: Cluster) -> list[ClusterNode]:
+def mixed(redis_server: RedisServer, cluster: Cluster, node_modules: Path) -> list[ClusterNode]:
     return cluster.start(("js", "N"), ("py", "S"), ("py", "T"), redis=redis_server.url, key="mixed")
 
 
