@@ -356,10 +356,9 @@ class AsyncServer:
         collector = BroadcastAck(future, 1 if opts.local else await nsp.adapter.server_count())
         nsp.adapter.broadcast_with_ack(Packet(EVENT, namespace, [event, *args]), opts,
                                        collector.client_count, collector)
-        try:
-            return await asyncio.wait_for(asyncio.shield(future), timeout)
-        except TimeoutError:
-            return list(collector.answers)
+        # asyncio.wait, not wait_for: on 3.11 wait_for can swallow a cancellation of the caller
+        await asyncio.wait((future,), timeout=timeout)
+        return future.result() if future.done() else list(collector.answers)
 
     # -------------------------------------------------------------------- rooms
 

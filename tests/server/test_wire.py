@@ -409,3 +409,28 @@ class TestOptions:
             sioserver.AsyncServer(cors_allowed_origin="*")
         with pytest.raises(TypeError, match="did you mean 'connect_timeout'"):
             sioserver.AsyncServer(conect_timeout=1)
+
+
+class TestHandlerTasks:
+    async def test_async_handlers_run_in_a_task_of_their_own(self, sio_app: Any) -> None:
+        import contextvars
+
+        var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+        sio, client = await sio_app(server())
+        tasks: list[Any] = []
+
+        @sio.on("timed")
+        async def timed(sid: str) -> str:
+            var.set("set by the handler")
+            async with asyncio.timeout(1):  # needs a current task: aiohttp's client timeouts do too
+                tasks.append(asyncio.current_task())
+            return "ok"
+
+        c = await client()
+        await c.connect()
+        await c.send('421["timed"]')
+        assert await c.recv() == '431["ok"]'
+        await c.send('422["timed"]')
+        assert await c.recv() == '432["ok"]'
+        assert len(tasks) == 2 and None not in tasks and tasks[0] is not tasks[1]
+        assert var.get() == "unset"  # nothing leaks into the server's context
