@@ -18,6 +18,8 @@ Taking a transport away from aiohttp (checked against aiohttp 3.14's ``web_proto
   hour (and close our transport if aiohttp still had it).
 * Bytes the client sent right behind its request sit in ``_message_tail``; aiohttp may have paused
   reading because of them. We hand them to the connection and resume reading.
+* When the request loop (``_task_handler``) has finished, we drop the parser, request factory and
+  task the handler keeps for a next request, as ``connection_lost`` would (idle WebSocket memory).
 
 aiohttp's shutdown (``runner.cleanup()``) no longer knows about upgraded connections: whoever keeps
 the connections closes them.
@@ -53,6 +55,17 @@ class _TakenOverResponse(web.StreamResponse):
 
     async def write_eof(self, data: bytes = b"") -> None:
         return None
+
+
+def _forget_http_state(protocol: Any) -> None:
+    """aiohttp's request loop is over for this connection: drop what it kept for a next request (its
+    parser, request factory and finished task, about 1.5 KB), as its own ``connection_lost`` would.
+    The handler object itself stays reachable (``environ["aiohttp.request"]``) for as long as the
+    WebSocket lives."""
+    protocol._task_handler = None
+    protocol._parser = None
+    protocol._request_factory = None
+    protocol._request_handler = None
 
 
 def upgrade_websocket(
@@ -96,6 +109,9 @@ def upgrade_websocket(
     protocol.keep_alive(False)
     if manager is not None:
         manager.connection_lost(protocol, None)
+    start = protocol._task_handler
+    if start is not None:
+        start.add_done_callback(lambda _: _forget_http_state(protocol))
 
     conn = WebSocketConnection(handler, config, deflate)
     transport.set_protocol(conn)
