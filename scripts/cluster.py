@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> None:
         while not stopping and all(p.poll() is None for p in procs):
             time.sleep(0.2)
         if not stopping:
-            dead = [p.args[0] for p in procs if p.poll() is not None]
+            dead = [str(p.args) for p in procs if p.poll() is not None]
             print(f"cluster: a process exited ({dead}); stopping", file=sys.stderr, flush=True)
             status = 1
     finally:

@@ -53,7 +53,7 @@ else
 fi
 
 step "ruff"
-.venv/bin/ruff check sioserver tests
+.venv/bin/ruff check .
 step "mypy (strict)"
 .venv/bin/mypy
 
