@@ -30,7 +30,7 @@ step "python environment (.venv)"
 stamp=.venv/.sioserver-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/pip install -q --upgrade pip
-  .venv/bin/pip install -q -e '.[test,uvloop]'
+  .venv/bin/pip install -q -e '.[test,uvloop]' -e clients/python
   touch "$stamp"
 fi
 .venv/bin/python -c 'import aiohttp, msgpack, redis; print("aiohttp", aiohttp.__version__)'
