@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -120,8 +120,11 @@ def make_handler(server: EngineServer) -> Any:
     return handle
 
 
-def attach(server: EngineServer, app: web.Application, path: str = "engine.io") -> None:
-    """Route ``/<path>/`` (with and without the trailing slash) of ``app`` to ``server``."""
+def attach(server: EngineServer, app: web.Application, path: str = "engine.io",
+           shutdown: Callable[[], Awaitable[None]] | None = None) -> None:
+    """Route ``/<path>/`` (with and without the trailing slash) of ``app`` to ``server``.
+
+    aiohttp's shutdown (SIGTERM under ``web.run_app``) calls ``shutdown`` (default: the engine's)."""
     prefix = "/" + path.strip("/")
     handler = make_handler(server)
     app.router.add_route("*", prefix + "/", handler)
@@ -131,7 +134,7 @@ def attach(server: EngineServer, app: web.Application, path: str = "engine.io") 
         server.logger.info("sioserver at %s/: %s", prefix, server.describe())
 
     async def on_shutdown(_: web.Application) -> None:
-        await server.shutdown()
+        await (shutdown() if shutdown is not None else server.shutdown())
 
     app.on_startup.append(on_startup)
     app.on_shutdown.append(on_shutdown)

@@ -208,8 +208,10 @@ class Namespace:
         ack_id = packet.id
         done = None if ack_id is None else _Acker(socket, ack_id)
         task = eager.call(handler, args, done, self._handler_failed)
-        if task is not None and not self.server.async_handlers:
-            socket.client.wait_for(task)
+        if task is not None:
+            self.server.track(task)
+            if not self.server.async_handlers:
+                socket.client.wait_for(task)
 
     def _handler_failed(self, exc: BaseException) -> None:
         log.error("event handler in %s failed: %r", self.name, exc, exc_info=exc)

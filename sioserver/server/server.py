@@ -40,6 +40,7 @@ SOCKETIO_OPTIONS: dict[str, Any] = {
     "max_attachments": 10,
     "max_depth": 64,
     "max_backlog": 256,
+    "shutdown_grace": 0.0,
     "engineio_logger": None,
 }
 
@@ -108,6 +109,7 @@ class AsyncServer:
         self.async_handlers = bool(opts["async_handlers"])
         self.ack_timeout = float(opts["ack_timeout"])
         self.max_backlog = int(opts["max_backlog"])
+        self.shutdown_grace = float(opts["shutdown_grace"])
         serializer = opts["serializer"]
         if isinstance(serializer, str):
             parser_opts: dict[str, Any] = {"max_depth": opts["max_depth"]}
@@ -124,6 +126,7 @@ class AsyncServer:
         self._dynamic: list[Handlers] = []
         self._namespaces: dict[str, Namespace] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._handler_tasks: set[asyncio.Task[Any]] = set()
         self._server_events: dict[str, dict[str, Callable[..., Any]]] = {}
         self._deferred_inits: list[Namespace] = []
         self.stats: Counter[str] = self.eio.stats
@@ -518,7 +521,7 @@ class AsyncServer:
         for name in self._specs:
             if name != "*":
                 self._namespace(name, create=True)
-        attach(self.eio, app, socketio_path)
+        attach(self.eio, app, socketio_path, shutdown=lambda: self.shutdown(self.shutdown_grace))
 
         async def start_adapters(_: Any) -> None:
             self._start_adapters()
@@ -530,16 +533,25 @@ class AsyncServer:
         app.on_startup.append(start_adapters)
         app.on_cleanup.append(close_adapters)
 
-    async def shutdown(self) -> None:
-        """Disconnect everyone (clients see a transport close and may reconnect elsewhere)."""
-        for nsp in list(self._namespaces.values()):
-            for socket in list(nsp.sockets.values()):
-                socket.closed(DisconnectReason.SERVER_SHUTDOWN)
-        await self.eio.shutdown()
+    async def shutdown(self, grace: float | None = None) -> None:
+        """Stop gracefully: new handshakes get 503; clients are disconnected with the reason
+        "server shutting down", spread over ``grace`` seconds (default: the ``shutdown_grace`` option)
+        so they do not all reconnect elsewhere at once; pending acks fail; running handlers get up to
+        ``max(grace, 5)`` seconds to finish; adapters are closed. aiohttp's shutdown (SIGTERM under
+        ``sioserver.run`` or ``web.run_app``) calls this."""
+        grace = self.shutdown_grace if grace is None else grace
+        await self.eio.shutdown(grace)  # closing sessions closes their sockets with SERVER_SHUTDOWN
+        if self._handler_tasks:
+            await asyncio.wait(list(self._handler_tasks), timeout=max(grace, 5.0))
         for nsp in list(self._namespaces.values()):
             await nsp.adapter.close()
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=5)
+
+    def track(self, task: asyncio.Task[Any]) -> None:
+        """Keep a running handler's task until it ends (shutdown waits for them)."""
+        self._handler_tasks.add(task)
+        task.add_done_callback(self._handler_tasks.discard)
 
     def start_background_task(self, target: Callable[..., Awaitable[Any]], *args: Any,
                               **kwargs: Any) -> asyncio.Task[Any]:

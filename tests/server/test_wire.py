@@ -434,3 +434,31 @@ class TestHandlerTasks:
         assert await c.recv() == '432["ok"]'
         assert len(tasks) == 2 and None not in tasks and tasks[0] is not tasks[1]
         assert var.get() == "unset"  # nothing leaks into the server's context
+
+
+class TestGracefulShutdown:
+    async def test_shutdown_waits_for_handlers_fails_acks_and_refuses_handshakes(self, sio_app: Any) -> None:
+        sio, client = await sio_app(server())
+        finished: list[str] = []
+        reasons: list[str] = []
+        sio.on("disconnect", lambda sid, reason: reasons.append(reason))
+
+        @sio.on("work")
+        async def work(sid: str) -> None:
+            await asyncio.sleep(0.3)
+            finished.append(sid)
+
+        c = await client()
+        sid = await c.connect()
+        await c.send('42["work"]')
+        pending_call = asyncio.ensure_future(sio.call("question", to=sid, timeout=30))
+        await c.recv()
+        await asyncio.sleep(0.05)
+        shutdown = asyncio.ensure_future(sio.shutdown(grace=0.1))
+        with pytest.raises(sioserver.DisconnectedError, match="server shutting down"):
+            await asyncio.wait_for(pending_call, 1)
+        with pytest.raises(Exception, match="503"):
+            await client()
+        await shutdown
+        assert finished == [sid]  # the running handler was waited for
+        assert reasons == ["server shutting down"]
