@@ -313,7 +313,7 @@ def run_loadgen(scenario: Scenario, params: dict[str, Any], ports: list[int], se
         # the work done per second of server CPU: robust to a busy machine, where the server does not
         # get its whole core
         for count, name in (("acks", "acks_per_server_cpu_s"), ("deliveries", "deliveries_per_server_cpu_s")):
-            if count in out.values and server_cpu > 0:
+            if count in out.values and server_cpu >= 0.05:  # 5 clock ticks, or the ratio is noise
                 out.values[name] = out.values[count] / server_cpu
         out.context["foreign_cpu_cores"] = max((m1 - m0) / CLK_TCK - server_cpu - gen_cpu, 0.0) / wall
     if rss:

@@ -2,8 +2,8 @@
 """Profile a Python server under one bench scenario with py-spy (sampling; the server runs unmodified).
 
     .venv/bin/pip install py-spy
-    .venv/bin/python bench/profile.py --scenario B --impl sioserver-uvloop
-    .venv/bin/python bench/profile.py --scenario C --impl sioserver-uvloop --out bench/profiles/C-sioserver
+    .venv/bin/python bench/profile_server.py --scenario B --impl sioserver-uvloop
+    .venv/bin/python bench/profile_server.py --scenario C --impl sioserver-uvloop --out bench/profiles/C-sioserver
 
 Writes ``<out>.collapsed`` (py-spy's folded stacks: feed them to flamegraph.pl or speedscope) and
 ``<out>.txt``: the functions with the most samples, by self time and by inclusive time, as a share of
@@ -28,7 +28,23 @@ sys.path.insert(0, str(HERE))
 import run as bench  # noqa: E402 - the driver, next to this file
 
 
+def layer(leaf: str) -> str:
+    """Which layer a sample's innermost frame belongs to."""
+    if leaf.startswith("run_app "):
+        return "event loop itself (uvloop's C code: epoll, recv, callbacks)"
+    if leaf.startswith(("WebSocketConnection._write ", "WebSocketConnection._flush_held ")):
+        return "transport.write (the send() syscall)"
+    if "(sioserver/" in leaf:
+        return "sioserver (Python)"
+    if "(aiohttp/" in leaf or "(yarl/" in leaf or "(multidict/" in leaf:
+        return "aiohttp / yarl / multidict"
+    if "(socketio/" in leaf or "(engineio/" in leaf:
+        return "python-socketio / python-engineio"
+    return "other (stdlib: json, asyncio, ...)"
+
+
 def summarize(collapsed: Path, top: int) -> str:
+    layers: collections.Counter[str] = collections.Counter()
     self_time: collections.Counter[str] = collections.Counter()
     inclusive: collections.Counter[str] = collections.Counter()
     total = 0
@@ -41,9 +57,12 @@ def summarize(collapsed: Path, top: int) -> str:
         frames = [f.split(" (")[0] + " (" + f.split(" (")[1].split(":")[0].rsplit("/", 1)[-1] + ")"
                   if " (" in f else f for f in stack.split(";")]
         self_time[frames[-1]] += n
+        layers[layer(stack.split(";")[-1])] += n
         for frame in set(frames):
             inclusive[frame] += n
-    out = [f"{total} busy samples", "", "self time:"]
+    out = [f"{total} busy samples", "", "by layer (innermost frame):"]
+    out += [f"  {n / total:6.1%}  {name}" for name, n in layers.most_common()]
+    out += ["", "self time:"]
     out += [f"  {n / total:6.1%}  {f}" for f, n in self_time.most_common(top)]
     out += ["", "inclusive time:"]
     out += [f"  {n / total:6.1%}  {f}" for f, n in inclusive.most_common(top)]
