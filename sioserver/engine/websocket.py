@@ -31,31 +31,38 @@ logger = logging.getLogger("sioserver.websocket")
 
 
 class _Cork(threading.local):
-    """Write coalescing while one read's messages are handled (per thread: one event loop each).
+    """Write coalescing after a burst (per thread: one event loop each).
 
-    When a read completes several messages (a client that sent a burst), the writes their handlers
-    make are held per connection and go out as one ``transport.write`` each after every
-    ``_CORK_BATCH`` messages: a burst of 200 broadcasts to 1000 clients costs 13,000 writes instead of
-    200,000, and the first message of a burst waits for at most 15 others. Nothing is held past the
-    end of that read, and a read with a single message writes straight through.
-    Held bytes are not in :attr:`WebSocketConnection.buffered_amount` until then: the backlog bound is
-    checked again at the next message, so it can be passed by at most one read's worth of output.
+    When a read completes several messages (a client that sent a burst), every write made until the
+    end of the current turn of the event loop - by the handlers called now and by the tasks they
+    start, which run in that turn - is held per connection, and goes out as one ``transport.write``
+    per connection when the turn is over, or as soon as ``_CORK_LIMIT`` frames are held: a burst of
+    200 broadcasts to 1000 clients costs about 13,000 writes instead of 200,000, and the first of
+    them waits for at most ``_CORK_LIMIT`` frames of work. A read with a single message, outside
+    such a turn, writes straight through. Held bytes are not in
+    :attr:`WebSocketConnection.buffered_amount` until they are written: the backlog bound can be passed
+    by at most what one turn (or ``_CORK_LIMIT`` frames) writes.
     """
 
     def __init__(self) -> None:
         self.active = False
         self.held: list[WebSocketConnection] = []
+        self.frames = 0
 
-    def release(self) -> None:
-        self.active = False
+    def flush(self) -> None:
         held = self.held
         self.held = []
+        self.frames = 0
         for conn in held:
             conn._flush_held()
 
+    def release(self) -> None:
+        self.active = False
+        self.flush()
+
 
 _cork = _Cork()
-_CORK_BATCH = 16
+_CORK_LIMIT = 16_384
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,11 +181,13 @@ class WebSocketConnection(asyncio.Protocol):
         if not events:
             return
         if len(events) > 1 and not _cork.active:
-            for i in range(0, len(events), _CORK_BATCH):
-                _cork.active = True
-                try:
-                    self._dispatch(events[i : i + _CORK_BATCH])
-                finally:
+            _cork.active = True
+            try:
+                self._dispatch(events)
+            finally:
+                try:  # after the handlers' tasks, which are already scheduled
+                    asyncio.get_running_loop().call_soon(_cork.release)
+                except RuntimeError:  # no loop running (a caller driving the protocol by hand)
                     _cork.release()
         else:
             self._dispatch(events)
@@ -310,6 +319,9 @@ class WebSocketConnection(asyncio.Protocol):
                     _cork.held.append(self)
                 else:
                     out.append(data)
+                _cork.frames += 1
+                if _cork.frames >= _CORK_LIMIT:
+                    _cork.flush()
             else:
                 transport.write(data)
 
