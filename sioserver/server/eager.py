@@ -35,10 +35,24 @@ def run(coro: Coroutine[Any, Any, Any], done: Done | None, failed: Failed) -> as
         if task.done():
             _finish(task, done, failed)
             return None
-    else:
-        task = loop.create_task(coro)
-    task.add_done_callback(lambda t: _finish(t, done, failed))
-    return task
+        task.add_done_callback(lambda t: _finish(t, done, failed))
+        return task
+    # 3.11: the handler runs inside the task (current_task(), timeouts and context variables as in
+    # any task) and its result is handed on in the same step, not by a done-callback a turn later.
+    return loop.create_task(_step(coro, done, failed))
+
+
+async def _step(coro: Coroutine[Any, Any, Any], done: Done | None, failed: Failed) -> None:
+    try:
+        result = await coro
+    except asyncio.CancelledError as exc:
+        failed(exc)
+        raise  # the task ends cancelled, as the handler's own task would
+    except Exception as exc:
+        failed(exc)
+        return
+    if done is not None:
+        done(result)
 
 
 def call(fn: Callable[..., Any], args: tuple[Any, ...], done: Done | None, failed: Failed) -> asyncio.Task[Any] | None:
