@@ -471,6 +471,12 @@ def targets(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 # ------------------------------------------------------------------------------------------ main
 
+def _git_head() -> str:
+    proc = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                          check=False)
+    return proc.stdout.strip()
+
+
 def scenario_impls(scenario: Scenario, impls: list[str]) -> list[str]:
     """The implementations a scenario runs: the chosen ones (plus the limit server where it applies)."""
     names = [n for n in impls if scenario.only is None or n in scenario.only]
@@ -501,7 +507,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", type=Path, default=None,
                         help="a directory holding another sioserver package (e.g. `git archive HEAD~1 sioserver "
                              "| tar -x -C DIR`): adds base-sioserver-uvloop/-asyncio, run from it, for before/after")
+    parser.add_argument("--tree", type=Path, default=None,
+                        help="run sioserver from this directory (e.g. `git archive HEAD sioserver | tar -x -C DIR`): "
+                             "a fixed snapshot while others keep editing the work tree")
     args = parser.parse_args(argv)
+    if args.tree is not None:
+        for name in ("sioserver-uvloop", "sioserver-uvloop-orjson", "sioserver-asyncio"):
+            ours = IMPLS[name]
+            IMPLS[name] = Impl(name, ours.cmd, f"{ours.label} ({args.tree})",
+                               (("PYTHONPATH", str(args.tree.resolve())),))
     if args.baseline is not None:
         # PYTHONPATH comes before the editable install (the server scripts do not run from the repo root)
         path = str(args.baseline.resolve())
@@ -608,6 +622,7 @@ def main(argv: list[str] | None = None) -> int:
             "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)),
             "seconds": round(time.time() - started, 1), "repeats": repeats, "pinned": pin,
             "load_start": [round(x, 2) for x in load_start], "load_end": [round(x, 2) for x in load_end],
+            "sioserver": str(args.tree) if args.tree else "work tree", "commit": _git_head(),
             "cpus": os.cpu_count()}
     target_lines = targets(lines)
     out_lines = [meta, *lines, *({"target": True, **t} for t in target_lines)]
