@@ -1,0 +1,199 @@
+"""The server under attack: ``python -m sioserver tests.hostile.app:sio --port N``.
+
+Options come from the environment as JSON (``HOSTILE_OPTIONS``), plus ``HOSTILE_FEATURES``, a
+comma-separated list of extras (``catchall``: a ``"*"`` namespace with handlers; ``regex``: a dynamic
+``/dyn-<n>`` namespace; ``soak``: the handlers of ``churn.py``). Besides ``/socket.io/`` the app serves, for the tests only:
+
+``GET /_debug/state``  the server's tables (sessions, parked polls, namespaces with their sockets,
+                       rooms, sids and pending acks), task count, RSS, ``stats`` and ``marks``
+``GET /_debug/logs?since=N``  log records at INFO and above (every logger), from sequence number N
+
+Events: ``echo`` (the arguments are the ack), ``mark`` (records its argument in ``marks``: the test
+can tell whether a packet was processed), ``blast`` (``count``, ``size``, ``rate``: that many broadcasts of
+``[i, time, payload]``, at ``rate`` per second or as fast as the loop goes, yielding after each), ``connect`` with ``auth={"boom": 1}``
+raises an exception whose text must never reach the wire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import os
+import re
+import time
+from collections import deque
+from typing import Any
+
+from aiohttp import web
+
+import sioserver
+
+SECRET = "internal-detail-7f3a"  # text of the exception the connect handler raises
+
+if os.environ.get("HOSTILE_PARENT"):
+    # die with the test run that started us (PR_SET_PDEATHSIG), so no server outlives a killed run
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None).prctl(1, signal.SIGTERM)
+    if os.getppid() != int(os.environ["HOSTILE_PARENT"]):
+        os._exit(1)
+
+OPTIONS: dict[str, Any] = json.loads(os.environ.get("HOSTILE_OPTIONS", "{}"))
+FEATURES = set(filter(None, os.environ.get("HOSTILE_FEATURES", "").split(",")))
+
+# ------------------------------------------------------------------------------------- logs
+
+_seq = itertools.count(1)
+RECORDS: deque[dict[str, Any]] = deque(maxlen=int(os.environ.get("HOSTILE_LOG_KEEP", "20000")))
+
+
+class _Capture(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string is itself worth a record
+            message = f"unformattable: {record.msg!r}"
+        RECORDS.append({
+            "seq": next(_seq),
+            "time": record.created,
+            "logger": record.name,
+            "level": record.levelname,
+            "message": message[:2000],
+            "length": len(message),
+            "exc": record.exc_info is not None and record.exc_info[0] is not None,
+            "exc_type": record.exc_info[0].__name__ if record.exc_info and record.exc_info[0] else None,
+        })
+
+
+_capture = _Capture(logging.INFO)
+logging.getLogger().addHandler(_capture)
+logging.getLogger().setLevel(logging.INFO)
+
+
+def _loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """Anything the event loop reports (unretrieved task exceptions, failing callbacks)."""
+    exc = context.get("exception")
+    logging.getLogger("hostile.loop").error("loop: %s", context.get("message"), exc_info=exc)
+
+
+# ----------------------------------------------------------------------------------- server
+
+MARKS: list[Any] = []
+
+
+def _rss() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+class HostileServer(sioserver.AsyncServer):
+    def attach(self, app: web.Application, socketio_path: str = "socket.io") -> None:  # type: ignore[override]
+        super().attach(app, socketio_path)
+        app.router.add_get("/_debug/state", self._state)
+        app.router.add_get("/_debug/logs", self._logs)
+        app.router.add_get("/_debug/session/{sid}", self._session)
+
+        async def startup(_: web.Application) -> None:
+            asyncio.get_running_loop().set_exception_handler(_loop_exception)
+
+        app.on_startup.append(startup)
+
+    async def _state(self, request: web.Request) -> web.Response:
+        eio = self.eio
+        namespaces = {}
+        for name, nsp in list(self._namespaces.items()):
+            namespaces[name] = {
+                "sockets": len(nsp.sockets),
+                "rooms": len(nsp.adapter.rooms),
+                "sids": len(nsp.adapter.sids),
+                "acks": sum(len(s.acks) for s in nsp.sockets.values()),
+            }
+        state = {
+            "sessions": len(eio.sessions),
+            "open_sessions": sum(1 for s in eio.sessions.values() if not s.closed),
+            "parked": len(eio._parked),
+            "namespaces": namespaces,
+            "namespace_count": len(self._namespaces),
+            "specs": len(self._specs),
+            "tasks": len(asyncio.all_tasks()),
+            "background_tasks": len(self._tasks),
+            "rss": _rss(),
+            "stats": dict(self.stats),
+            "marks": MARKS[-100:],
+            "mark_count": len(MARKS),
+            "pid": os.getpid(),
+        }
+        return web.json_response(state)
+
+    async def _session(self, request: web.Request) -> web.Response:
+        session = self.eio.sessions.get(request.match_info["sid"])
+        if session is None:
+            return web.json_response({"exists": False, "closed": True})
+        client = session.data
+        return web.json_response({
+            "exists": True,
+            "closed": session.closed,
+            "transport": session.transport,
+            "queued_bytes": session.queued_bytes,
+            "sockets": sorted(client.sockets) if client is not None else [],
+        })
+
+    async def _logs(self, request: web.Request) -> web.Response:
+        since = int(request.query.get("since", "0"))
+        return web.json_response([r for r in list(RECORDS) if r["seq"] > since])
+
+
+sio = HostileServer(**OPTIONS)
+
+
+def _install(nsp: str | re.Pattern[str]) -> None:
+    async def connect(sid: str, environ: dict[str, Any], auth: Any) -> None:
+        if isinstance(auth, dict) and auth.get("boom"):
+            raise RuntimeError(f"connect handler exploded: {SECRET}")
+
+    async def echo(sid: str, *args: Any) -> Any:
+        return tuple(args)
+
+    def mark(sid: str, token: Any) -> str:
+        MARKS.append(token)
+        return "marked"
+
+    async def blast(sid: str, count: int, size: int, rate: float = 0) -> int:
+        """``count`` broadcasts, ``rate`` per second (0: as fast as the loop goes)."""
+        payload = "x" * int(size)
+        start = time.monotonic()
+        for i in range(int(count)):
+            await sio.emit("blast", (i, time.time(), payload))
+            delay = start + (i + 1) / rate - time.monotonic() if rate else 0
+            await asyncio.sleep(max(0.0, delay))
+        return int(count)
+
+    sio.on("connect", connect, namespace=nsp)
+    for handler in (echo, mark, blast):
+        sio.on(handler.__name__, handler, namespace=nsp)
+
+
+_install("/")
+if "catchall" in FEATURES:
+
+    @sio.on("connect", namespace="*")
+    async def _any_connect(namespace: str, sid: str, environ: dict[str, Any]) -> None:
+        return None
+
+    @sio.on("echo", namespace="*")
+    async def _any_echo(namespace: str, sid: str, *args: Any) -> Any:
+        return tuple(args)
+
+if "regex" in FEATURES:
+    _install(re.compile(r"/dyn-\d+"))
+
+if "soak" in FEATURES:
+    from .churn import install
+
+    install(sio)
