@@ -6,7 +6,7 @@
 #
 # With atheris installed in .venv (pip install atheris; wheels for CPython 3.11 on Linux), each
 # target runs under libFuzzer with coverage feedback: tests/fuzz/atheris_main.py TARGET. Without
-# it, the hypothesis tests run with a large example budget instead. Corpora and crash inputs go to
+# it (or with FUZZ_HYPOTHESIS=1), the hypothesis tests run with a large example budget instead. Corpora and crash inputs go to
 # $FUZZ_DIR (default /tmp/sioserver-fuzz); a crash input becomes an @example of the target's test
 # in tests/fuzz/test_fuzz.py. Exits non-zero if any target crashed.
 set -uo pipefail
@@ -20,9 +20,9 @@ TARGETS=("$@")
 [ ${#TARGETS[@]} -gt 0 ] || TARGETS=("${ALL[@]}")
 mkdir -p "$OUT"
 
-if ! $PY -c 'import atheris' 2>/dev/null; then
-  echo "atheris is not installed: running the hypothesis targets with FUZZ_EXAMPLES=${FUZZ_EXAMPLES:-20000}"
-  keys=$(IFS=" or "; echo "${TARGETS[*]}")
+if [ -n "${FUZZ_HYPOTHESIS:-}" ] || ! $PY -c 'import atheris' 2>/dev/null; then
+  echo "hypothesis instead of atheris (FUZZ_HYPOTHESIS set, or atheris not installed): FUZZ_EXAMPLES=${FUZZ_EXAMPLES:-20000}"
+  keys=$(printf ' or %s' "${TARGETS[@]}"); keys=${keys# or }
   FUZZ_EXAMPLES=${FUZZ_EXAMPLES:-20000} exec .venv/bin/pytest tests/fuzz/test_fuzz.py -q -p no:cacheprovider \
     --hypothesis-show-statistics -k "$keys"
 fi
