@@ -249,6 +249,12 @@ class EngineServer:
                                 [("Content-Type", "application/json"), *cors])
         return await self._handshake(request, str(transport), cors)
 
+    def _gone_during_upgrade(self, request: HttpRequest, exc: OSError) -> HttpResponse:
+        self.stats["upgrade_aborted"] += 1
+        self.logger.info("client %s went away during the WebSocket handshake (%s)", request.remote_addr,
+                         exc.__class__.__name__)
+        return HttpResponse(400, b"")  # nobody is left to read it
+
     def _refuse(
         self, request: HttpRequest, error: EngineError, detail: str, cors: Sequence[tuple[str, str]]
     ) -> HttpResponse:
@@ -279,6 +285,8 @@ class EngineServer:
                 conn = request.upgrade_websocket(session, self.ws_config, headers)
             except HandshakeError as exc:
                 return self._refuse(request, EngineError.BAD_REQUEST, exc.reason, cors)
+            except OSError as exc:
+                return self._gone_during_upgrade(request, exc)
             self.sessions[sid] = session
             try:
                 accepted = await self.accept(session)
@@ -392,10 +400,17 @@ class EngineServer:
             )
             return HttpResponse(413, b'{"code":3,"message":"Payload too large"}',
                                 [("Content-Type", "application/json"), *cors])
-        except IncompleteBody:
-            self.logger.info("session %s: truncated POST body; not processed, closing the session", session.sid)
+        except IncompleteBody as exc:
+            self.logger.info("session %s: truncated POST body (%s); not processed, closing the session",
+                             session.sid, exc)
             session.close(DisconnectReason.TRANSPORT_ERROR)
             return error_response(EngineError.BAD_REQUEST, cors)
+        except asyncio.CancelledError:
+            # the client went away mid-body and the framework cancelled us: same answer, nobody to tell
+            self.logger.info("session %s: truncated POST body (the client went away mid-body); not processed, "
+                             "closing the session", session.sid)
+            session.close(DisconnectReason.TRANSPORT_ERROR)
+            raise
         finally:
             session.posting = False
         try:
@@ -423,6 +438,8 @@ class EngineServer:
             conn = request.upgrade_websocket(probe, self.ws_config, cors)
         except HandshakeError as exc:
             return self._refuse(request, EngineError.BAD_REQUEST, exc.reason, cors)
+        except OSError as exc:
+            return self._gone_during_upgrade(request, exc)
         if session.closed or session.ws is not None or session.upgrading or session._probe is not None:
             # a second WebSocket for this sid
             self.logger.info("session %s: a second websocket for the same sid; closing it", session.sid)

@@ -119,6 +119,7 @@ class WebSocketConnection(asyncio.Protocol):
         "_held",
         "_lost",
         "_out",
+        "_pong",
         "_timer",
         "_transport",
         "_writable",
@@ -143,6 +144,7 @@ class WebSocketConnection(asyncio.Protocol):
         self._drain_waiter: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._held: bytearray | None = None  # input that arrived before start() (see attach)
+        self._pong: bytes | None = None  # the latest pong, held while writes are paused
         self._out: list[bytes] | None = None  # output held while corked (see _Cork)
         self.remote_address: Any = None
 
@@ -204,7 +206,12 @@ class WebSocketConnection(asyncio.Protocol):
                     logger.exception("on_ws_message failed for %s; closing with 1011", self.remote_address)
                     self.close(CloseCode.INTERNAL_ERROR)
             elif isinstance(event, Ping):
-                self._write(event.reply)
+                if self._writable:
+                    self._write(event.reply)
+                else:
+                    # RFC 6455 5.5.3: answering only the latest ping is allowed. A peer that pings
+                    # without reading cannot pile pongs up in our memory.
+                    self._pong = event.reply
             elif isinstance(event, Close):
                 self._receive_close(event)
 
@@ -239,6 +246,9 @@ class WebSocketConnection(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._writable = True
+        pong, self._pong = self._pong, None
+        if pong is not None and not self._closed:
+            self._write(pong)
         self._wake_drain()
 
     # -- API ---------------------------------------------------------------------------------------

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from aiohttp import web
 from aiohttp.client_exceptions import ClientPayloadError
-from aiohttp.http_exceptions import ContentLengthError
+from aiohttp.http_exceptions import ContentLengthError, HttpProcessingError
 
 from ..engine.http import BodyTooLarge, IncompleteBody
 from ..engine.server import EngineServer
 from ..engine.websocket import WebSocketConfig, WebSocketConnection, WebSocketHandler
 from .aiohttp_ws import upgrade_websocket
 
-__all__ = ["AiohttpRequest", "attach", "make_handler"]
+__all__ = ["AiohttpRequest", "HttpErrorLogger", "attach", "make_handler"]
 
 
 class AiohttpRequest:
@@ -138,3 +139,39 @@ def attach(server: EngineServer, app: web.Application, path: str = "engine.io",
 
     app.on_startup.append(on_startup)
     app.on_shutdown.append(on_shutdown)
+
+
+class HttpErrorLogger:
+    """The logger for aiohttp's request handlers (``web.run_app(app, logger=HttpErrorLogger())``).
+
+    aiohttp reports a malformed request (bad request line, oversize header, bad chunking, TLS bytes on
+    the plain port...) as ``ERROR`` with a traceback, or at ``DEBUG`` when it is a connection's first
+    request with a bad method: anyone could fill the logs, or be refused unseen. Here each becomes
+    one ``INFO`` line naming the peer and the reason; everything else passes through unchanged.
+    """
+
+    def __init__(self, logger: logging.Logger | None = None) -> None:
+        self._logger = logger or logging.getLogger("aiohttp.server")
+        self._refusals = logging.getLogger("sioserver.http")
+
+    def _refused(self, msg: object, args: tuple[Any, ...], exc_info: Any) -> bool:
+        exc = exc_info if isinstance(exc_info, BaseException) else None
+        if msg != "Error handling request from %s" or not isinstance(exc, HttpProcessingError):
+            return False
+        reason = exc.message if isinstance(exc.message, str) else exc.__class__.__name__
+        if len(reason) > 200:
+            reason = reason[:200] + "..."
+        self._refusals.info("refused a malformed HTTP request from %s: %s (%s)", args[0] if args else "?",
+                            reason.replace("\n", " "), exc.__class__.__name__)
+        return True
+
+    def debug(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        if not self._refused(msg, args, kwargs.get("exc_info")):
+            self._logger.debug(msg, *args, **kwargs)
+
+    def exception(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        if not self._refused(msg, args, kwargs.get("exc_info")):
+            self._logger.exception(msg, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._logger, name)

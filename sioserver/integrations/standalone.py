@@ -10,6 +10,8 @@ from typing import Any
 
 from aiohttp import web
 
+from .aiohttp import HttpErrorLogger
+
 __all__ = ["load", "run"]
 
 log = logging.getLogger("sioserver")
@@ -49,7 +51,7 @@ def run(sio: Any, host: str = "127.0.0.1", port: int = 8000, *, app: web.Applica
     print(f"sioserver listening on http://{host}:{port}", flush=True)
     web.run_app(app, host=host, port=port, handler_cancellation=True, print=None,
                 access_log=log if access_log else None, handle_signals=True,
-                shutdown_timeout=5, loop=loop)
+                shutdown_timeout=5, loop=loop, logger=HttpErrorLogger())
 
 
 def load(target: str) -> Any:

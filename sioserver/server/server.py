@@ -218,9 +218,13 @@ class AsyncServer:
                     self.logger.exception("namespace matcher %r failed", candidate.matcher)
             else:
                 handlers = self._specs.get("*")
-                if handlers is None and (name == "/" or self._accept_any or name in self._extra_namespaces):
-                    handlers = self._handlers(name)
-                    dynamic = False
+                if handlers is None:
+                    if name == "/" or name in self._extra_namespaces:
+                        handlers = self._handlers(name)
+                        dynamic = False
+                    elif self._accept_any:
+                        # namespaces="*": a namespace with no handlers, gone with its last socket
+                        handlers = Handlers(name)
         if handlers is None:
             return None
         nsp = self._namespaces[name] = Namespace(self, name, handlers, dynamic)
@@ -252,7 +256,7 @@ class AsyncServer:
         nsp = self._namespace(packet.nsp, create=True, auth=packet.data)
         if nsp is None:
             self.stats["invalid_namespace"] += 1
-            self.logger.info("client %s asked for unknown namespace %r", client.session.sid, packet.nsp)
+            self.logger.info("client %s asked for unknown namespace %r", client.session.sid, _short(packet.nsp))
             client.refuse(packet.nsp, "Invalid namespace")
             return
         nsp.connect(client, packet)
@@ -587,3 +591,7 @@ def _logger(value: Any, name: str) -> logging.Logger | None:
         return logger
     return None
 
+
+def _short(text: str, limit: int = 100) -> str:
+    """A client-chosen string as it goes into a log line: bounded."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} chars)"

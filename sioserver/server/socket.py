@@ -356,6 +356,8 @@ class Client:
             self._violation(f"packet type {ptype.name} is not allowed from a client")
 
     def _violation(self, reason: str) -> None:
+        if len(reason) > 300:  # parts of it are the client's: keep the log line bounded
+            reason = reason[:300] + f"... ({len(reason)} chars)"
         self.server.stats["parse_errors"] += 1
         log.warning("client %s from %s: %s; closing the connection",
                     self.session.sid, self.session.environ.get("REMOTE_ADDR", "?"), reason)
