@@ -510,7 +510,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tree", type=Path, default=None,
                         help="run sioserver from this directory (e.g. `git archive HEAD sioserver | tar -x -C DIR`): "
                              "a fixed snapshot while others keep editing the work tree")
+    parser.add_argument("--python", dest="pythons", action="append", type=Path, default=[],
+                        help="another interpreter (with aiohttp, uvloop, msgpack, redis): adds sioserver-uvloop-pyX.Y "
+                             "run by it, from --tree or this work tree; repeatable")
     args = parser.parse_args(argv)
+    for python in args.pythons:
+        version = subprocess.run([str(python), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                                 capture_output=True, text=True, check=True).stdout.strip()
+        name = f"sioserver-uvloop-py{version}"
+        tree = str((args.tree or ROOT).resolve())
+        IMPLS[name] = Impl(name, (str(python), *IMPLS["sioserver-uvloop"].cmd[1:]),
+                           f"sioserver on uvloop, Python {version}", (("PYTHONPATH", tree),))
     if args.tree is not None:
         for name in ("sioserver-uvloop", "sioserver-uvloop-orjson", "sioserver-asyncio"):
             ours = IMPLS[name]
