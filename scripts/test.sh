@@ -36,7 +36,7 @@ fi
 .venv/bin/python -c 'import aiohttp, msgpack, redis; print("aiohttp", aiohttp.__version__)'
 
 step "node peers (tests/interop)"
-for dir in tests/interop clients/browser; do
+for dir in tests/interop clients/browser bench; do
   if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
     (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
   fi
