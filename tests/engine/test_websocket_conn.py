@@ -481,3 +481,32 @@ async def test_ping_event_type(harness: Harness) -> None:
     client.send(client.core.send_ping(b"1") + client.core.send_ping(b"2"))
     assert [await client.recv(), await client.recv()] == [Pong(b"1"), Pong(b"2")]
     assert rec.messages == []
+
+
+class TestWriteCoalescing:
+    """A burst read in one go is answered with one write per connection, in order, within the loop turn."""
+
+    async def test_a_burst_is_written_once_and_in_order(self, harness: Harness) -> None:
+        rec = Recorder()
+        conn, client = await harness.connect(rec)
+        assert conn is not None
+        writes: list[int] = []
+        transport = conn._transport
+        assert transport is not None
+        real_write = transport.write
+
+        def counting_write(data: bytes | bytearray | memoryview) -> None:
+            writes.append(len(data))
+            real_write(data)
+
+        transport.write = counting_write  # type: ignore[method-assign]
+        burst = b"".join(client.core.send_text(f"m{i}") for i in range(50))
+        client.send(burst)  # one TCP write: the server reads the 50 messages together
+        echoed = [await client.recv() for _ in range(50)]
+        assert echoed == [f"m{i}" for i in range(50)]
+        assert 1 <= len(writes) < 10  # coalesced, not one send() per message
+        # a lone message afterwards is written straight through
+        writes.clear()
+        client.send(client.core.send_text("alone"))
+        assert await client.recv() == "alone"
+        assert len(writes) == 1
