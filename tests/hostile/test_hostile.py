@@ -177,6 +177,7 @@ async def test_http_post_100mb_chunked_is_413_while_streaming(srv: ServerProcess
             while sent < 100_000_000 and not answer_task.done():
                 writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
                 await writer.drain()
+                await asyncio.sleep(0)  # drain() does not yield while the server keeps up: let the reader run
                 sent += len(chunk)
         except (ConnectionError, OSError):
             pass

@@ -10,6 +10,8 @@ import asyncio
 import gc
 import os
 import time
+from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -39,8 +41,18 @@ def _tables(sio: sioserver.AsyncServer) -> dict[str, int]:
     return tables
 
 
-def _alive(cls: type) -> int:
-    return sum(1 for obj in gc.get_objects() if isinstance(obj, cls))
+def _alive(cls: type, owner: Callable[[Any], bool]) -> int:
+    """Live objects of ``cls`` that belong to this test's server (earlier tests' servers may linger)."""
+    return sum(1 for obj in gc.get_objects() if isinstance(obj, cls) and owner(obj))
+
+
+def _ws_owner(sio: sioserver.AsyncServer) -> Callable[[Any], bool]:
+    def owned(conn: Any) -> bool:
+        handler = getattr(conn, "_handler", None)
+        session = getattr(handler, "session", handler)
+        return getattr(session, "server", None) is sio.eio
+
+    return owned
 
 
 async def test_soak_mixed_transports_leave_every_table_empty() -> None:
@@ -83,7 +95,13 @@ async def test_soak_mixed_transports_leave_every_table_empty() -> None:
         deadline = time.monotonic() + sio.eio.ping_interval + sio.eio.ping_timeout + 1
         while True:
             gc.collect()
-            alive = {cls.__name__: _alive(cls) for cls in (Session, Client, Socket, WebSocketConnection)}
+            owners: dict[type, Callable[[Any], bool]] = {
+                Session: lambda o: o.server is sio.eio,
+                Client: lambda o: o.server is sio,
+                Socket: lambda o: o.namespace.server is sio,
+                WebSocketConnection: _ws_owner(sio),
+            }
+            alive = {cls.__name__: _alive(cls, owner) for cls, owner in owners.items()}
             if alive == dict.fromkeys(alive, 0) or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.1)
