@@ -68,7 +68,12 @@ async def test_kill_and_restart_redis_mid_stream(pair: list[ClusterNode], peers:
 
     assert missing, "Redis was down for 0.5 s during the stream: some messages must have missed B"
     assert lost > 0 and logged == lost, log_a[-3000:]
-    assert len(missing) <= lost + short, f"every missed message is counted and logged by the sender\n{log_a}"
+    # Every missed message is counted and logged by the sender, except what Redis had already queued to B's
+    # socket when it was SIGKILLed: PUBLISH counted B as a receiver, so no sender can know (B logs the lost
+    # connection instead). That is at most the one or two messages in flight at the kill instant.
+    in_flight_at_kill = 2
+    assert len(missing) <= lost + short + in_flight_at_kill, (
+        f"every missed message is counted and logged by the sender\n{log_a}")
     assert "not published to Redis" in log_a and "publishing to" in log_a
     for node, log in ((a, log_a), (b, b.log())):
         assert node.alive
