@@ -176,12 +176,18 @@ class TestPolling:
         assert ("disconnect", sid, "ping timeout") in eio.events  # type: ignore[attr-defined]
 
     async def test_pongs_keep_a_session_alive(self, echo_server: EchoFactory) -> None:
-        eio, client = await echo_server(ping_interval=0.1, ping_timeout=0.1)
+        # a generous timeout (a pong's round trip on a loaded machine), and a loop that outlasts
+        # interval + timeout: without the pongs the session would be closed by the end
+        eio, client = await echo_server(ping_interval=0.1, ping_timeout=0.5)
         sid = (await handshake(client))["sid"]
         q = {"EIO": "4", "transport": "polling", "sid": sid}
-        for _ in range(5):
+        started = time.monotonic()
+        pings = 0
+        while time.monotonic() - started < 1.0:
             assert await (await client.get(PATH, params=q)).text() == "2"
             assert (await client.post(PATH, params=q, data="3")).status == 200
+            pings += 1
+        assert pings >= 5
         assert not eio.sessions[sid].closed
 
     async def test_ping_from_a_v4_client_is_a_protocol_error(self, echo_server: EchoFactory) -> None:
