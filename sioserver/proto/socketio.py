@@ -81,6 +81,8 @@ __all__ = [
     "PacketType",
     "Parser",
     "ack_packet",
+    "answer_of",
+    "args_of",
     "connect_error_packet",
     "connect_packet",
     "disconnect_packet",
@@ -133,6 +135,25 @@ class Packet(NamedTuple):
 
 
 _tuple_new: Final = tuple.__new__
+
+
+def args_of(data: Any) -> list[Any]:
+    """python-socketio's convention for event and ack arguments: a tuple is several arguments, ``None``
+    is none, anything else is one."""
+    if data is None:
+        return []
+    if isinstance(data, tuple):
+        return list(data)
+    return [data]
+
+
+def answer_of(args: list[Any]) -> Any:
+    """The other way round, for an ack received: no argument is ``None``, one is itself, several a tuple."""
+    if not args:
+        return None
+    if len(args) == 1:
+        return args[0]
+    return tuple(args)
 
 
 def connect_packet(sid: str, nsp: str = "/", *, pid: str | None = None) -> Packet:

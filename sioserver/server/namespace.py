@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..engine.session import DisconnectReason
 from ..exceptions import ConnectionRefusedError
-from ..proto.socketio import ACK, Packet, disconnect_packet
+from ..proto.socketio import ACK, Packet, args_of, disconnect_packet
 from . import eager
 
 if TYPE_CHECKING:
@@ -256,15 +256,9 @@ class _Acker:
         socket = self.socket
         if socket.disconnected:
             return
-        if result is None:
-            args: list[Any] = []
-        elif isinstance(result, tuple):
-            args = list(result)
-        else:
-            args = [result]
         try:
             # Packet(ACK, nsp, args, id) without the NamedTuple's Python-level __new__
-            socket.send_packet(_tuple_new(Packet, (ACK, socket.namespace.name, args, self.ack_id, 0)))
+            socket.send_packet(_tuple_new(Packet, (ACK, socket.namespace.name, args_of(result), self.ack_id, 0)))
         except (TypeError, ValueError) as exc:
             log.error("cannot send the ack of %s: %s", socket.sid, exc)
 

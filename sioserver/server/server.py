@@ -14,7 +14,7 @@ from ..engine.http import HttpRequest, HttpResponse
 from ..engine.server import ENGINE_OPTIONS, EngineServer
 from ..engine.session import DisconnectReason, Session
 from ..exceptions import ConfigurationError, DisconnectedError, check_options
-from ..proto.socketio import EVENT, Packet, make_parser
+from ..proto.socketio import EVENT, Packet, answer_of, args_of, make_parser
 from .adapter import Adapter, BroadcastOptions, MemoryAdapter
 from .broadcast import BroadcastAck, BroadcastOperator, RemoteSocket
 from .namespace import AsyncNamespace, Handlers, Namespace, NamespaceMatcher
@@ -43,23 +43,6 @@ SOCKETIO_OPTIONS: dict[str, Any] = {
     "shutdown_grace": 0.0,
     "engineio_logger": None,
 }
-
-
-def _args(data: Any) -> list[Any]:
-    """python-socketio's convention: a tuple is several arguments, None is none."""
-    if data is None:
-        return []
-    if isinstance(data, tuple):
-        return list(data)
-    return [data]
-
-
-def _answer(args: list[Any]) -> Any:
-    if not args:
-        return None
-    if len(args) == 1:
-        return args[0]
-    return tuple(args)
 
 
 class _Engine(EngineServer):
@@ -316,7 +299,7 @@ class AsyncServer:
             if not isinstance(target, str):
                 raise ValueError("callback needs to=<sid> of one client; for broadcasts with acks "
                                  "use await sio.to(room).timeout(s).emit_with_ack(...)")
-            self._socket(target, namespace).emit(event, _args(data), callback, timeout, volatile)
+            self._socket(target, namespace).emit(event, args_of(data), callback, timeout, volatile)
             return
         opts = BroadcastOptions(
             rooms=_room_set(target),
@@ -324,7 +307,7 @@ class AsyncServer:
             volatile=volatile,
             compress=compress,
         )
-        self._broadcast(namespace, event, _args(data), opts)
+        self._broadcast(namespace, event, args_of(data), opts)
 
     async def send(self, data: Any, to: str | Iterable[str] | None = None, room: str | Iterable[str] | None = None,
                    skip_sid: str | Iterable[str] | None = None, namespace: str | None = None,
@@ -343,8 +326,8 @@ class AsyncServer:
         nsp = socket.namespace
         ack_id = nsp.next_ack_id()
         socket.expect_ack(ack_id, ack_waiter(future), timeout if timeout else self.ack_timeout)
-        socket.send_packet(Packet(EVENT, nsp.name, [event, *_args(data)], ack_id))
-        return _answer(await future)
+        socket.send_packet(Packet(EVENT, nsp.name, [event, *args_of(data)], ack_id))
+        return answer_of(await future)
 
     def _broadcast(self, namespace: str, event: str, args: list[Any], opts: BroadcastOptions) -> None:
         nsp = self._cluster_namespace(namespace)

@@ -1085,3 +1085,22 @@ def test_nesting_check_agrees_with_the_parser(value):
     assert sio._nesting_error(text, 0, limit) is None
     if text.count("[") + text.count("{") > limit - 1:
         assert sio._nesting_error(text, 0, limit - 1) is not None
+
+
+class TestArgumentConvention:
+    """python-socketio's convention, shared by the server and the client: a tuple is several arguments."""
+
+    def test_args_of(self) -> None:
+        from sioserver.proto.socketio import args_of
+
+        assert args_of(None) == []
+        assert args_of((1, "two")) == [1, "two"]
+        assert args_of([1, 2]) == [[1, 2]]  # a list is one argument
+        assert args_of({"a": 1}) == [{"a": 1}]
+
+    def test_answer_of(self) -> None:
+        from sioserver.proto.socketio import answer_of
+
+        assert answer_of([]) is None
+        assert answer_of(["x"]) == "x"
+        assert answer_of([1, 2]) == (1, 2)

@@ -73,6 +73,8 @@ from sioserver.proto.socketio import (
     EVENT,
     Encoded,
     Packet,
+    answer_of,
+    args_of,
     make_parser,
 )
 
@@ -148,23 +150,6 @@ class Backoff:
     def duration(self, attempt: int) -> float:
         low, high = self.bounds(attempt)
         return high - (high - low) * float(self._rng())
-
-
-def _args(data: Any) -> list[Any]:
-    """python-socketio's convention: a tuple is several arguments, None is none."""
-    if data is None:
-        return []
-    if isinstance(data, tuple):
-        return list(data)
-    return [data]
-
-
-def _answer(args: list[Any]) -> Any:
-    if not args:
-        return None
-    if len(args) == 1:
-        return args[0]
-    return tuple(args)
 
 
 @dataclass(slots=True)
@@ -630,7 +615,7 @@ class AsyncClient:
             self.logger.debug("ack %d for %r dropped: the session is gone", ack_id, event)
             return
         try:
-            engine.send(self.parser.encode(Packet(ACK, ns.name, _args(result), ack_id)))
+            engine.send(self.parser.encode(Packet(ACK, ns.name, args_of(result), ack_id)))
         except (ValueError, TypeError):
             self.logger.exception("handler for %r returned a value that cannot be sent", event)
         except EngineClosedError:
@@ -726,7 +711,7 @@ class AsyncClient:
         """Send ``event`` with ``data`` (a tuple for several arguments). ``callback(*answer)`` (sync or
         async) runs when the server acknowledges. See the module doc for what happens while
         disconnected; ValueError/TypeError for data that cannot be sent or a reserved event name."""
-        await self._emit(event, _args(data), namespace or "/", callback, None)
+        await self._emit(event, args_of(data), namespace or "/", callback, None)
 
     async def send(self, data: Any, namespace: str | None = None, callback: Callable[..., Any] | None = None) -> None:
         await self.emit("message", data, namespace, callback)
@@ -738,7 +723,7 @@ class AsyncClient:
         :class:`~sioclient.exceptions.DisconnectedError` if the connection drops before the answer."""
         nsp = namespace or "/"
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        ack_id = await self._emit(event, _args(data), nsp, None, future)
+        ack_id = await self._emit(event, args_of(data), nsp, None, future)
         try:
             async with asyncio.timeout(timeout):
                 args = await future
@@ -748,7 +733,7 @@ class AsyncClient:
                 ns.acks.pop(ack_id, None)
                 ns.buffer = deque(entry for entry in ns.buffer if entry[0] != ack_id)
             raise AckTimeoutError(f"no answer to {event!r} on {nsp} within {timeout} s") from None
-        return _answer(args)
+        return answer_of(args)
 
     async def _emit(
         self,
