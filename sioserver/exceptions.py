@@ -8,10 +8,17 @@
     │   │   └── HandshakeError        bad HTTP upgrade request; ``.status`` is the HTTP status to answer
     │   ├── EngineIOProtocolError     bad Engine.IO packet or payload
     │   └── SocketIOProtocolError     bad Socket.IO packet, attachment or namespace
-    ├── ConnectionRefusedError        raised by a connect handler or middleware to refuse a client
+    ├── ConnectionError
+    │   └── ConnectionRefusedError    raised by a connect handler or middleware to refuse a client
     ├── AckTimeoutError               (also a builtin ``TimeoutError``) no answer to an ack in time
     ├── DisconnectedError             the target client is gone (pending acks fail with this)
+    ├── BadNamespaceError             (python-socketio's name; sioserver's server never raises it)
     └── ConfigurationError            (also a ``TypeError``) an unknown or invalid option
+
+python-socketio's names are here too, so that ``import sioserver as socketio`` keeps
+``except socketio.exceptions.TimeoutError`` (an alias of :class:`AckTimeoutError`) and
+``socketio.exceptions.SocketIOError`` (an alias of :class:`SioserverError`) working. Like
+python-socketio's, ``ConnectionError`` and ``TimeoutError`` in this module are not the builtins.
 
 Protocol errors carry what the peer should be told (a close code or an HTTP status) and a short
 reason that is safe to log. Their text never goes on the wire beyond the protocol's own fields.
@@ -62,17 +69,33 @@ class SocketIOProtocolError(ProtocolError):
     """A malformed Socket.IO packet, a bad attachment, or a packet the session state does not allow."""
 
 
-class ConnectionRefusedError(SioserverError):
+class ConnectionError(SioserverError):
+    """A connection could not be made (python-socketio's base of :class:`ConnectionRefusedError`)."""
+
+
+class ConnectionRefusedError(ConnectionError):
     """Raise from a ``connect`` handler or a middleware to refuse the client.
 
     The client receives a CONNECT_ERROR packet ``{"message": message, "data": data}``, which the
-    JavaScript client shows as ``err.message`` and ``err.data``.
+    JavaScript client shows as ``err.message`` and ``err.data``. The arguments are python-socketio's:
+    none (the default message), a message, a message and data, or a message and several values (the
+    data is then their list). ``error_args`` is the payload, as in python-socketio.
     """
 
-    def __init__(self, message: str = "Connection rejected by server", data: Any = None) -> None:
-        super().__init__(message)
+    def __init__(self, *args: Any, message: str | None = None, data: Any = None) -> None:
+        if message is None:
+            message = str(args[0]) if args else "Connection rejected by server"
+        if len(args) == 2:
+            data = args[1]
+        elif len(args) > 2:
+            data = list(args[1:])
+        super().__init__(*(args or (message,)))
         self.message = message
         self.data = data
+
+    @property
+    def error_args(self) -> dict[str, Any]:
+        return self.error_payload()
 
     def error_payload(self) -> dict[str, Any]:
         payload: dict[str, Any] = {"message": self.message}
@@ -85,12 +108,23 @@ class AckTimeoutError(SioserverError, TimeoutError):
     """The peer did not acknowledge in time."""
 
 
+#: python-socketio's name for the ack timeout (``except socketio.exceptions.TimeoutError`` around ``call()``)
+TimeoutError = AckTimeoutError
+
+#: python-socketio's name for the base class
+SocketIOError = SioserverError
+
+
 class DisconnectedError(SioserverError):
     """The peer disconnected before the operation completed. ``reason`` says why."""
 
     def __init__(self, reason: str = "disconnected") -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class BadNamespaceError(SioserverError):
+    """python-socketio's name for a namespace that is not connected (its client raises it)."""
 
 
 class ConfigurationError(SioserverError, TypeError):
