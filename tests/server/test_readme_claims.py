@@ -302,16 +302,18 @@ class TestEngineioLogger:
         assert any("Transport unknown" in message for _, message in lines)
 
     async def test_true_logs_at_info(self, serve: Serve, caplog: pytest.LogCaptureFixture) -> None:
-        engine_log = logging.getLogger("sioserver.engine")
-        assert logging.getLogger().level == logging.WARNING  # so INFO lines are hidden without the option
-        assert engine_log.level == logging.NOTSET
-        sio = sioserver.AsyncServer(engineio_logger=True)
+        root, engine_log = logging.getLogger(), logging.getLogger("sioserver.engine")
+        saved = root.level, engine_log.level
+        root.setLevel(logging.WARNING)  # so INFO lines are hidden without the option
+        engine_log.setLevel(logging.NOTSET)
         try:
+            sio = sioserver.AsyncServer(engineio_logger=True)
             url = await serve(sio)
             async with aiohttp.ClientSession() as http:
                 assert (await http.get(f"{url}/socket.io/?EIO=4&transport=carrier-pigeon")).status == 400
         finally:
-            engine_log.setLevel(logging.NOTSET)
+            root.setLevel(saved[0])
+            engine_log.setLevel(saved[1])
         assert any(r.levelno == logging.INFO and "Transport unknown" in r.getMessage()
                    for r in caplog.records if r.name == "sioserver.engine")
 
