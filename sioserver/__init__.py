@@ -38,6 +38,7 @@ __all__ = [
     "AckTimeoutError",
     "Adapter",
     "AsyncNamespace",
+    "AsyncRedisManager",
     "AsyncServer",
     "BroadcastOperator",
     "BroadcastOptions",
@@ -49,6 +50,7 @@ __all__ = [
     "MemoryAdapter",
     "ProtocolError",
     "RedisAdapter",
+    "RedisManager",
     "SioserverError",
     "engineio",
     "run",
@@ -56,12 +58,12 @@ __all__ = [
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from .adapters import Emitter, RedisAdapter
+    from .adapters import AsyncRedisManager, Emitter, RedisAdapter, RedisManager
 
 
 def __getattr__(name: str) -> Any:
     # RedisAdapter and Emitter import redis-py (a quarter of a second): only when asked for
-    if name in ("Emitter", "RedisAdapter"):
+    if name in ("AsyncRedisManager", "Emitter", "RedisAdapter", "RedisManager"):
         from . import adapters  # noqa: PLC0415
 
         return getattr(adapters, name)

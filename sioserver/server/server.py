@@ -42,7 +42,15 @@ SOCKETIO_OPTIONS: dict[str, Any] = {
     "max_backlog": 256,
     "shutdown_grace": 0.0,
     "engineio_logger": None,
+    # python-socketio's names, so that its apps port by changing the import
+    "client_manager": None,
+    "async_mode": None,
+    "monitor_clients": True,
 }
+
+#: python-socketio's ``async_mode`` values that sioserver serves, and what the others need instead
+_ASYNC_MODES = ("aiohttp", "asgi")
+_SYNC_MODES = ("threading", "eventlet", "gevent", "gevent_uwsgi")
 
 
 class _Engine(EngineServer):
@@ -82,6 +90,20 @@ class AsyncServer:
         valid = {**ENGINE_OPTIONS, **SOCKETIO_OPTIONS}
         check_options(options, valid, "AsyncServer")
         opts = {**SOCKETIO_OPTIONS, **options}
+        self.async_mode = _async_mode(opts.pop("async_mode"))
+        manager = opts.pop("client_manager")
+        if manager is not None:
+            if opts["adapter"] is not None:
+                raise ConfigurationError("give adapter= or client_manager= (its python-socketio name), not both")
+            if type(manager).__module__.split(".")[0] == "socketio":
+                raise ConfigurationError(
+                    f"client_manager={type(manager).__name__}(...) is python-socketio's object: use "
+                    f"sioserver.{type(manager).__name__}(...) (the same arguments and channel format)")
+            opts["adapter"] = manager
+        if getattr(opts["adapter"], "write_only", False) is True:
+            raise ConfigurationError("a write_only manager only publishes; a server needs write_only=False")
+        if not opts.pop("monitor_clients"):
+            log.warning("monitor_clients=False is ignored: sioserver always closes a client that misses its pings")
         self.logger = _logger(opts.pop("logger", None), "sioserver.server") or log
         engine_logger = _logger(opts.pop("engineio_logger", None), "sioserver.engine")
         engine_opts = {k: v for k, v in opts.items() if k in ENGINE_OPTIONS}
@@ -352,7 +374,20 @@ class AsyncServer:
 
     # -------------------------------------------------------------------- rooms
 
+    def _elsewhere(self, sid: str, namespace: str | None) -> Namespace | None:
+        """With a multi-process adapter, the namespace through which to reach ``sid`` when it is not a
+        client of this server (another server may hold it); None otherwise."""
+        nsp = self._namespaces.get(namespace or "/")
+        if nsp is not None and sid in nsp.sockets:
+            return None
+        return None if self.adapter_factory is MemoryAdapter else self._cluster_namespace(namespace or "/")
+
     async def enter_room(self, sid: str, room: str, namespace: str | None = None) -> None:
+        """Put ``sid`` in ``room``; with a multi-process adapter ``sid`` may be on another server."""
+        remote = self._elsewhere(sid, namespace)
+        if remote is not None:
+            remote.adapter.add_sockets(BroadcastOptions(rooms=frozenset((sid,))), (room,))
+            return
         socket = self._socket(sid, namespace)
         other = socket.namespace.sockets.get(room)
         if other is not None and other is not socket:
@@ -360,6 +395,10 @@ class AsyncServer:
         socket.namespace.adapter.add_all(sid, (room,))
 
     async def leave_room(self, sid: str, room: str, namespace: str | None = None) -> None:
+        remote = self._elsewhere(sid, namespace)
+        if remote is not None:
+            remote.adapter.del_sockets(BroadcastOptions(rooms=frozenset((sid,))), (room,))
+            return
         socket = self._socket(sid, namespace)
         if room == sid:
             raise ValueError("a client cannot leave its own room")
@@ -491,7 +530,12 @@ class AsyncServer:
     # --------------------------------------------------------------- lifecycle
 
     async def disconnect(self, sid: str, namespace: str | None = None, ignore_queue: bool = False) -> None:
-        """Disconnect a client from a namespace (it sees "io server disconnect")."""
+        """Disconnect a client from a namespace (it sees "io server disconnect"); with a
+        multi-process adapter the client may be on another server."""
+        remote = None if ignore_queue else self._elsewhere(sid, namespace)
+        if remote is not None:
+            remote.adapter.disconnect_sockets(BroadcastOptions(rooms=frozenset((sid,))), False)
+            return
         with contextlib.suppress(DisconnectedError):
             self._socket(sid, namespace).disconnect_from_server()
 
@@ -554,6 +598,21 @@ class AsyncServer:
 
     async def sleep(self, seconds: float = 0) -> None:
         await asyncio.sleep(seconds)
+
+
+def _async_mode(mode: Any) -> str:
+    """python-socketio's ``async_mode``: the asyncio ones are accepted, the others refused with why."""
+    if mode is None or mode in _ASYNC_MODES:
+        return mode or "aiohttp"
+    if mode in _SYNC_MODES:
+        raise ConfigurationError(
+            f"async_mode={mode!r}: sioserver is asyncio only; use async_mode='aiohttp' (sio.attach(app)) or "
+            f"'asgi' (sioserver.ASGIApp), or leave it out")
+    if mode in ("sanic", "tornado"):
+        raise ConfigurationError(
+            f"async_mode={mode!r}: sioserver is asyncio only and serves aiohttp (sio.attach(app)) and ASGI "
+            f"(sioserver.ASGIApp); it has no {mode} integration")
+    raise ConfigurationError(f"async_mode={mode!r} is not one of {', '.join(map(repr, _ASYNC_MODES))}")
 
 
 def _room_set(rooms: str | Iterable[str] | None) -> frozenset[str]:
