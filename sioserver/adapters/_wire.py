@@ -4,7 +4,8 @@
   requests and responses are JSON objects with a numeric ``type`` (:class:`RequestType`), except
   BROADCAST and BROADCAST_ACK, which are msgpack maps. A message is JSON when its first byte is ``{``.
 * The sharded mode (``createShardedAdapter``) speaks socket.io-adapter's ClusterAdapter format:
-  ``{"type", "data", "uid", "nsp"}`` (:class:`MessageType`), JSON unless the data holds binary.
+  ``{"type", "data", "uid", "nsp"}`` (:class:`~sioserver.adapters.cluster.MessageType`), JSON unless
+  the data holds binary.
 * @socket.io/redis-emitter 5.x: the classic broadcast and request formats with uid ``"emitter"``.
 
 JSON is written as ``JSON.stringify`` writes it (compact, non-ASCII kept, NaN -> null, a Buffer as
@@ -29,7 +30,6 @@ from ..server.adapter import BroadcastOptions
 
 __all__ = [
     "EMITTER_UID",
-    "MessageType",
     "RequestType",
     "decode",
     "glob_escape",
@@ -59,24 +59,6 @@ class RequestType(IntEnum):
     BROADCAST = 7
     BROADCAST_CLIENT_COUNT = 8
     BROADCAST_ACK = 9
-
-
-class MessageType(IntEnum):
-    """Sharded mode (socket.io-adapter's ClusterAdapter): the ``type`` of a message."""
-
-    INITIAL_HEARTBEAT = 1
-    HEARTBEAT = 2
-    BROADCAST = 3
-    SOCKETS_JOIN = 4
-    SOCKETS_LEAVE = 5
-    DISCONNECT_SOCKETS = 6
-    FETCH_SOCKETS = 7
-    FETCH_SOCKETS_RESPONSE = 8
-    SERVER_SIDE_EMIT = 9
-    SERVER_SIDE_EMIT_RESPONSE = 10
-    BROADCAST_CLIENT_COUNT = 11
-    BROADCAST_ACK = 12
-    ADAPTER_CLOSE = 13
 
 
 def new_id(length: int = 6) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from aiohttp.client_exceptions import ClientPayloadError
@@ -16,7 +16,10 @@ from ..engine.server import EngineServer
 from ..engine.websocket import WebSocketConfig, WebSocketConnection, WebSocketHandler
 from .aiohttp_ws import upgrade_websocket
 
-__all__ = ["AiohttpRequest", "HttpErrorLogger", "attach", "make_handler"]
+if TYPE_CHECKING:
+    from ..server.server import AsyncServer
+
+__all__ = ["AiohttpRequest", "HttpErrorLogger", "attach", "attach_server", "make_handler"]
 
 
 class AiohttpRequest:
@@ -139,6 +142,26 @@ def attach(server: EngineServer, app: web.Application, path: str = "engine.io",
 
     app.on_startup.append(on_startup)
     app.on_shutdown.append(on_shutdown)
+
+
+def attach_server(sio: AsyncServer, app: web.Application, path: str = "socket.io") -> None:
+    """Serve a Socket.IO server on ``app`` at ``/<path>/`` (what ``sio.attach(app)`` does).
+
+    The registered namespaces are created at once; their adapters start on the app's startup (a
+    cluster adapter needs the running loop); the app's shutdown runs ``sio.shutdown(shutdown_grace)``
+    and its cleanup closes the adapters of every namespace, including those made while serving.
+    """
+    sio.prepare()
+    attach(sio.eio, app, path, shutdown=lambda: sio.shutdown(sio.shutdown_grace))
+
+    async def start_adapters(_: web.Application) -> None:
+        await sio.startup()
+
+    async def close_adapters(_: web.Application) -> None:
+        await sio.close_adapters()
+
+    app.on_startup.append(start_adapters)
+    app.on_cleanup.append(close_adapters)
 
 
 class HttpErrorLogger:

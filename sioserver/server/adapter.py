@@ -4,6 +4,10 @@ Every room operation and broadcast of a namespace goes through its adapter, so a
 (Redis) only overrides what crosses processes. The in-memory adapter keeps ``rooms`` (room -> sids)
 and ``sids`` (sid -> rooms), both dicts of sets, so joins, leaves and lookups are O(1) per room.
 
+An adapter is made by the server's ``adapter`` factory, called with the namespace
+(:class:`~.protocols.AdapterNamespace`, everything an adapter may use of it); it reaches sockets as
+:class:`~.protocols.Recipient` objects and awaits acks through :class:`~.protocols.AckHandler` ones.
+
 A broadcast encodes its packet once (:class:`SharedMessage`); every recipient on a plain WebSocket
 gets the same frame bytes, the others the same Engine.IO messages.
 """
@@ -18,8 +22,7 @@ from ..proto.socketio import Encoded, Packet
 from ..proto.websocket import encode_message
 
 if TYPE_CHECKING:
-    from .namespace import Namespace
-    from .socket import Socket
+    from .protocols import AckHandler, AdapterNamespace, Recipient
 
 __all__ = ["Adapter", "BroadcastOptions", "MemoryAdapter", "SharedMessage"]
 
@@ -62,7 +65,7 @@ class SharedMessage:
 class Adapter:
     """The interface, implemented for one process. Subclasses add the other processes."""
 
-    def __init__(self, namespace: Namespace) -> None:
+    def __init__(self, namespace: AdapterNamespace) -> None:
         self.namespace = namespace
         self.rooms: dict[str, set[str]] = {}
         self.sids: dict[str, set[str]] = {}
@@ -143,7 +146,7 @@ class Adapter:
                 if sid not in excluded:
                     yield sid
 
-    def _sockets(self, opts: BroadcastOptions) -> Iterator[Socket]:
+    def _sockets(self, opts: BroadcastOptions) -> Iterator[Recipient]:
         sockets = self.namespace.sockets
         for sid in self._targets(opts):
             socket = sockets.get(sid)
@@ -154,7 +157,7 @@ class Adapter:
 
     def broadcast(self, packet: Packet, opts: BroadcastOptions) -> int:
         """Deliver to every local target; returns how many sockets it was written to."""
-        shared = SharedMessage(self.namespace.server.parser.encode(packet))
+        shared = SharedMessage(self.namespace.encode(packet))
         count = 0
         for socket in self._sockets(opts):
             socket.write_shared(shared, opts.volatile)
@@ -166,12 +169,13 @@ class Adapter:
         packet: Packet,
         opts: BroadcastOptions,
         client_count: Callable[[int], None],
-        ack: Callable[[list[Any]], None],
+        ack: AckHandler,
     ) -> None:
-        """Deliver with one ack id for every target; ``client_count`` is told how many answers to await."""
+        """Deliver with one ack id for every target; ``client_count`` is told how many answers to await,
+        ``ack`` gets each answer (or a ``fail`` for each target that leaves first)."""
         ack_id = self.namespace.next_ack_id()
         packet = Packet(packet.type, packet.nsp, packet.data, ack_id)
-        shared = SharedMessage(self.namespace.server.parser.encode(packet))
+        shared = SharedMessage(self.namespace.encode(packet))
         count = 0
         for socket in self._sockets(opts):
             socket.expect_ack(ack_id, ack, opts.timeout)
@@ -182,8 +186,9 @@ class Adapter:
     # ------------------------------------------------------ cluster operations
 
     async def fetch_sockets(self, opts: BroadcastOptions) -> list[Any]:
-        """The targeted sockets: local :class:`Socket` objects; a cluster adapter adds the other servers'
-        as dicts ``{"id", "handshake", "rooms", "data"}`` (what the operator wraps as RemoteSocket)."""
+        """The targeted sockets: local :class:`~.protocols.Recipient` objects; a cluster adapter adds the
+        other servers' as dicts ``{"id", "handshake", "rooms", "data"}`` (the operator wraps both as
+        RemoteSocket)."""
         return list(self._sockets(opts))
 
     def add_sockets(self, opts: BroadcastOptions, rooms: Iterable[str]) -> None:

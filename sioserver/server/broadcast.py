@@ -5,7 +5,6 @@ Operators are immutable: every call returns a new one, so a prepared operator ca
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -168,36 +167,3 @@ class RemoteSocket:
 
     async def disconnect(self, close: bool = False) -> None:
         await self._operator().disconnect_sockets(close)
-
-
-class BroadcastAck:
-    """Collects the answers of a broadcast with acks, across every node that reports a count."""
-
-    __slots__ = ("answers", "expected", "future", "reported")
-
-    def __init__(self, future: asyncio.Future[list[Any]], nodes: int = 1) -> None:
-        self.future = future
-        self.answers: list[Any] = []
-        self.expected = 0
-        self.reported = nodes  # how many client counts are still to come
-
-    def client_count(self, count: int) -> None:
-        self.expected += count
-        self.reported -= 1
-        self._check()
-
-    def __call__(self, answer: list[Any]) -> None:
-        self.answers.append(answer[0] if len(answer) == 1 else answer)
-        self._check()
-
-    def fail(self, reason: str) -> None:
-        self.expected -= 1  # a target went away: one answer fewer to wait for
-        self._check()
-
-    def expire(self) -> None:
-        pass
-
-    def _check(self) -> None:
-        if self.reported <= 0 and len(self.answers) >= self.expected and not self.future.done():
-            self.future.set_result(self.answers)
-

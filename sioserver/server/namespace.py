@@ -13,18 +13,20 @@ import inspect
 import logging
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from ..engine.session import DisconnectReason
 from ..exceptions import ConnectionRefusedError
-from ..proto.socketio import ACK, Packet, args_of, disconnect_packet
+from ..proto.socketio import ACK, Encoded, Packet, args_of, disconnect_packet
 from . import eager
+from .protocols import ServerEventResponder
 
 if TYPE_CHECKING:
     from .adapter import Adapter
+    from .client import Client
     from .server import AsyncServer
-    from .socket import Client, Socket
+    from .socket import Socket
 
 __all__ = ["AsyncNamespace", "Handlers", "Namespace", "NamespaceMatcher"]
 
@@ -98,7 +100,10 @@ class Handlers:
 
 
 class Namespace:
-    """One concrete namespace at run time: its sockets, its adapter and its handlers."""
+    """One concrete namespace at run time: its sockets, its adapter and its handlers.
+
+    What its adapter may use of it is declared by :class:`~.protocols.AdapterNamespace`.
+    """
 
     def __init__(self, server: AsyncServer, name: str, handlers: Handlers, dynamic: bool) -> None:
         self.server = server
@@ -107,6 +112,7 @@ class Namespace:
         self.dynamic = dynamic
         self.sockets: dict[str, Socket] = {}
         self._ack_ids = 0
+        self.encode: Callable[[Packet], Encoded] = server.parser.encode
         self.adapter: Adapter = server.adapter_factory(self)
 
     def __repr__(self) -> str:
@@ -115,6 +121,31 @@ class Namespace:
     def next_ack_id(self) -> int:
         self._ack_ids += 1
         return self._ack_ids
+
+    @property
+    def ack_timeout(self) -> float:
+        return self.server.ack_timeout
+
+    def start_background_task(self, target: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+        return self.server.start_background_task(target, *args)
+
+    def server_side_event(self, data: list[Any], respond: ServerEventResponder | None) -> None:
+        """``[event, *args]`` from another server: its handler (``sio.on_server_event``) runs in a task;
+        ``respond(answer)`` follows, with ``None`` when the handler fails or there is none (a Node
+        peer waits for an answer from every server)."""
+        server = self.server
+        name = self.name
+
+        async def run() -> None:
+            answer = None
+            try:
+                answer = await server._server_event(name, data)
+            except Exception:
+                log.exception("server-side event %r in %s: the handler failed", data[0] if data else None, name)
+            if respond is not None:
+                respond(answer)
+
+        server.start_background_task(run)
 
     def _prefix(self) -> tuple[Any, ...]:
         return (self.name,) if self.handlers.prefix_namespace else ()
@@ -184,7 +215,7 @@ class Namespace:
         self.adapter.delete_all(socket.sid)
         client.sockets.pop(self.name, None)
         if was_connected:  # always_connect: the client was told it is in, so it is told it is out
-            client.write(self.server.parser.encode(disconnect_packet(self.name)), False)
+            client.write(self.encode(disconnect_packet(self.name)), False)
         else:
             client.refuse(self.name, message, data)
         client.socket_removed()

@@ -15,17 +15,21 @@ from ..engine.server import ENGINE_OPTIONS, EngineServer
 from ..engine.session import DisconnectReason, Session
 from ..exceptions import ConfigurationError, DisconnectedError, check_options
 from ..proto.socketio import EVENT, Packet, answer_of, args_of, make_parser
+from .acks import AckWaiter, BroadcastAck
 from .adapter import Adapter, BroadcastOptions, MemoryAdapter
-from .broadcast import BroadcastAck, BroadcastOperator, RemoteSocket
+from .broadcast import BroadcastOperator, RemoteSocket
+from .client import Client
 from .namespace import AsyncNamespace, Handlers, Namespace, NamespaceMatcher
-from .socket import Client, Socket, ack_waiter
+from .protocols import AdapterNamespace
+from .socket import Socket
 
 __all__ = ["SOCKETIO_OPTIONS", "AsyncServer"]
 
 log = logging.getLogger("sioserver.server")
 
 H = TypeVar("H", bound=Callable[..., Any])
-AdapterFactory = Callable[[Namespace], Adapter]
+AdapterFactory = Callable[[AdapterNamespace], Adapter]
+"""``adapter=``: called once per namespace, with what an adapter may use of it."""
 
 #: Socket.IO options and their defaults (the Engine.IO options are accepted as well).
 SOCKETIO_OPTIONS: dict[str, Any] = {
@@ -257,6 +261,15 @@ class AsyncServer:
             nsp = self._namespace(name, create=True)
         return nsp
 
+    def adapter(self, namespace: str = "/") -> Adapter:
+        """The adapter of ``namespace`` (as Node's ``io.of(namespace).adapter``), creating the namespace
+        if the server serves it: ``sio.adapter().rooms``, ``sio.adapter("/chat").healthy``...
+        Raises ``KeyError`` for a namespace this server does not serve."""
+        nsp = self._namespace(namespace, create=True)
+        if nsp is None:
+            raise KeyError(f"namespace {namespace!r} is not served (no handlers, not in namespaces=)")
+        return nsp.adapter
+
     def connect_namespace(self, client: Client, packet: Packet) -> None:
         nsp = self._namespace(packet.nsp, create=True, auth=packet.data)
         if nsp is None:
@@ -347,7 +360,7 @@ class AsyncServer:
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
         nsp = socket.namespace
         ack_id = nsp.next_ack_id()
-        socket.expect_ack(ack_id, ack_waiter(future), timeout if timeout else self.ack_timeout)
+        socket.expect_ack(ack_id, AckWaiter(future), timeout if timeout else self.ack_timeout)
         socket.send_packet(Packet(EVENT, nsp.name, [event, *args_of(data)], ack_id))
         return answer_of(await future)
 
@@ -546,23 +559,28 @@ class AsyncServer:
         return await self.eio.handle_request(request)
 
     def attach(self, app: Any, socketio_path: str = "socket.io") -> None:
-        """Serve on an aiohttp ``web.Application`` at ``/<socketio_path>/``, next to the app's routes."""
-        from ..integrations.aiohttp import attach  # noqa: PLC0415 - the server never imports a framework
+        """Serve on an aiohttp ``web.Application`` at ``/<socketio_path>/``, next to the app's routes
+        (:func:`sioserver.integrations.aiohttp.attach_server`)."""
+        from ..integrations.aiohttp import attach_server  # noqa: PLC0415 - loaded only when asked for
 
+        attach_server(self, app, socketio_path)
+
+    async def startup(self) -> None:
+        """What a front end calls once its event loop runs, before serving: every namespace registered
+        so far exists and its adapter is started (a cluster adapter subscribes)."""
+        self.prepare()
+        self._start_adapters()
+
+    def prepare(self) -> None:
+        """Create the registered namespaces now (their adapters start at :meth:`startup`)."""
         for name in self._specs:
             if name != "*":
                 self._namespace(name, create=True)
-        attach(self.eio, app, socketio_path, shutdown=lambda: self.shutdown(self.shutdown_grace))
 
-        async def start_adapters(_: Any) -> None:
-            self._start_adapters()
-
-        async def close_adapters(_: Any) -> None:
-            for nsp in list(self._namespaces.values()):
-                await nsp.adapter.close()
-
-        app.on_startup.append(start_adapters)
-        app.on_cleanup.append(close_adapters)
+    async def close_adapters(self) -> None:
+        """Close the adapter of every namespace (:meth:`shutdown` does it too; closing twice is harmless)."""
+        for nsp in list(self._namespaces.values()):
+            await nsp.adapter.close()
 
     async def shutdown(self, grace: float | None = None) -> None:
         """Stop gracefully: new handshakes get 503; clients are disconnected with the reason
@@ -574,8 +592,7 @@ class AsyncServer:
         await self.eio.shutdown(grace)  # closing sessions closes their sockets with SERVER_SHUTDOWN
         if self._handler_tasks:
             await asyncio.wait(list(self._handler_tasks), timeout=max(grace, 5.0))
-        for nsp in list(self._namespaces.values()):
-            await nsp.adapter.close()
+        await self.close_adapters()
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=5)
 

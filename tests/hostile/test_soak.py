@@ -18,7 +18,8 @@ from aiohttp import web
 import sioserver
 from sioserver.engine.session import Session
 from sioserver.engine.websocket import WebSocketConnection
-from sioserver.server.socket import Client, Socket
+from sioserver.server.client import Client
+from sioserver.server.socket import Socket
 
 from .churn import MODES, install, run_cycles
 

@@ -1,0 +1,159 @@
+"""A client's connection: one per Engine.IO session, speaking Socket.IO.
+
+A :class:`Client` decodes what the Engine.IO session delivers and routes each packet to the
+:class:`~.socket.Socket` of its namespace. Protocol violations close the whole Engine.IO connection
+with one log line; a CONNECT for an unknown namespace only earns a CONNECT_ERROR.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from ..engine.session import DisconnectReason, Session
+from ..exceptions import SocketIOProtocolError
+from ..proto.socketio import ACK, CONNECT, DISCONNECT, EVENT, Encoded, connect_error_packet
+from .adapter import SharedMessage
+
+if TYPE_CHECKING:
+    from .server import AsyncServer
+    from .socket import Socket
+
+__all__ = ["Client"]
+
+log = logging.getLogger("sioserver.server")
+
+
+class Client:
+    """One Engine.IO session speaking Socket.IO: its decoder and its namespace sockets."""
+
+    __slots__ = ("_backlog", "_busy", "connect_timer", "decoder", "server", "session", "sockets")
+
+    def __init__(self, server: AsyncServer, session: Session) -> None:
+        self.server = server
+        self.session = session
+        self.decoder = server.parser.decoder()
+        self.sockets: dict[str, Socket] = {}
+        self.connect_timer: asyncio.TimerHandle | None = None
+        self._busy: asyncio.Task[Any] | None = None
+        self._backlog: deque[str | bytes] = deque()
+        self._arm_connect_timer()
+
+    def wait_for(self, task: asyncio.Task[Any]) -> None:
+        """``async_handlers=False``: hold this client's next messages until ``task`` is done."""
+        self._busy = task
+        task.add_done_callback(self._resume)
+
+    def _resume(self, _: asyncio.Task[Any]) -> None:
+        self._busy = None
+        backlog = self._backlog
+        while backlog and self._busy is None and not self.session.closed:
+            self.on_message(backlog.popleft())
+
+    def _arm_connect_timer(self) -> None:
+        if self.server.connect_timeout:
+            self.connect_timer = asyncio.get_running_loop().call_later(
+                self.server.connect_timeout, self._connect_timed_out
+            )
+
+    def _connect_timed_out(self) -> None:
+        self.connect_timer = None
+        if not self.sockets:
+            log.info("client %s: no namespace connected within connect_timeout=%ss; closing it",
+                     self.session.sid, self.server.connect_timeout)
+            self.server.stats["connect_timeouts"] += 1
+            self.session.close(DisconnectReason.SERVER_DISCONNECT)
+
+    def socket_removed(self) -> None:
+        if not self.sockets and self.connect_timer is None and not self.session.closed:
+            self._arm_connect_timer()
+
+    # ---------------------------------------------------------------- output
+
+    def write(self, encoded: Encoded, volatile: bool = False) -> None:
+        session = self.session
+        if volatile and not session.writable:
+            self.server.stats["volatile_dropped"] += 1
+            return
+        for message in encoded:
+            session.send(message)
+
+    def write_shared(self, shared: SharedMessage, volatile: bool) -> None:
+        session = self.session
+        if volatile and not session.writable:
+            self.server.stats["volatile_dropped"] += 1
+            return
+        if session.can_take_frames:
+            for frame, message in zip(shared.frames, shared.messages, strict=True):
+                session.send_frame(frame, message)
+        else:
+            for message in shared.messages:
+                session.send(message)
+
+    def close(self, reason: DisconnectReason) -> None:
+        self.session.close(reason)
+
+    # ----------------------------------------------------------------- input
+
+    def on_message(self, data: str | bytes) -> None:
+        if self._busy is not None:
+            if len(self._backlog) >= self.server.max_backlog:
+                self._violation(f"more than {self.server.max_backlog} messages waiting for a handler")
+                return
+            self._backlog.append(data)
+            return
+        try:
+            packet = self.decoder.feed(data)
+        except SocketIOProtocolError as exc:
+            self._violation(f"undecodable packet: {exc}")
+            return
+        if packet is None:
+            return  # waiting for binary attachments
+        ptype = packet.type
+        socket = self.sockets.get(packet.nsp)
+        if ptype is EVENT:
+            if socket is None or not socket.connected:
+                self._violation(f"EVENT for namespace {packet.nsp!r}, which is not connected")
+            else:
+                socket.namespace.dispatch_event(socket, packet)
+        elif ptype is ACK:
+            if socket is None or not socket.connected:
+                self._violation(f"ACK for namespace {packet.nsp!r}, which is not connected")
+            else:
+                socket.on_ack(packet)
+        elif ptype is CONNECT:
+            if socket is not None:
+                self._violation(f"duplicate CONNECT for namespace {packet.nsp!r}")
+            else:
+                self.server.connect_namespace(self, packet)
+        elif ptype is DISCONNECT:
+            if socket is None:
+                self._violation(f"DISCONNECT for namespace {packet.nsp!r}, which is not connected")
+            else:
+                socket.closed(DisconnectReason.CLIENT_DISCONNECT)
+        else:
+            self._violation(f"packet type {ptype.name} is not allowed from a client")
+
+    def _violation(self, reason: str) -> None:
+        if len(reason) > 300:  # parts of it are the client's: keep the log line bounded
+            reason = reason[:300] + f"... ({len(reason)} chars)"
+        self.server.stats["parse_errors"] += 1
+        log.warning("client %s from %s: %s; closing the connection",
+                    self.session.sid, self.session.environ.get("REMOTE_ADDR", "?"), reason)
+        for socket in list(self.sockets.values()):
+            socket.closed(DisconnectReason.PARSE_ERROR)
+        self.session.close(DisconnectReason.PARSE_ERROR, ws_code=1002)
+
+    def refuse(self, nsp: str, message: str, data: Any = None) -> None:
+        self.write(self.server.parser.encode(connect_error_packet(message, data, nsp)), False)
+
+    def on_close(self, reason: DisconnectReason) -> None:
+        if self.connect_timer is not None:
+            self.connect_timer.cancel()
+            self.connect_timer = None
+        for socket in list(self.sockets.values()):
+            socket.closed(reason)
+        self.decoder.reset()
+        self._backlog.clear()
