@@ -124,6 +124,7 @@ class RedisLink:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.lost = LossLog(logger, stats, "messages_lost", "not published to Redis (local clients still got them)")
         self.on_reconnect: list[Callable[[], None]] = []
+        self._waiters: list[asyncio.Future[None]] = []
 
     # ------------------------------------------------------------------ state
 
@@ -162,15 +163,30 @@ class RedisLink:
         return True
 
     async def wait_ready(self, timeout: float) -> bool:
-        """Wait until :attr:`healthy` (True) or ``timeout`` seconds (False)."""
+        """Wait until :attr:`healthy` (True): every subscription asked for so far is confirmed by Redis
+        and publishing works; False after ``timeout`` seconds."""
         self.ensure_running()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while not self.healthy:
-            if loop.time() >= deadline:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
                 return False
-            await asyncio.sleep(0.02)
+            waiter = loop.create_future()
+            self._waiters.append(waiter)
+            try:
+                await asyncio.wait((waiter,), timeout=remaining)
+            finally:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
         return True
+
+    def _changed(self) -> None:
+        """The state behind :attr:`healthy` changed: wake whoever waits for it."""
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     # ---------------------------------------------------------- subscriptions
 
@@ -235,9 +251,10 @@ class RedisLink:
                 continue
             if not self._pub_ok:
                 self.log.warning("redis adapter: publishing to %s again", safe_url(self.url))
+                self._pub_ok = True
+                self._changed()
             if self.lost.started is not None:
                 self.lost.resolved()
-            self._pub_ok = True
             self._pub_failures = 0
             self.stats["published"] += len(batch)
             for message, result in zip(batch, results, strict=False):
@@ -435,6 +452,7 @@ class RedisLink:
             self._confirmed.add((sub, reply[1]))
             if self.subscriber_ready:
                 self._became_ready()
+            self._changed()
             return
         unsub = _UNSUBSCRIBE.get(kind)
         if unsub is not None:
@@ -447,6 +465,7 @@ class RedisLink:
             self._refused.add(key)
         if self.subscriber_ready:
             self._became_ready()
+        self._changed()
 
     def _became_ready(self) -> None:
         if self._down_since is not None and self._loop is not None:
@@ -483,6 +502,7 @@ class RedisLink:
             self._pub_failures = 0
             self.log.warning("redis adapter: publishing to %s again", safe_url(self.url))
             self.lost.resolved()
+            self._changed()
 
     # ------------------------------------------------------------------ close
 

@@ -96,6 +96,12 @@ class RedisNamespaceAdapter(ClusterAdapterBase):
     async def init(self) -> None:
         self.start()
 
+    async def wait_ready(self, timeout: float = 5.0) -> bool:
+        """Subscribe, and wait until Redis has confirmed every subscription of this server and
+        publishing works (False after ``timeout`` seconds)."""
+        self.start()
+        return await self.link.wait_ready(timeout)
+
     async def close(self) -> None:
         if self._closed:
             return

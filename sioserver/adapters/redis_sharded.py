@@ -172,6 +172,12 @@ class ShardedRedisNamespaceAdapter(ClusterAdapter):
         await super().close()
         await self.factory._release(self)
 
+    async def wait_ready(self, timeout: float = 5.0) -> bool:
+        """Subscribe, and wait until Redis has confirmed every subscription of this server (room
+        channels included) and publishing works (False after ``timeout`` seconds)."""
+        self.start()
+        return await self.link.wait_ready(timeout)
+
     # rooms: in the dynamic modes, a room channel is subscribed while this server holds the room
 
     def add_all(self, sid: str, rooms: Iterable[str]) -> None:

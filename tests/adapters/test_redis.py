@@ -13,11 +13,13 @@ from typing import Any
 
 import msgpack
 import pytest
+import redis.asyncio as aioredis
 import socketio  # type: ignore[import-untyped]
 from aiohttp import web
 
 import sioserver
 from sioserver.adapters import AdapterError, ClusterTimeoutError, MessageTooLargeError
+from sioserver.adapters._link import _numsub_count
 
 from .conftest import Cluster, ClusterNode, Peer, Peers, RedisServer, Wire, settle
 
@@ -58,7 +60,7 @@ async def test_broadcasts_are_byte_exact(local_sio: Any, wire: Wire) -> None:
     _uid(sio, "/", "02TGly")
     sio.on("anything", lambda sid: None, namespace="/custom")
     _uid(sio, "/custom", "vlnl-r")
-    await asyncio.sleep(0.1)  # /custom subscribes
+    assert await sio.adapter("/custom").wait_ready(5)  # type: ignore[attr-defined]
     await sio.emit("hello", ("world", 1, {"a": True}))
     assert await wire.next("socket.io#") == ("socket.io#/#", bytes.fromhex(REF_EMIT))
     await sio.to("room1").emit("to-room", b"\x01\x02\x03")
@@ -363,7 +365,18 @@ def sharded(redis_server: RedisServer, cluster: Cluster, node_modules: Path) -> 
 
 
 @pytest.mark.interop
-async def test_sharded_cluster_with_node(sharded: list[ClusterNode], peers: Peers) -> None:
+async def shard_subscribers(url: str, channel: str, count: int, timeout: float = 5.0) -> None:
+    """Wait until ``count`` servers have subscribed ``channel`` (Redis itself is asked)."""
+    client = aioredis.from_url(url)
+    try:
+        async with asyncio.timeout(timeout):
+            while _numsub_count(await client.execute_command("PUBSUB", "SHARDNUMSUB", channel)) < count:
+                await asyncio.sleep(0.02)
+    finally:
+        await client.aclose()
+
+
+async def test_sharded_cluster_with_node(sharded: list[ClusterNode], peers: Peers, redis_server: RedisServer) -> None:
     s1, s2, sn = sharded
     everyone = p1, p2, n1 = await asyncio.gather(
         peers.connect("p1", s1, ["r1"]), peers.connect("p2", s2, ["r2"]), peers.connect("n1", sn, ["r1"]))
@@ -389,7 +402,8 @@ async def test_sharded_cluster_with_node(sharded: list[ClusterNode], peers: Peer
         assert sorted(a["from"] for a in result["answers"]) == ["n1", "p1", "p2"] and result["elapsed"] < 1.5
     await n1.do("sockets-join", {"to": "r2", "rooms": ["shared"]})
     await p2.do("sockets-join", {"to": "r1", "rooms": ["shared"]})
-    await asyncio.sleep(0.3)  # the dynamic channel of "shared" is subscribed where it now exists
+    # every server now holds "shared" (r1 is on S1 and SN, r2 on S2): each subscribes its dynamic channel
+    await shard_subscribers(redis_server.url, "shard#/#shared#", 3)
     await p1.do("broadcast", {"event": "shared-room", "to": "shared"})
     await expect(everyone, "shared-room", list(everyone))
     await p2.do("disconnect-sockets", {"to": "shared", "except": "r2"})
