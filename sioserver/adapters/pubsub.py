@@ -37,14 +37,14 @@ from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ConfigurationError
 from ..proto.socketio import EVENT, Packet, answer_of, args_of
+from ..server.acks import CallbackAck
 from ..server.adapter import Adapter, BroadcastOptions
-from ._link import RedisLink, safe_url
+from ..server.protocols import AckHandler, AdapterNamespace
+from ._link import RedisLink
+from ._resp import safe_url
 
 if TYPE_CHECKING:
     import redis
-
-    from ..server.namespace import Namespace
-    from ..server.server import AsyncServer
 
 __all__ = ["AsyncRedisManager", "PubSubAdapter", "RedisManager"]
 
@@ -75,6 +75,10 @@ def _reconstruct(data: Any, attachments: list[bytes]) -> Any:
             return attachments[data["num"]]
         return {key: _reconstruct(value, attachments) for key, value in data.items()}
     return data
+
+
+def _no_count(count: int) -> None:
+    pass
 
 
 def _room_field(rooms: Iterable[str] | str | None) -> str | list[str] | None:
@@ -175,7 +179,7 @@ class AsyncRedisManager:
         self.host_id = secrets.token_hex(16)
         self.stats: Counter[str] = Counter()
         self._link_options = link_options
-        self._members: dict[AsyncServer, _Member] = {}
+        self._members: dict[object, _Member] = {}
         self._writer: Any = None
         self._warned: set[str] = set()
 
@@ -185,7 +189,7 @@ class AsyncRedisManager:
 
     # ------------------------------------------------------------- as an adapter
 
-    def __call__(self, namespace: Namespace) -> Adapter:
+    def __call__(self, namespace: AdapterNamespace) -> Adapter:
         if self.write_only:
             raise ConfigurationError("a write_only AsyncRedisManager publishes only; a server needs write_only=False")
         server = namespace.server
@@ -372,7 +376,7 @@ class RedisManager:
 class PubSubAdapter(Adapter):
     """The adapter of one namespace on one server, in python-socketio's channel format."""
 
-    def __init__(self, namespace: Namespace, factory: AsyncRedisManager, member: _Member) -> None:
+    def __init__(self, namespace: AdapterNamespace, factory: AsyncRedisManager, member: _Member) -> None:
         super().__init__(namespace)
         self.factory = factory
         self.member = member
@@ -415,7 +419,7 @@ class PubSubAdapter(Adapter):
         return count
 
     def broadcast_with_ack(self, packet: Packet, opts: BroadcastOptions, client_count: Callable[[int], None],
-                           ack: Callable[[list[Any]], None]) -> None:
+                           ack: AckHandler) -> None:
         if not opts.local:
             self.factory.warn_once("a broadcast with acks", "only this server's clients are asked")
         super().broadcast_with_ack(packet, opts, client_count, ack)
@@ -506,8 +510,8 @@ class PubSubAdapter(Adapter):
         if isinstance(callback, list) and len(callback) == 3:
             origin = message.get("host_id")
             sid, namespace, ack_id = callback
-            for socket in list(self._sockets(opts)):
-                socket.emit(event, args, self._answer_to(origin, sid, namespace, ack_id))
+            Adapter.broadcast_with_ack(self, Packet(EVENT, self.namespace.name, [event, *args]), opts,
+                                       _no_count, CallbackAck(self._answer_to(origin, sid, namespace, ack_id)))
             return
         Adapter.broadcast(self, Packet(EVENT, self.namespace.name, [event, *args]), opts)
 

@@ -20,6 +20,7 @@ from .adapter import Adapter, BroadcastOptions, MemoryAdapter
 from .broadcast import BroadcastOperator, RemoteSocket
 from .client import Client
 from .namespace import AsyncNamespace, Handlers, Namespace, NamespaceMatcher
+from .options import SOCKETIO_OPTIONS, async_mode, logger_for, resolve_adapter, room_set, short
 from .protocols import AdapterNamespace
 from .socket import Socket
 
@@ -30,32 +31,6 @@ log = logging.getLogger("sioserver.server")
 H = TypeVar("H", bound=Callable[..., Any])
 AdapterFactory = Callable[[AdapterNamespace], Adapter]
 """``adapter=``: called once per namespace, with what an adapter may use of it."""
-
-#: Socket.IO options and their defaults (the Engine.IO options are accepted as well).
-SOCKETIO_OPTIONS: dict[str, Any] = {
-    "connect_timeout": 45.0,
-    "serializer": "default",
-    "json": None,
-    "always_connect": False,
-    "async_handlers": True,
-    "namespaces": None,
-    "adapter": None,
-    "ack_timeout": 60.0,
-    "max_attachments": 10,
-    "max_depth": 64,
-    "max_backlog": 256,
-    "shutdown_grace": 0.0,
-    "engineio_logger": None,
-    # python-socketio's names, so that its apps port by changing the import
-    "client_manager": None,
-    "async_mode": None,
-    "monitor_clients": True,
-}
-
-#: python-socketio's ``async_mode`` values that sioserver serves, and what the others need instead
-_ASYNC_MODES = ("aiohttp", "asgi")
-_SYNC_MODES = ("threading", "eventlet", "gevent", "gevent_uwsgi")
-
 
 class _Engine(EngineServer):
     """The Engine.IO server underneath, with each session carrying its Socket.IO :class:`Client`."""
@@ -94,22 +69,10 @@ class AsyncServer:
         valid = {**ENGINE_OPTIONS, **SOCKETIO_OPTIONS}
         check_options(options, valid, "AsyncServer")
         opts = {**SOCKETIO_OPTIONS, **options}
-        self.async_mode = _async_mode(opts.pop("async_mode"))
-        manager = opts.pop("client_manager")
-        if manager is not None:
-            if opts["adapter"] is not None:
-                raise ConfigurationError("give adapter= or client_manager= (its python-socketio name), not both")
-            if type(manager).__module__.split(".")[0] == "socketio":
-                raise ConfigurationError(
-                    f"client_manager={type(manager).__name__}(...) is python-socketio's object: use "
-                    f"sioserver.{type(manager).__name__}(...) (the same arguments and channel format)")
-            opts["adapter"] = manager
-        if getattr(opts["adapter"], "write_only", False) is True:
-            raise ConfigurationError("a write_only manager only publishes; a server needs write_only=False")
-        if not opts.pop("monitor_clients"):
-            log.warning("monitor_clients=False is ignored: sioserver always closes a client that misses its pings")
-        self.logger = _logger(opts.pop("logger", None), "sioserver.server") or log
-        engine_logger = _logger(opts.pop("engineio_logger", None), "sioserver.engine")
+        self.async_mode = async_mode(opts.pop("async_mode"))
+        resolve_adapter(opts)
+        self.logger = logger_for(opts.pop("logger", None), "sioserver.server") or log
+        engine_logger = logger_for(opts.pop("engineio_logger", None), "sioserver.engine")
         engine_opts = {k: v for k, v in opts.items() if k in ENGINE_OPTIONS}
         engine_opts["logger"] = engine_logger
         self.eio = _Engine(self, **engine_opts)
@@ -274,7 +237,7 @@ class AsyncServer:
         nsp = self._namespace(packet.nsp, create=True, auth=packet.data)
         if nsp is None:
             self.stats["invalid_namespace"] += 1
-            self.logger.info("client %s asked for unknown namespace %r", client.session.sid, _short(packet.nsp))
+            self.logger.info("client %s asked for unknown namespace %r", client.session.sid, short(packet.nsp))
             client.refuse(packet.nsp, "Invalid namespace")
             return
         nsp.connect(client, packet)
@@ -337,8 +300,8 @@ class AsyncServer:
             self._socket(target, namespace).emit(event, args_of(data), callback, timeout, volatile)
             return
         opts = BroadcastOptions(
-            rooms=_room_set(target),
-            except_rooms=_room_set(skip_sid) | _room_set(exclude),
+            rooms=room_set(target),
+            except_rooms=room_set(skip_sid) | room_set(exclude),
             volatile=volatile,
             compress=compress,
         )
@@ -615,42 +578,3 @@ class AsyncServer:
 
     async def sleep(self, seconds: float = 0) -> None:
         await asyncio.sleep(seconds)
-
-
-def _async_mode(mode: Any) -> str:
-    """python-socketio's ``async_mode``: the asyncio ones are accepted, the others refused with why."""
-    if mode is None or mode in _ASYNC_MODES:
-        return mode or "aiohttp"
-    if mode in _SYNC_MODES:
-        raise ConfigurationError(
-            f"async_mode={mode!r}: sioserver is asyncio only; use async_mode='aiohttp' (sio.attach(app)) or "
-            f"'asgi' (sioserver.ASGIApp), or leave it out")
-    if mode in ("sanic", "tornado"):
-        raise ConfigurationError(
-            f"async_mode={mode!r}: sioserver is asyncio only and serves aiohttp (sio.attach(app)) and ASGI "
-            f"(sioserver.ASGIApp); it has no {mode} integration")
-    raise ConfigurationError(f"async_mode={mode!r} is not one of {', '.join(map(repr, _ASYNC_MODES))}")
-
-
-def _room_set(rooms: str | Iterable[str] | None) -> frozenset[str]:
-    if rooms is None:
-        return frozenset()
-    if isinstance(rooms, str):
-        return frozenset((rooms,))
-    return frozenset(rooms)
-
-
-def _logger(value: Any, name: str) -> logging.Logger | None:
-    if isinstance(value, logging.Logger):
-        return value
-    if value is True:
-        logger = logging.getLogger(name)
-        if logger.level == logging.NOTSET:
-            logger.setLevel(logging.INFO)
-        return logger
-    return None
-
-
-def _short(text: str, limit: int = 100) -> str:
-    """A client-chosen string as it goes into a log line: bounded."""
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} chars)"
