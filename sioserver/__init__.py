@@ -14,26 +14,46 @@
         await sio.emit("chat", data, skip_sid=sid)
 
     sioserver.run(sio, port=8000)
+
+Public names are imported on first use (PEP 562), so that ``import sioserver.proto.websocket`` or
+``import sioserver.exceptions`` loads neither asyncio nor a web framework, and ``RedisAdapter`` costs
+redis-py's import time only to those who use it. To add a public name, add it to ``_EXPORTS`` (name ->
+module), to ``__all__`` and to the ``TYPE_CHECKING`` block below; tests/proto/test_imports.py checks
+that the three agree.
 """
 
-from typing import TYPE_CHECKING, Any
+from __future__ import annotations
 
-from . import engineio
-from .engine.session import DisconnectReason
-from .exceptions import (
-    AckTimeoutError,
-    ConfigurationError,
-    ConnectionRefusedError,
-    DisconnectedError,
-    ProtocolError,
-    SioserverError,
-)
-from .integrations.standalone import run
-from .server.adapter import Adapter, BroadcastOptions, MemoryAdapter
-from .server.broadcast import BroadcastOperator
-from .server.namespace import AsyncNamespace
-from .server.server import AsyncServer
+import importlib
+from typing import TYPE_CHECKING, Any, Final
 
+__version__ = "0.1.0"
+
+#: public name -> the module that defines it, relative to this package
+_EXPORTS: Final[dict[str, str]] = {
+    "AckTimeoutError": ".exceptions",
+    "ConfigurationError": ".exceptions",
+    "ConnectionRefusedError": ".exceptions",
+    "DisconnectedError": ".exceptions",
+    "ProtocolError": ".exceptions",
+    "SioserverError": ".exceptions",
+    "DisconnectReason": ".engine.session",
+    "run": ".integrations.standalone",
+    "Adapter": ".server.adapter",
+    "BroadcastOptions": ".server.adapter",
+    "MemoryAdapter": ".server.adapter",
+    "BroadcastOperator": ".server.broadcast",
+    "AsyncNamespace": ".server.namespace",
+    "AsyncServer": ".server.server",
+    "AsyncRedisManager": ".adapters",
+    "Emitter": ".adapters",
+    "RedisAdapter": ".adapters",
+    "RedisManager": ".adapters",
+}
+#: public submodules, imported on first access like the names above
+_SUBMODULES: Final = frozenset({"engineio"})
+
+# A literal, so that type checkers read it; tests/proto/test_imports.py checks it against the tables.
 __all__ = [
     "AckTimeoutError",
     "Adapter",
@@ -55,16 +75,36 @@ __all__ = [
     "engineio",
     "run",
 ]
-__version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from . import engineio
     from .adapters import AsyncRedisManager, Emitter, RedisAdapter, RedisManager
+    from .engine.session import DisconnectReason
+    from .exceptions import (
+        AckTimeoutError,
+        ConfigurationError,
+        ConnectionRefusedError,
+        DisconnectedError,
+        ProtocolError,
+        SioserverError,
+    )
+    from .integrations.standalone import run
+    from .server.adapter import Adapter, BroadcastOptions, MemoryAdapter
+    from .server.broadcast import BroadcastOperator
+    from .server.namespace import AsyncNamespace
+    from .server.server import AsyncServer
 
 
 def __getattr__(name: str) -> Any:
-    # RedisAdapter and Emitter import redis-py (a quarter of a second): only when asked for
-    if name in ("AsyncRedisManager", "Emitter", "RedisAdapter", "RedisManager"):
-        from . import adapters  # noqa: PLC0415
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)  # the import system binds it here
+    module_name = _EXPORTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'sioserver' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module_name, __name__), name)
+    globals()[name] = value  # later lookups do not come here
+    return value
 
-        return getattr(adapters, name)
-    raise AttributeError(f"module 'sioserver' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
