@@ -9,14 +9,13 @@
 * @socket.io/redis-emitter 5.x: the classic broadcast and request formats with uid ``"emitter"``.
 
 JSON is written as ``JSON.stringify`` writes it (compact, non-ASCII kept, NaN -> null, a Buffer as
-``{"type":"Buffer","data":[..]}``); msgpack as notepack.io writes it (binary as ``bin``). notepack.io's
-timestamps (JavaScript ``Date``) come back as the ISO string ``JSON.stringify`` would have given.
+``{"type":"Buffer","data":[..]}``); msgpack as notepack.io writes it (binary as ``bin``), through
+:mod:`sioserver.proto.socketio.notepack`: notepack.io's dates (JavaScript ``Date``) come back as the ISO
+string ``JSON.stringify`` would have given, ``undefined`` as absent.
 """
 
 from __future__ import annotations
 
-import codecs
-import datetime as _dt
 import json
 import math
 import secrets
@@ -24,8 +23,7 @@ from collections.abc import Iterable, Mapping
 from enum import IntEnum
 from typing import Any, Final
 
-import msgpack
-
+from ..proto.socketio.notepack import REDIS_ADAPTER, Codec
 from ..server.adapter import BroadcastOptions
 
 __all__ = [
@@ -132,71 +130,19 @@ def json_bytes(obj: Any, *, lenient: bool = False) -> bytes:
 # --------------------------------------------------------------------------------------- msgpack
 
 
-def _surrogate_to_fffd(error: UnicodeError) -> tuple[str | bytes, int]:
-    if not isinstance(error, UnicodeEncodeError):
-        raise error
-    return "\ufffd".encode() * (error.end - error.start), error.end
-
-
-_SURROGATES: Final = "sioserver.adapters.surrogate-to-fffd"
-codecs.register_error(_SURROGATES, _surrogate_to_fffd)
-_PACKER: Final = msgpack.Packer(use_bin_type=True, autoreset=True)
-_LENIENT_PACKER: Final = msgpack.Packer(use_bin_type=True, autoreset=True, unicode_errors=_SURROGATES)
+# One notepack.io-compatible codec for every msgpack byte the Redis adapter and the emitter write or read:
+# proto.socketio.notepack, in the dialect of @socket.io/redis-adapter 8.3 (notepack.io 3.0.1).
+_CODEC: Final = Codec(REDIS_ADAPTER)
 
 
 def pack(obj: Any) -> bytes:
     """msgpack as notepack.io reads it: bytes-like values as ``bin``, str as ``str``."""
-    try:
-        try:
-            return bytes(_PACKER.pack(obj))
-        except UnicodeEncodeError:  # a lone surrogate goes out as U+FFFD, as Buffer.from writes it
-            return bytes(_LENIENT_PACKER.pack(obj))
-    except OverflowError as exc:
-        raise ValueError(f"integer out of msgpack range: {exc}") from None
-
-
-def _ext_hook(code: int, data: bytes) -> Any:
-    # notepack.io < 3 wrote ``undefined`` as fixext 1 of type 0; other extensions: keep the bytes
-    if code == 0 and len(data) == 1:
-        return None
-    return data
-
-
-_JS_DATE_LIMIT_MS: Final = 8_640_000_000_000_000
-_EPOCH: Final = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
-
-
-def _iso(ts: msgpack.Timestamp) -> str:
-    """A notepack.io Date, as ``Date.prototype.toISOString`` (what ``JSON.stringify`` sends)."""
-    ms = ts.to_unix_nano() // 1_000_000
-    try:
-        moment = _EPOCH + _dt.timedelta(milliseconds=ms)
-    except OverflowError:
-        return str(ms) if abs(ms) <= _JS_DATE_LIMIT_MS else ""
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def _dates(obj: Any) -> Any:
-    if isinstance(obj, msgpack.Timestamp):
-        return _iso(obj)
-    if isinstance(obj, dict):
-        return {k: _dates(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_dates(v) for v in obj]
-    return obj
+    return _CODEC.pack(obj)
 
 
 def unpack(data: bytes) -> Any:
     """Decode notepack.io's msgpack. Raises ``ValueError`` on anything malformed."""
-    try:
-        obj = msgpack.unpackb(
-            data, raw=False, strict_map_key=False, unicode_errors="replace", ext_hook=_ext_hook, timestamp=0
-        )
-    except Exception as exc:  # the unpacker's many errors all mean "malformed"
-        raise ValueError(f"invalid msgpack: {type(exc).__name__}: {exc}") from None
-    if b"\xff" in data:  # a timestamp extension has type -1 (0xff): only then look for dates
-        obj = _dates(obj)
-    return obj
+    return _CODEC.unpack(data)
 
 
 def decode(data: bytes) -> Any:

@@ -31,6 +31,7 @@ from sioserver.proto.websocket import (
     accept_key,
     encode_frame,
     encode_message,
+    frames,
     handshake_response,
     negotiate_deflate,
     parse_extensions,
@@ -374,8 +375,8 @@ class TestMasking:
     def test_mask_paths_agree(self, size: int) -> None:
         data = bytes(i * 7 % 256 for i in range(size))
         expected = bytes(b ^ KEY[i % 4] for i, b in enumerate(data))
-        assert ws._mask(data, KEY) == expected
-        assert ws._mask(bytearray(data), bytearray(KEY)) == expected
+        assert frames._mask(data, KEY) == expected
+        assert frames._mask(bytearray(data), bytearray(KEY)) == expected
 
 
 # -- RFC 6455 section 5.4: fragmentation -----------------------------------------------------------

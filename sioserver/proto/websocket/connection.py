@@ -1,4 +1,4 @@
-"""The WebSocket protocol (RFC 6455) with permessage-deflate (RFC 7692), sans I/O.
+"""The WebSocket connection state machine (RFC 6455 sections 5-7, RFC 7692), sans I/O.
 
 Theory of operation
 -------------------
@@ -20,87 +20,34 @@ still go out, ahead of the reply; nothing goes out after it.
 Parsing is index based over one buffer, so a burst of small frames costs a few integer operations
 each; only a data frame that arrives in pieces is streamed, which validates UTF-8 (section 8.1) and
 enforces the size limit as the payload arrives rather than once it is complete.
-
-:func:`encode_frame` makes a complete frame; a server's frames are never masked, so a message encoded
-once can be written to any number of connections (broadcast).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import codecs
-import hashlib
-import os
-import re
-import struct
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Final
 
-from ..exceptions import HandshakeError, WebSocketProtocolError
+from ...exceptions import WebSocketProtocolError
+from .deflate import DEFLATE_TAIL as _DEFLATE_TAIL
+from .deflate import DeflateParams
+from .frames import (
+    _SHORT_HEADERS,
+    OP_BINARY,
+    OP_CLOSE,
+    OP_CONTINUATION,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    CloseCode,
+    _close_payload,
+    _mask,
+    encode_frame,
+    is_valid_close_code,
+)
 
-__all__ = [
-    "OP_BINARY",
-    "OP_CLOSE",
-    "OP_CONTINUATION",
-    "OP_PING",
-    "OP_PONG",
-    "OP_TEXT",
-    "Close",
-    "CloseCode",
-    "Connection",
-    "DeflateConfig",
-    "DeflateParams",
-    "Event",
-    "Ping",
-    "Pong",
-    "State",
-    "accept_key",
-    "encode_frame",
-    "encode_message",
-    "handshake_response",
-    "is_valid_close_code",
-    "negotiate_deflate",
-    "parse_extensions",
-    "validate_handshake",
-]
-
-# -- RFC 6455 section 5.2: opcodes ---------------------------------------------------------------
-OP_CONTINUATION: Final = 0x0
-OP_TEXT: Final = 0x1
-OP_BINARY: Final = 0x2
-OP_CLOSE: Final = 0x8
-OP_PING: Final = 0x9
-OP_PONG: Final = 0xA
-
-
-class CloseCode(IntEnum):
-    """RFC 6455 section 7.4.1."""
-
-    NORMAL_CLOSURE = 1000
-    GOING_AWAY = 1001
-    PROTOCOL_ERROR = 1002
-    UNSUPPORTED_DATA = 1003
-    NO_STATUS_RCVD = 1005  # never on the wire: the Close frame had no body
-    ABNORMAL_CLOSURE = 1006  # never on the wire: the connection ended without a Close frame
-    INVALID_PAYLOAD = 1007
-    POLICY_VIOLATION = 1008
-    MESSAGE_TOO_BIG = 1009
-    MANDATORY_EXTENSION = 1010
-    INTERNAL_ERROR = 1011
-
-
-# Codes a peer may put in a Close frame (section 7.4): the defined ones minus those reserved for
-# local use (1004-1006, 1015), plus 3000-4999 (libraries, frameworks, applications).
-_VALID_CLOSE_CODES: Final = frozenset((1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011))
-
-
-def is_valid_close_code(code: int) -> bool:
-    """Whether ``code`` may appear in a Close frame (RFC 6455 section 7.4)."""
-    return code in _VALID_CLOSE_CODES or 3000 <= code <= 4999
+__all__ = ["Close", "Connection", "Event", "Ping", "Pong", "State"]
 
 
 class State(IntEnum):
@@ -135,86 +82,6 @@ class Close:
 
 
 Event = str | bytes | Ping | Pong | Close
-
-
-# -- frames ----------------------------------------------------------------------------------------
-_PACK_2: Final = struct.Struct("!BB").pack
-_PACK_4: Final = struct.Struct("!BBH").pack
-_PACK_10: Final = struct.Struct("!BBQ").pack
-# 2-byte headers of unfragmented, uncompressed, unmasked text and binary frames of 0-125 bytes
-_SHORT_HEADERS: Final = {op: [_PACK_2(0x80 | op, n) for n in range(126)] for op in (OP_TEXT, OP_BINARY)}
-_DEFLATE_TAIL: Final = b"\x00\x00\xff\xff"  # RFC 7692 section 7.2.2
-
-
-_XOR_TABLES: list[bytes] = []  # _XOR_TABLES[k] maps every byte b to b ^ k; built on first use
-
-
-def _mask(data: bytes | bytearray, key: bytes | bytearray) -> bytes:
-    """XOR ``data`` with the 4-byte ``key`` repeated (section 5.3), without a Python loop per byte.
-
-    Short payloads take one big-integer XOR; longer ones four strided ``translate`` calls, about
-    twice as fast from a few kilobytes on.
-    """
-    n = len(data)
-    if n < 1024:
-        return (int.from_bytes(data, "little") ^ int.from_bytes((key * ((n >> 2) + 1))[:n], "little")).to_bytes(
-            n, "little"
-        )
-    tables = _XOR_TABLES
-    if not tables:
-        tables.extend(bytes(b ^ k for b in range(256)) for k in range(256))
-    out = bytearray(data)
-    for i in range(4):
-        out[i::4] = out[i::4].translate(tables[key[i]])
-    return bytes(out)
-
-
-def encode_frame(opcode: int, payload: bytes, *, fin: bool = True, rsv1: bool = False, mask: bool = False) -> bytes:
-    """One complete frame (section 5.2). Servers never mask; clients always do (section 5.3)."""
-    n = len(payload)
-    b0 = opcode | (0x80 if fin else 0) | (0x40 if rsv1 else 0)
-    if not mask:
-        if n < 126:
-            return _PACK_2(b0, n) + payload
-        if n < 65536:
-            return _PACK_4(b0, 126, n) + payload
-        return _PACK_10(b0, 127, n) + payload
-    key = os.urandom(4)  # section 10.3: unpredictable masking keys
-    if n < 126:
-        header = _PACK_2(b0, 0x80 | n)
-    elif n < 65536:
-        header = _PACK_4(b0, 0xFE, n)
-    else:
-        header = _PACK_10(b0, 0xFF, n)
-    return header + key + _mask(payload, key)
-
-
-def encode_message(data: str | bytes) -> bytes:
-    """A server's unfragmented, uncompressed message frame: encode once, write to many connections."""
-    if isinstance(data, str):
-        payload = data.encode()
-        headers = _SHORT_HEADERS[OP_TEXT]
-        opcode = OP_TEXT
-    else:
-        payload = bytes(data)
-        headers = _SHORT_HEADERS[OP_BINARY]
-        opcode = OP_BINARY
-    if len(payload) < 126:
-        return headers[len(payload)] + payload
-    return encode_frame(opcode, payload)
-
-
-def _close_payload(code: int | None, reason: str) -> bytes:
-    if code is None:
-        if reason:
-            raise ValueError("a close reason needs a close code")
-        return b""
-    if not is_valid_close_code(code):
-        raise ValueError(f"invalid close code {code}")
-    payload = code.to_bytes(2, "big") + reason.encode()
-    if len(payload) > 125:
-        raise ValueError("close reason longer than 123 bytes")
-    return payload
 
 
 # -- the connection state machine ------------------------------------------------------------------
@@ -674,230 +541,3 @@ class Connection:
         self._close_sent = True
         self.state = State.CLOSED if self._closed_input else State.CLOSING
         return encode_frame(OP_CLOSE, payload, mask=self.client)
-
-
-# -- the opening handshake (RFC 6455 section 4.2) --------------------------------------------------
-_GUID: Final = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-
-
-def accept_key(key: str) -> str:
-    """The Sec-WebSocket-Accept value for a Sec-WebSocket-Key (section 4.2.2)."""
-    return base64.b64encode(hashlib.sha1(key.encode("ascii") + _GUID).digest()).decode("ascii")
-
-
-_TOKEN: Final = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
-_TOKEN_RE: Final = re.compile(_TOKEN)
-# one extension parameter: token [ "=" ( token | quoted-string ) ], then ";" "," or the end
-_PARAM_RE: Final = re.compile(rf'[ \t]*({_TOKEN})[ \t]*(?:=[ \t]*(?:({_TOKEN})|"((?:[^"\\]|\\.)*)")[ \t]*)?')
-_QUOTED_PAIR_RE: Final = re.compile(r"\\(.)")
-
-ExtensionOffer = tuple[str, list[tuple[str, str | None]]]
-
-
-def parse_extensions(values: Iterable[str]) -> list[ExtensionOffer]:
-    """Parse Sec-WebSocket-Extensions header values (section 9.1) into ``[(name, [(param, value)])]``.
-
-    Raises HandshakeError (400) on a malformed value.
-    """
-    offers: list[ExtensionOffer] = []
-    for value in values:
-        pos, end = 0, len(value)
-        while pos < end:
-            match = _PARAM_RE.match(value, pos)
-            if match is None or match.group(2) or match.group(3) is not None:
-                raise HandshakeError(f"malformed Sec-WebSocket-Extensions: {value!r}")
-            name, params = match.group(1), []
-            pos = match.end()
-            while pos < end and value[pos] == ";":
-                match = _PARAM_RE.match(value, pos + 1)
-                if match is None:
-                    raise HandshakeError(f"malformed Sec-WebSocket-Extensions: {value!r}")
-                param, token, quoted = match.groups()
-                if quoted is not None:
-                    token = _QUOTED_PAIR_RE.sub(r"\1", quoted)
-                    if not _TOKEN_RE.fullmatch(token):  # section 9.1: a quoted value is a token
-                        raise HandshakeError(f"malformed Sec-WebSocket-Extensions: {value!r}")
-                params.append((param, token))
-                pos = match.end()
-            offers.append((name, params))
-            if pos < end:
-                if value[pos] != ",":
-                    raise HandshakeError(f"malformed Sec-WebSocket-Extensions: {value!r}")
-                pos += 1
-                while pos < end and value[pos] in " \t":
-                    pos += 1
-                if pos == end:
-                    raise HandshakeError(f"malformed Sec-WebSocket-Extensions: {value!r}")
-    return offers
-
-
-def _header_tokens(values: list[str]) -> set[str]:
-    return {t.strip().lower() for v in values for t in v.split(",")}
-
-
-def validate_handshake(
-    method: str, version: tuple[int, int] | str, headers: Mapping[str, str] | Iterable[tuple[str, str]]
-) -> tuple[str, list[ExtensionOffer]]:
-    """Check a client's opening handshake (section 4.2.1); return its key and extension offers.
-
-    ``headers`` is a mapping (a multidict's ``items()`` gives repeated headers) or ``(name, value)``
-    pairs. Raises HandshakeError with status 400, or 426 and ``Sec-WebSocket-Version: 13`` for a
-    version this server does not speak (section 4.4).
-    """
-    if method != "GET":
-        raise HandshakeError(f"method {method} is not GET")
-    if isinstance(version, str):
-        major, _, minor = version.removeprefix("HTTP/").partition(".")
-        try:
-            version = (int(major), int(minor or "0"))
-        except ValueError:
-            raise HandshakeError(f"invalid HTTP version {version!r}") from None
-    if tuple(version) < (1, 1):
-        raise HandshakeError("HTTP/1.1 or later is required")
-    items = headers.items() if isinstance(headers, Mapping) else headers
-    fields: dict[str, list[str]] = {}
-    for name, value in items:
-        fields.setdefault(name.lower(), []).append(value)
-    if "host" not in fields:
-        raise HandshakeError("missing Host header")
-    if "websocket" not in _header_tokens(fields.get("upgrade", [])):
-        raise HandshakeError("missing or invalid Upgrade header")
-    if "upgrade" not in _header_tokens(fields.get("connection", [])):
-        raise HandshakeError("missing or invalid Connection header")
-    versions = fields.get("sec-websocket-version")
-    if versions is None:
-        raise HandshakeError("missing Sec-WebSocket-Version header")
-    if versions != ["13"]:
-        raise HandshakeError("unsupported WebSocket version", 426, {"Sec-WebSocket-Version": "13"})
-    keys = fields.get("sec-websocket-key", [])
-    if len(keys) != 1:
-        raise HandshakeError("missing or repeated Sec-WebSocket-Key header")
-    key = keys[0].strip()
-    try:
-        raw = base64.b64decode(key, validate=True)
-    except (binascii.Error, ValueError):
-        raw = b""
-    if len(raw) != 16:
-        raise HandshakeError("invalid Sec-WebSocket-Key header")
-    return key, parse_extensions(fields.get("sec-websocket-extensions", []))
-
-
-def handshake_response(key: str, extensions: str | None = None, extra_headers: Sequence[tuple[str, str]] = ()) -> bytes:
-    """The server's ``101 Switching Protocols`` response (section 4.2.2), ready for the wire."""
-    lines = [
-        "HTTP/1.1 101 Switching Protocols",
-        "Upgrade: websocket",
-        "Connection: Upgrade",
-        f"Sec-WebSocket-Accept: {accept_key(key)}",
-    ]
-    if extensions:
-        lines.append(f"Sec-WebSocket-Extensions: {extensions}")
-    for name, value in extra_headers:
-        if not _TOKEN_RE.fullmatch(name) or any(c in value for c in "\r\n\0"):
-            raise ValueError(f"invalid header {name!r}: {value!r}")
-        lines.append(f"{name}: {value}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-
-
-# -- permessage-deflate negotiation (RFC 7692 section 7.1) -----------------------------------------
-@dataclass(frozen=True, slots=True)
-class DeflateConfig:
-    """What a server accepts and asks for.
-
-    ``server_max_window_bits`` (9-15) bounds the window of our compressor; we use it silently and
-    announce a value only when the client asks for one. ``client_max_window_bits`` (8-15) is requested
-    from clients that allow it (browsers do); None leaves the client's window alone (15).
-
-    Memory per connection that uses compression, allocated on first use: deflate takes about
-    2**(wbits+2) + 2**(mem_level+9) bytes, inflate 2**wbits + 7 KiB. The defaults (12, 12, 5) mean
-    ~40 KiB instead of ~300 KiB with zlib's (15, 15, 8), at a small cost in ratio on messages larger
-    than the 4 KiB window. ``client_no_context_takeover`` also frees the inflater between messages.
-    """
-
-    server_no_context_takeover: bool = False
-    client_no_context_takeover: bool = False
-    server_max_window_bits: int = 12
-    client_max_window_bits: int | None = 12
-    compress_level: int = 6
-    mem_level: int = 5
-
-    def __post_init__(self) -> None:
-        if not 9 <= self.server_max_window_bits <= 15:
-            raise ValueError("server_max_window_bits must be 9-15 (zlib cannot deflate with 8)")
-        if self.client_max_window_bits is not None and not 8 <= self.client_max_window_bits <= 15:
-            raise ValueError("client_max_window_bits must be 8-15")
-        if not -1 <= self.compress_level <= 9 or not 1 <= self.mem_level <= 9:
-            raise ValueError("compress_level must be -1-9 and mem_level 1-9")
-
-
-@dataclass(frozen=True, slots=True)
-class DeflateParams:
-    """Negotiated permessage-deflate parameters (window bits 8-15; 15 when not negotiated)."""
-
-    server_no_context_takeover: bool = False
-    client_no_context_takeover: bool = False
-    server_max_window_bits: int = 15
-    client_max_window_bits: int = 15
-    compress_level: int = 6
-    mem_level: int = 8
-
-
-_WINDOW_BITS_RE: Final = re.compile(r"[89]|1[0-5]")  # RFC 7692 section 7.1.2: no leading zeros
-
-
-def negotiate_deflate(offers: Sequence[ExtensionOffer], config: DeflateConfig) -> tuple[str, DeflateParams] | None:
-    """Accept the first permessage-deflate offer we can honour (RFC 7692 section 5.1).
-
-    Returns the Sec-WebSocket-Extensions response value and the parameters, or None (no
-    compression). Offers with unknown, repeated or invalid parameters are declined, as is a
-    ``server_max_window_bits=8`` offer: zlib cannot deflate with a 256-byte window.
-    """
-    for name, params in offers:
-        if name != "permessage-deflate":
-            continue
-        seen: dict[str, str | None] = {}
-        for param, value in params:
-            if param in seen:
-                break
-            seen[param] = value
-            if param in ("server_no_context_takeover", "client_no_context_takeover"):
-                if value is not None:
-                    break
-            elif param == "server_max_window_bits":
-                if value is None or not _WINDOW_BITS_RE.fullmatch(value) or value == "8":
-                    break
-            elif param == "client_max_window_bits":
-                if value is not None and not _WINDOW_BITS_RE.fullmatch(value):
-                    break
-            else:
-                break
-        else:
-            response = ["permessage-deflate"]
-            server_reset = "server_no_context_takeover" in seen or config.server_no_context_takeover
-            if server_reset:
-                response.append("server_no_context_takeover")
-            # An offered client_no_context_takeover is only a hint (clients such as Autobahn's keep
-            # their context unless the response says otherwise): rely on our response alone.
-            client_reset = config.client_no_context_takeover
-            if client_reset:
-                response.append("client_no_context_takeover")
-            server_bits = config.server_max_window_bits
-            if "server_max_window_bits" in seen:
-                server_bits = min(server_bits, int(seen["server_max_window_bits"] or 15))
-                response.append(f"server_max_window_bits={server_bits}")
-            client_bits = 15
-            if "client_max_window_bits" in seen:
-                offered = seen["client_max_window_bits"]
-                client_bits = int(offered) if offered else 15
-                if config.client_max_window_bits is not None:
-                    client_bits = min(client_bits, config.client_max_window_bits)
-                    response.append(f"client_max_window_bits={client_bits}")
-            return "; ".join(response), DeflateParams(
-                server_reset,
-                client_reset,
-                server_bits,
-                client_bits,
-                config.compress_level,
-                config.mem_level,
-            )
-    return None
