@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 
 import msgpack
@@ -1105,3 +1106,36 @@ class TestArgumentConvention:
         assert answer_of([]) is None
         assert answer_of(["x"]) == "x"
         assert answer_of([1, 2]) == (1, 2)
+
+
+# --- json=orjson: the real module ---------------------------------------------------------------------
+
+
+def orjson_module():
+    if os.environ.get("CI") == "true":
+        import orjson  # a test dependency: under CI its absence is a failure
+    else:
+        orjson = pytest.importorskip("orjson")
+    return orjson
+
+
+def test_orjson_writes_what_the_standard_library_writes():
+    parser = JSONParser(json=orjson_module())
+    for packet in (
+        event_packet("x", {"b": 1, "é": [1.5, None, True]}, "\u2028", nsp="/a", id=3),
+        event_packet("bin", {"b": b"\x01"}, [b"", b"\xff"]),  # orjson refuses bytes: placeholders
+        event_packet("nan", math.nan, -math.inf),  # orjson writes null, as JSON.stringify
+        ack_packet(7, "ok"),
+        connect_packet("sid"),
+    ):
+        assert parser.encode(packet) == JSONP.encode(packet)
+        assert decode(parser.encode(packet), parser) == decode(JSONP.encode(packet))
+
+
+def test_orjson_refusals_match_the_standard_library():
+    parser = JSONParser(json=orjson_module())
+    with pytest.raises(ValueError, match="max_depth"):
+        parser.encode(event_packet("x", nested(70)))  # orjson's own limit is 254: ours comes first
+    with pytest.raises(TypeError):
+        parser.encode(event_packet("x", object()))
+    reject(['2["x",NaN]'], "invalid JSON", parser)

@@ -136,22 +136,17 @@ class MsgpackPacketDecoder:
         return Packet(ptype, nsp, data, pid)
 
     def _clean(self, obj: Any, depth: int) -> None:
-        """Check depth, keys and value types (notepack has resolved ``undefined`` and dates already)."""
+        """Check depth and map keys. Values need no check: notepack yields only msgpack's scalars, bytes,
+        str (dates) and containers, with ``undefined`` resolved and other extensions refused."""
         if depth > self._max_depth:
             raise SocketIOProtocolError(f"data nested deeper than max_depth={self._max_depth}")
         if obj.__class__ is dict:
             for key, value in obj.items():
                 if key.__class__ is not str:
                     raise SocketIOProtocolError("msgpack map keys must be strings")
-                kind = value.__class__
-                if kind is list or kind is dict:
+                if value.__class__ is list or value.__class__ is dict:
                     self._clean(value, depth + 1)
-                elif kind not in _MSGPACK_SCALARS:
-                    raise SocketIOProtocolError(f"unsupported msgpack value {kind.__name__}")
             return
         for value in obj:
-            kind = value.__class__
-            if kind is list or kind is dict:
+            if value.__class__ is list or value.__class__ is dict:
                 self._clean(value, depth + 1)
-            elif kind not in _MSGPACK_SCALARS:
-                raise SocketIOProtocolError(f"unsupported msgpack value {kind.__name__}")
