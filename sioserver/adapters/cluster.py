@@ -37,7 +37,7 @@ import logging
 import secrets
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from enum import IntEnum
 from typing import Any, Protocol
 
@@ -46,7 +46,7 @@ from ..server.adapter import Adapter, BroadcastOptions
 from ..server.protocols import AckHandler, AdapterNamespace, Recipient, ServerEventResponder
 from ._wire import EMITTER_UID, options_from_wire, wire_flags, wire_options
 from .errors import AdapterError, MessageTooLargeError
-from .requests import AckRequests, RelayAck, Requests
+from .requests import AckRequests, RelayAck, RequestKind, Requests
 
 __all__ = [
     "ClusterAdapter",
@@ -124,9 +124,10 @@ class ClusterTransport(Protocol):
     def start(self, node: ClusterNode) -> None:
         """Start delivering messages to ``node`` (called once, inside the running event loop)."""
 
-    def publish(self, message: ClusterMessage) -> Awaitable[Offset | None] | None:
-        """Send to every other server of the namespace. A transport that stores messages returns an
-        awaitable of the offset the message got; a plain Pub/Sub one returns None."""
+    def publish(self, message: ClusterMessage) -> asyncio.Future[Offset] | None:
+        """Send to every other server of the namespace. A transport that stores messages (Redis
+        Streams) returns a future of the offset the message got (a future, not a coroutine: callers
+        that do not need the offset drop it); a plain Pub/Sub one returns None."""
 
     def publish_response(self, requester: str, response: ClusterMessage) -> None:
         """Send to the server whose uid is ``requester``."""
@@ -284,7 +285,7 @@ class ClusterAdapter(ClusterAdapterBase):
         message["nsp"] = self.namespace.name
         return message
 
-    def publish(self, kind: MessageType, data: dict[str, Any] | None = None) -> Awaitable[Offset | None] | None:
+    def publish(self, kind: MessageType, data: dict[str, Any] | None = None) -> asyncio.Future[Offset] | None:
         self.start()
         return self.transport.publish(self.message(kind, data))
 
@@ -323,7 +324,8 @@ class ClusterAdapter(ClusterAdapterBase):
             return 0
         return max(count - 1, 0)
 
-    async def ask(self, kind: Any, what: str, results: Any, build: Callable[[str], tuple[MessageType, dict[str, Any]]],
+    async def ask(self, kind: RequestKind, what: str, results: Any,
+                  build: Callable[[str], tuple[MessageType, dict[str, Any]]],
                   timeout: float | None = None) -> Any:
         others = await self.others(what)
 
@@ -516,7 +518,7 @@ class ClusterAdapterWithHeartbeat(ClusterAdapter):
                 handle.cancel()
         await super().close()
 
-    def publish(self, kind: MessageType, data: dict[str, Any] | None = None) -> Awaitable[Offset | None] | None:
+    def publish(self, kind: MessageType, data: dict[str, Any] | None = None) -> asyncio.Future[Offset] | None:
         result = super().publish(kind, data)
         if self._started and not self._closed:
             self._schedule_heartbeat()
