@@ -12,8 +12,10 @@ import socketio  # type: ignore[import-untyped]
 
 import sioserver
 from sioserver.adapters import MessageTooLargeError, RedisUnavailableError
+from tests._support.ports import free_port
+from tests._support.redis import RedisServer
 
-from .conftest import RedisServer, Wire, free_port, settle
+from .conftest import Wire, settle
 
 # Captured from @socket.io/redis-emitter 5.1.0 (see /work/shared/reference/redis-adapter-wire.txt, section 13).
 REF_ROOM = "93a7656d697474657283a47479706502a46461746192ac66726f6d2d656d697474657201a36e7370a12f83a5726f6f6d7391a5726f6f6d31a5666c61677380a665786365707490"

@@ -17,8 +17,9 @@ import socketio  # type: ignore[import-untyped]
 
 import sioserver
 from sioserver.server.adapter import BroadcastOptions
+from tests._support.redis import RedisServer
 
-from .conftest import Cluster, ClusterNode, Peers, RedisServer, settle
+from .conftest import Cluster, ClusterNode, Peers, settle
 
 STREAM = 300
 INTERVAL = 0.01

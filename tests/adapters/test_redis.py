@@ -20,8 +20,9 @@ from aiohttp import web
 import sioserver
 from sioserver.adapters import AdapterError, ClusterTimeoutError, MessageTooLargeError
 from sioserver.adapters._link import _numsub_count
+from tests._support.redis import RedisServer
 
-from .conftest import Cluster, ClusterNode, Peer, Peers, RedisServer, Wire, settle
+from .conftest import Cluster, ClusterNode, Peer, Peers, Wire, settle
 
 # Bytes captured between two Node servers (socket.io 4.8.4, @socket.io/redis-adapter 8.3.0), uid "02TGly"
 # on "/" and "vlnl-r" on "/custom" (see /work/shared/reference/redis-adapter-wire.txt).
@@ -359,7 +360,7 @@ async def _eq(value: Awaitable[Any], expected: Any) -> bool:
 
 
 @pytest.fixture(scope="module")
-def sharded(redis_server: RedisServer, cluster: Cluster, node_modules: Path) -> list[ClusterNode]:
+def sharded(redis_server: RedisServer, cluster: Cluster, interop_node_modules: Path) -> list[ClusterNode]:
     return cluster.start(("py", "S1"), ("py", "S2"), ("js", "SN"), redis=redis_server.url, key="shard",
                          sharded=True)
 

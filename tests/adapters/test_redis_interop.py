@@ -12,14 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Cluster, ClusterNode, Peer, Peers, RedisServer, settle
+from tests._support.redis import RedisServer
+
+from .conftest import Cluster, ClusterNode, Peer, Peers, settle
 from .test_redis import expect
 
 pytestmark = pytest.mark.interop
 
 
 @pytest.fixture(scope="module")
-def mixed(redis_server: RedisServer, cluster: Cluster, node_modules: Path) -> list[ClusterNode]:
+def mixed(redis_server: RedisServer, cluster: Cluster, interop_node_modules: Path) -> list[ClusterNode]:
     return cluster.start(("js", "N"), ("py", "S"), ("py", "T"), redis=redis_server.url, key="mixed")
 
 

@@ -11,19 +11,14 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench"
-LOCKFILE = BENCH / "package-lock.json"
-NODE_MODULES = BENCH / "node_modules"
 
 
 def _driver() -> ModuleType:
@@ -35,38 +30,11 @@ def _driver() -> ModuleType:
     return module
 
 
-def _node_modules_fresh() -> bool:
-    hidden = NODE_MODULES / ".package-lock.json"
-    try:
-        want = json.loads(LOCKFILE.read_text())["packages"]
-        have = json.loads(hidden.read_text())["packages"]
-    except (OSError, ValueError, KeyError):
-        return False
-    return {k: v.get("version") for k, v in want.items() if k} == {k: v.get("version") for k, v in have.items() if k}
-
-
-@pytest.fixture(scope="module")
-def node_modules() -> Path:
-    """bench/node_modules (ws, socket.io), installed by ``npm ci`` when missing or stale."""
-    if shutil.which("node") is None:
-        pytest.fail("node is not on PATH: the bench needs Node 18+ and npm", pytrace=False)
-    if not _node_modules_fresh():
-        npm = shutil.which("npm")
-        if npm is None:
-            pytest.fail("npm is not on PATH", pytrace=False)
-        proc = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=BENCH,
-                              capture_output=True, text=True, timeout=600, check=False)
-        if proc.returncode != 0 or not _node_modules_fresh():
-            pytest.fail(f"npm ci in {BENCH} failed (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}",
-                        pytrace=False)
-    return NODE_MODULES
-
-
 def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def test_smoke_run_gives_a_json_line_per_scenario_and_implementation(node_modules: Path, tmp_path: Path) -> None:
+def test_smoke_run_gives_a_json_line_per_scenario_and_implementation(bench_node_modules: Path, tmp_path: Path) -> None:
     driver = _driver()
     out = tmp_path / "smoke.jsonl"
     proc = subprocess.run([sys.executable, str(BENCH / "run.py"), "--smoke", "--out", str(out)],

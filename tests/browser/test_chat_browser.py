@@ -6,7 +6,7 @@ playwright-core (from clients/browser/node_modules) with two pages: Alice on the
 (Alice's message carries HTML that must show as text), Bob's typing shows on Alice's page, then
 Alice's connection drops and her page reconnects. Screenshots land in tests/browser/artifacts/.
 
-Chromium missing is a failure, not a skip: ``./scripts/test.sh`` installs it.
+Chromium missing fails the test under ``CI=true`` (``./scripts/test.sh`` installs it) and skips it elsewhere.
 """
 
 from __future__ import annotations
@@ -15,17 +15,15 @@ import contextlib
 import json
 import os
 import re
-import shutil
-import signal
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests._support import node, tools
+from tests._support.procs import Process, start_or_fail
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -36,78 +34,16 @@ ARTIFACTS = HERE / "artifacts"
 READY = re.compile(r"^sioserver demo on (http://\S+)$", re.MULTILINE)
 
 
-def find_chromium() -> str:
-    """Debian's Chromium; its absence fails the test (the test command installs it)."""
-    path = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-    if not os.access(path, os.X_OK):
-        pytest.fail(
-            "Chromium is not installed: the browser tests need Debian's chromium (/usr/bin/chromium). "
-            "Run ./scripts/test.sh (it installs it) or `apt-get install -y chromium`.",
-            pytrace=False,
-        )
-    return path
-
-
-def _node_modules_fresh() -> bool:
-    """npm ci writes node_modules/.package-lock.json; its versions match the lockfile when up to date."""
-    try:
-        want = json.loads((CLIENT / "package-lock.json").read_text())["packages"]
-        have = json.loads((CLIENT / "node_modules" / ".package-lock.json").read_text())["packages"]
-    except (OSError, ValueError, KeyError):
-        return False
-    return {k: v.get("version") for k, v in want.items() if k} == {k: v.get("version") for k, v in have.items() if k}
-
-
-@pytest.fixture(scope="module")
-def node_modules() -> Path:
-    """clients/browser/node_modules (socket.io-client's bundle, playwright-core), npm ci'd when missing or stale."""
-    if not _node_modules_fresh():
-        npm = shutil.which("npm")
-        if npm is None:
-            pytest.fail("npm is not on PATH: the browser tests need Node 18+ and npm", pytrace=False)
-        proc = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=CLIENT, capture_output=True, text=True,
-                              timeout=600, check=False)
-        if proc.returncode != 0 or not _node_modules_fresh():
-            pytest.fail(f"npm ci in {CLIENT} failed (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}",
-                        pytrace=False)
-    return CLIENT / "node_modules"
-
-
-@dataclass
-class Demo:
-    url: str
-    proc: subprocess.Popen[bytes]
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-
 @contextlib.contextmanager
-def run_demo(tmp_path: Path) -> Iterator[Demo]:
-    """clients/browser/demo.py on a free port (``--port 0``), its stdout in a file."""
-    log_path = tmp_path / "demo.log"
-    with log_path.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-u", str(DEMO), "--host", "127.0.0.1", "--port", "0"],
-                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=ROOT)
+def run_demo(tmp_path: Path) -> Iterator[Process]:
+    """clients/browser/demo.py on a free port (``--port 0``); ``.match[1]`` is its URL."""
+    demo = Process([sys.executable, "-u", str(DEMO), "--host", "127.0.0.1", "--port", "0"],
+                   log_path=tmp_path / "demo.log", cwd=ROOT, ready=READY)
+    start_or_fail(demo, timeout=15)
     try:
-        deadline = time.monotonic() + 15
-        match = None
-        while match is None and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.05)
-            match = READY.search(log_path.read_text(errors="replace"))
-        if match is None:
-            pytest.fail(f"demo.py did not start (exit {proc.poll()}):\n{log_path.read_text(errors='replace')}",
-                        pytrace=False)
-        yield Demo(match.group(1), proc, log_path)
+        yield demo
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+        demo.stop(timeout=10)
 
 
 def _message(page: dict[str, Any], sender: str, own: bool) -> dict[str, Any]:
@@ -116,24 +52,20 @@ def _message(page: dict[str, Any], sender: str, own: bool) -> dict[str, Any]:
     return found[0]
 
 
-def test_two_browsers_chat_over_websocket_and_polling(node_modules: Path, tmp_path: Path) -> None:
-    chromium = find_chromium()
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail("node is not on PATH: the browser test drives Chromium with playwright-core", pytrace=False)
+def test_two_browsers_chat_over_websocket_and_polling(browser_node_modules: Path, tmp_path: Path) -> None:
+    chromium = tools.chromium()
     for old in ARTIFACTS.glob("chat-*.png"):
         old.unlink()
 
     with run_demo(tmp_path) as demo:
-        proc = subprocess.run([node, str(DRIVER), demo.url, str(ARTIFACTS)], capture_output=True, text=True,
-                              timeout=90, check=False, env={**os.environ, "CHROMIUM": chromium})
-    demo_log = demo.log()  # stopped (SIGTERM) by now
-    lines = proc.stdout.strip().splitlines()
-    try:
-        result: dict[str, Any] = json.loads(lines[-1])
-    except (IndexError, ValueError):
-        pytest.fail(f"the driver printed no result (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}\n"
-                    f"--- demo.py ---\n{demo_log}", pytrace=False)
+        assert demo.match is not None
+        proc = node.run(DRIVER, demo.match.group(1), str(ARTIFACTS), timeout=90, context=demo.context(),
+                        env={**os.environ, "CHROMIUM": chromium})
+    demo_log = demo.output()  # stopped (SIGTERM) by now
+    found = proc.results()
+    if not found:
+        pytest.fail(f"the driver printed no result\n{proc.context()}\n--- demo.py ---\n{demo_log}", pytrace=False)
+    result = found[-1]
     if not result.get("ok"):
         pytest.fail(f"browser step {result.get('step')!r} failed: {result.get('error')}\n"
                     f"page log: {json.dumps(result.get('log'), indent=1)}\n"
@@ -179,4 +111,4 @@ def test_two_browsers_chat_over_websocket_and_polling(node_modules: Path, tmp_pa
     log = demo_log
     assert "chat #1 from 'Alice'" in log and "chat #2 from 'Bob'" in log, log
     assert "Traceback" not in log and " ERROR " not in log, log
-    assert demo.proc.returncode == 0 and "shutting down" in log, f"exit {demo.proc.returncode}:\n{log}"
+    assert demo.returncode == 0 and "shutting down" in log, f"exit {demo.returncode}:\n{log}"

@@ -2,36 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests._support.procs import ROOT, Process, start_or_fail
 
 
-def test_demo_script_serves_the_chat() -> None:
-    proc = subprocess.Popen(
-        [str(ROOT / "scripts" / "demo.sh"), "--port", "0"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-    )
-    assert proc.stdout is not None
+def test_demo_script_serves_the_chat(tmp_path: Path) -> None:
+    demo = Process([str(ROOT / "scripts" / "demo.sh"), "--port", "0"], log_path=tmp_path / "demo.log", cwd=ROOT,
+                   ready=re.compile(r"sioserver demo on (http://\S+)"), new_session=True)
+    start_or_fail(demo, timeout=240)  # on a fresh machine it installs first
     try:
-        deadline = time.monotonic() + 240  # on a fresh machine it installs first
-        url = None
-        lines = []
-        while time.monotonic() < deadline and url is None:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            match = re.search(r"sioserver demo on (http://\S+)", line)
-            if match:
-                url = match.group(1)
-        assert url, "".join(lines[-20:])
+        assert demo.match is not None
+        url = demo.match.group(1)
         with urllib.request.urlopen(url + "/", timeout=5) as page:
             html = page.read().decode()
         assert page.status == 200 and "socket.io.min.js" in html
@@ -40,9 +24,5 @@ def test_demo_script_serves_the_chat() -> None:
         with urllib.request.urlopen(url + "/socket.io/?EIO=4&transport=polling", timeout=5) as handshake:
             assert handshake.read().startswith(b'0{"sid":')
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            assert proc.wait(10) == 0
-        finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
+        code = demo.stop(timeout=10)  # SIGTERM to the script's process group
+    assert code == 0, demo.context()

@@ -7,13 +7,7 @@ imports sioserver's protocol cores), not part of the sioserver distribution.
 
 from __future__ import annotations
 
-import os
-import re
-import select
-import shutil
 import signal
-import socket
-import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -27,29 +21,23 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT / "clients" / "python"))
 
+from tests._support import node  # noqa: E402
+from tests._support.procs import Process, python_env  # noqa: E402
 from tests.clients import sio_app  # noqa: E402
-from tests.interop.conftest import node_modules  # noqa: E402, F401 - the fixture: npm ci when stale
 
 NODE_SERVER = HERE / "node_sio_server.cjs"
 READY_TIMEOUT = 15.0
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class ServerProcess:
     """A test server in a subprocess (``node`` or ``sioserver``) on a fixed port: start, kill, restart."""
 
-    def __init__(self, kind: str, port: int, options: dict[str, Any], logdir: Path, modules: Path | None):
+    def __init__(self, kind: str, port: int, options: dict[str, Any], logdir: Path) -> None:
         self.kind = kind
         self.port = port
         self.options = options
         self.logdir = logdir
-        self.node_modules = modules
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: Process | None = None
         self.starts = 0
 
     @property
@@ -59,16 +47,14 @@ class ServerProcess:
     def argv(self) -> list[str]:
         opts = self.options
         if self.kind == "node":
-            node = shutil.which("node")
-            assert node is not None, "node is not on PATH"
-            argv = [node, str(NODE_SERVER), "--port", str(self.port)]
+            args = ["--port", str(self.port)]
             if opts.get("serializer") == "msgpack":
-                argv += ["--parser", "msgpack"]
+                args += ["--parser", "msgpack"]
             if "ping_interval" in opts:
-                argv += ["--ping-interval", str(int(opts["ping_interval"] * 1000))]
+                args += ["--ping-interval", str(int(opts["ping_interval"] * 1000))]
             if "ping_timeout" in opts:
-                argv += ["--ping-timeout", str(int(opts["ping_timeout"] * 1000))]
-            return argv
+                args += ["--ping-timeout", str(int(opts["ping_timeout"] * 1000))]
+            return list(node.argv(NODE_SERVER, *args))
         argv = [sys.executable, str(HERE / "sio_app.py"), "--port", str(self.port)]
         argv += ["--serializer", opts.get("serializer", "default")]
         if "ping_interval" in opts:
@@ -78,51 +64,23 @@ class ServerProcess:
         return argv
 
     def start(self) -> float:
-        """Start and wait for READY; returns the monotonic time it was ready."""
-        env = dict(os.environ)
-        if self.node_modules is not None:
-            env["NODE_PATH"] = str(self.node_modules)
-        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
-        log = (self.logdir / f"{self.kind}-{self.port}-{self.starts}.log").open("wb")
+        """Start and wait for READY (the first start picks a free port, a restart takes the same one);
+        returns the monotonic time it was ready."""
+        env = python_env(NODE_PATH=str(node.INTEROP / "node_modules"))
+        self.proc = Process(self.argv(), log_path=self.logdir / f"{self.kind}-{self.port}-{self.starts}.log",
+                            env=env, name=f"{self.kind} server")
         self.starts += 1
-        self.proc = subprocess.Popen(self.argv(), stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, env=env)
-        log.close()
-        assert self.proc.stdout is not None
-        fd = self.proc.stdout.fileno()
-        buf = b""
-        deadline = time.monotonic() + READY_TIMEOUT
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([fd], [], [], 0.05)
-            if ready:
-                chunk = os.read(fd, 4096)
-                if not chunk:
-                    break
-                buf += chunk
-                m = re.search(rb"^READY (\d+)\s*$", buf, re.MULTILINE)
-                if m:
-                    self.port = int(m.group(1))
-                    return time.monotonic()
-            elif self.proc.poll() is not None:
-                break
-        self.kill()
-        raise RuntimeError(f"{self.kind} server did not start: {buf!r}\n{self.log_text()}")
+        self.proc.start(READY_TIMEOUT)
+        self.port = self.proc.port
+        return time.monotonic()
 
     def log_text(self) -> str:
         return "\n".join(p.read_text(errors="replace") for p in sorted(self.logdir.glob(f"{self.kind}-*.log")))
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.send_signal(sig)
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
-        if proc.stdout is not None:
-            proc.stdout.close()
+        if proc is not None:
+            proc.stop(sig)
 
 
 ProcessFactory = Callable[..., ServerProcess]
@@ -134,8 +92,9 @@ def server_process(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[P
     started: list[ServerProcess] = []
 
     def start(kind: str, **options: Any) -> ServerProcess:
-        modules = request.getfixturevalue("node_modules") if kind == "node" else None
-        proc = ServerProcess(kind, 0, options, tmp_path, modules)
+        if kind == "node":
+            request.getfixturevalue("interop_node_modules")
+        proc = ServerProcess(kind, 0, options, tmp_path)
         started.append(proc)
         proc.start()
         return proc
@@ -148,13 +107,13 @@ def server_process(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[P
 @pytest.fixture(scope="session")
 def node_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., str]]:
     """``node_url(serializer="default"|"msgpack")``: the URL of a Node server shared by the session."""
-    modules: Path = request.getfixturevalue("node_modules")
+    request.getfixturevalue("interop_node_modules")
     servers: dict[str, ServerProcess] = {}
     logdir = tmp_path_factory.mktemp("node-sio")
 
     def get(serializer: str = "default") -> str:
         if serializer not in servers:
-            proc = ServerProcess("node", 0, {"serializer": serializer}, logdir, modules)
+            proc = ServerProcess("node", 0, {"serializer": serializer}, logdir)
             proc.start()
             servers[serializer] = proc
         return servers[serializer].url

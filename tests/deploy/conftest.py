@@ -1,20 +1,31 @@
+"""The cluster of scripts/cluster.py (redis-server, sioserver workers, nginx in front), for the deployment
+tests. The workers are the chat demo (it serves socket.io-client's bundle from ``browser_node_modules``);
+the test's Node client comes from ``interop_node_modules`` (both in tests/conftest.py)."""
+
 from __future__ import annotations
 
-import subprocess
+import json
+import re
+import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-INTEROP = Path(__file__).resolve().parents[1] / "interop"
+from tests._support import tools
+from tests._support.procs import ROOT, Process, start_or_fail
 
 
-@pytest.fixture(scope="session")
-def node_modules() -> Path:
-    """The Node peers (tests/interop/package.json), installed by npm ci when missing."""
-    modules = INTEROP / "node_modules"
-    if not (modules / "socket.io-client").is_dir():
-        run = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=INTEROP, capture_output=True, text=True,
-                             check=False)
-        if run.returncode != 0:
-            pytest.fail(f"npm ci failed in {INTEROP}:\n{run.stdout}\n{run.stderr}")
-    return modules
+@pytest.fixture
+def cluster(interop_node_modules: Path, browser_node_modules: Path, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """scripts/cluster.py with three workers; its ``READY {json}`` line (``url``, ``workers``, ``redis``)."""
+    tools.nginx()
+    tools.redis_server()
+    proc = Process([sys.executable, str(ROOT / "scripts" / "cluster.py"), "--port", "0", "--workers", "3"],
+                   log_path=tmp_path / "cluster.log", ready=re.compile(r"^READY (\{.*\})\s*$"), new_session=True)
+    start_or_fail(proc, timeout=60)
+    try:
+        yield json.loads(proc.match.group(1) if proc.match else "{}")
+    finally:
+        proc.stop(timeout=15)

@@ -4,22 +4,24 @@ left them dead or wedged), killed at the end of the session."""
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import json
 import os
 import re
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+
+from tests._support.ports import free_port
+from tests._support.procs import Process
+from tests._support.wait import wait_until, wait_until_sync
 
 from .helpers import RoundTrip, good_client
 
@@ -44,12 +46,6 @@ CONFIGS: dict[str, tuple[dict[str, Any], list[str]]] = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class ServerProcess:
     """One server subprocess and what the tests ask it."""
 
@@ -62,7 +58,7 @@ class ServerProcess:
             self.options = options
         if features is not None:
             self.features = features
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: Process | None = None
         self.port = 0
         self.log_path = Path(tempfile.gettempdir()) / f"sioserver-hostile-{name}-{os.getpid()}.log"
         self.restarts = 0
@@ -74,21 +70,16 @@ class ServerProcess:
         env = {**os.environ, "HOSTILE_OPTIONS": json.dumps(self.options),
                "HOSTILE_FEATURES": ",".join(self.features), "PYTHONUNBUFFERED": "1",
                "HOSTILE_PARENT": str(os.getpid()), **self.env}
-        for _attempt in range(3):
+        for _attempt in range(3):  # a free port can be taken by someone else before the server binds it
             self.port = free_port()
-            log = self.log_path.open("ab")
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "sioserver", "tests.hostile.app:sio", "--port", str(self.port)],
-                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-            )
-            log.close()
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:
-                if self.proc.poll() is not None:
-                    break
-                if self._ping_sync():
-                    return
-                time.sleep(0.05)
+            self.proc = Process([sys.executable, "-m", "sioserver", "tests.hostile.app:sio", "--port", str(self.port)],
+                                log_path=self.log_path, env=env, cwd=ROOT, ready=None, name=f"hostile {self.name}")
+            self.proc.start()
+            proc = self.proc
+            with contextlib.suppress(AssertionError):
+                wait_until_sync(lambda p=proc: not p.alive or self._ping_sync(), timeout=10, what="the debug route")
+            if proc.alive and self._ping_sync():
+                return
             self.stop()
         raise RuntimeError(f"server {self.name} did not start; see {self.log_path}")
 
@@ -104,18 +95,12 @@ class ServerProcess:
     def stop(self) -> None:
         proc = self.proc
         self.proc = None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(3)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        if proc is not None:
+            proc.stop(signal.SIGINT, timeout=3)
 
     def ensure(self) -> None:
         """Started, alive and answering; restarted otherwise (a case before may have killed it)."""
-        if self.proc is not None and self.proc.poll() is None and self._ping_sync():
+        if self.proc is not None and self.proc.alive and self._ping_sync():
             return
         if self.proc is not None:
             self.restarts += 1
@@ -128,7 +113,7 @@ class ServerProcess:
         return self.proc.pid
 
     def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        return self.proc is not None and self.proc.alive
 
     # ----------------------------------------------------------------- debug
 
@@ -151,14 +136,13 @@ class ServerProcess:
 
     async def session_closed(self, sid: str, timeout: float = 2.0, *, forgotten: bool = False) -> dict[str, Any]:
         """Wait until the Engine.IO session ``sid`` is closed (and gone from the table if ``forgotten``)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            info = await self.session(sid)
-            if (not info["exists"]) if forgotten else info["closed"]:
-                return info
-            if time.monotonic() > deadline:
-                raise AssertionError(f"session {sid} still there after {timeout}s: {info}")
-            await asyncio.sleep(0.05)
+        seen: dict[str, Any] = {}
+
+        async def gone() -> dict[str, Any] | None:
+            seen.update(await self.session(sid))
+            return dict(seen) if ((not seen["exists"]) if forgotten else seen["closed"]) else None
+
+        return await wait_until(gone, timeout=timeout, interval=0.05, what=lambda: f"session {sid} still there: {seen}")
 
     async def logs(self, since: int | None = None) -> list[dict[str, Any]]:
         return list(await self._get(f"/_debug/logs?since={self.log_mark if since is None else since}"))
@@ -182,15 +166,18 @@ class ServerProcess:
         ``timeout`` for them), and no record reports an exception (a traceback means something
         escaped) unless ``allow_exc``."""
         rx = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        while True:
-            records = await self.logs()
-            hits = [r for r in records if rx.search(f"{r['logger']}: {r['message']}")]
-            if len(hits) >= count or time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.05)
+        records: list[dict[str, Any]] = []
+
+        async def enough() -> bool:
+            records[:] = await self.logs()
+            return len([r for r in records if rx.search(f"{r['logger']}: {r['message']}")]) >= count
+
+        with contextlib.suppress(AssertionError):  # too few is reported below, with the records
+            await wait_until(enough, timeout=timeout, interval=0.05, what="")
+        hits = [r for r in records if rx.search(f"{r['logger']}: {r['message']}")]
         if hits and len(hits) == count:
-            await asyncio.sleep(0.05)  # a duplicate would come right behind
+            # a duplicate would come right behind: one more round trip through the server's loop lets it show
+            await self.state()
             records = await self.logs()
             hits = [r for r in records if rx.search(f"{r['logger']}: {r['message']}")]
         assert len(hits) == count, f"expected {count} log record(s) matching {pattern!r}, got:\n" + _fmt(records)
@@ -211,14 +198,15 @@ class ServerProcess:
         return await good_client(self.port, transport=transport, nsp=nsp, timeout=2.0)
 
     async def wait_for(self, predicate: Any, timeout: float = 3.0, what: str = "") -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            state = await self.state()
-            if predicate(state):
-                return state
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what or predicate}: {json.dumps(state)[:2000]}")
-            await asyncio.sleep(0.05)
+        seen: dict[str, Any] = {}
+
+        async def check() -> dict[str, Any] | None:
+            seen.clear()
+            seen.update(await self.state())
+            return dict(seen) if predicate(seen) else None
+
+        return await wait_until(check, timeout=timeout, interval=0.05,
+                                what=lambda: f"waiting for {what or predicate}: {json.dumps(seen)[:2000]}")
 
     async def settle(self, timeout: float = 3.0) -> dict[str, Any]:
         """Wait until no session is open and every namespace is empty (the tables of a quiet server)."""

@@ -147,7 +147,7 @@ Scenario = Callable[[str, str], Outcome]
 
 
 @pytest.fixture(scope="module")
-def scenario(node_modules: Path, sio_servers: ServerPool) -> Iterator[Scenario]:
+def scenario(interop_node_modules: Path, sio_servers: ServerPool) -> Iterator[Scenario]:
     """``scenario(group, name)``: the result of one scenario; each group runs once, on first use."""
     runs: dict[str, tuple[NodeRun, SioServer]] = {}
     broken: dict[str, str] = {}  # a group whose run failed fails its other tests at once, without a rerun
@@ -160,7 +160,6 @@ def scenario(node_modules: Path, sio_servers: ServerPool) -> Iterator[Scenario]:
             try:
                 server = sio_servers.fresh(**group.server) if group.fresh else sio_servers.shared(**group.server)
                 run = run_node_scenarios(
-                    node_modules,
                     server,
                     group.scenarios,
                     parser=group.parser,
@@ -514,7 +513,7 @@ def test_server_shutdown(scenario: Scenario) -> None:
     assert d["polling"]["reason"] == "transport close", out.why("polling gets a close packet")
     assert d["ms"] < 2000, out.why("at once")
     assert out.server.wait_exit(5) == 0, out.why("the server exits cleanly")
-    assert "server shutting down" in out.server.stderr(), out.why("disconnect handlers ran with the reason")
+    assert "server shutting down" in out.server.output(), out.why("disconnect handlers ran with the reason")
 
 
 @both_parsers
