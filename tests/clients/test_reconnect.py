@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -16,6 +15,7 @@ import sioclient
 from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestServer
 
+from tests._support.ports import free_port
 from tests.clients import sio_app
 from tests.clients.conftest import ProcessFactory
 from tests.clients.helpers import Recorder
@@ -162,6 +162,14 @@ class SilentEngine:
         }
         self.ping_every = ping_every
         self.received: list[str] = []
+        self._pong = asyncio.Event()
+
+    async def pongs(self, count: int, timeout: float) -> None:
+        """Returns once the client has answered ``count`` pings in all."""
+        async with asyncio.timeout(timeout):
+            while self.received.count("3") < count:
+                self._pong.clear()
+                await self._pong.wait()
 
     async def handler(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()
@@ -179,6 +187,8 @@ class SilentEngine:
                 if msg.type != WSMsgType.TEXT:
                     break
                 self.received.append(msg.data)
+                if msg.data == "3":
+                    self._pong.set()
                 if msg.data == "40":
                     await ws.send_str('40{"sid":"n1"}')
         finally:
@@ -222,30 +232,28 @@ async def test_pings_answered_keep_the_session(silent_engine: Callable[..., Any]
     client = sioclient.AsyncClient(reconnection=False)
     rec = Recorder(client)
     await client.connect(url, transports=["websocket"])
-    await asyncio.sleep(0.7)  # more than three times interval + timeout
+    await engine.pongs(7, timeout=5)  # a ping every 0.1 s: 0.7 s, more than three times interval + timeout
     assert client.connected and rec.count("disconnect") == 0
-    assert engine.received.count("3") >= 4
     await client.disconnect()
 
 
 async def test_connect_retry_waits_for_the_server() -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     app, _ = sio_app.make_app()
     server = TestServer(app, host="127.0.0.1", port=port)
     client = sioclient.AsyncClient(reconnection_delay=0.1, reconnection_delay_max=0.2)
-
-    async def start_later() -> None:
-        await asyncio.sleep(0.4)
-        await server.start_server()
-
-    starter = asyncio.ensure_future(start_later())
+    rec = Recorder(client)
+    connecting = asyncio.ensure_future(
+        client.connect(f"http://127.0.0.1:{port}", retry=True, transports=["websocket"])
+    )
     try:
-        await client.connect(f"http://127.0.0.1:{port}", retry=True, transports=["websocket"])
+        assert (await rec.next("connect_error"))[0]["message"]  # a retry found no server
+        assert not connecting.done() and not client.connected
+        await server.start_server()
+        await asyncio.wait_for(connecting, 5)
         assert client.connected
         assert await client.call("echo", "late") == "late"
     finally:
+        connecting.cancel()
         await client.disconnect()
-        await starter
         await server.close()

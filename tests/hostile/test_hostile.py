@@ -25,6 +25,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests._support.wait import wait_until
+
 from .conftest import ServerProcess
 from .helpers import (
     OP_BINARY,
@@ -238,7 +240,8 @@ async def test_http_post_shorter_than_content_length_is_not_processed(srv: Serve
     try:
         await poll.sio_connect()
         await _truncated_post(srv, poll, "truncated-1")
-        await asyncio.sleep(0.2)
+        # the server's log of the truncated body is the sign it has handled it
+        await srv.expect_log(rf"session {poll.sid}: .*(truncated|incomplete|prematurely)")
         assert "truncated-1" not in (await srv.state())["marks"]
     finally:
         await poll.close()
@@ -1297,10 +1300,12 @@ async def test_connect_timeout_closes_a_client_that_joins_nothing(fast_srv: Serv
     await fast_srv.assert_healthy()
 
 
-async def test_good_clients_keep_their_latency_during_attacks(srv: ServerProcess) -> None:
-    """Everything at once for a second: violations, floods, resets, idle sockets; the good client's
-    round trip stays short."""
+async def test_good_clients_get_through_during_attacks(srv: ServerProcess) -> None:
+    """Protocol violations and unmasked frames from four attackers at once, each closed by the server, while
+    a good client connects and gets its ack ten times over (each within assert_healthy's deadline). How
+    fast is bench/'s business, not a test's."""
     stop = asyncio.Event()
+    closed = [0, 0, 0, 0]  # connections each attacker saw the server close
 
     async def attacker(i: int) -> None:
         while not stop.is_set():
@@ -1308,19 +1313,20 @@ async def test_good_clients_keep_their_latency_during_attacks(srv: ServerProcess
                 ws = await RawWS.connect(srv.port)
                 ws.send_raw(ws_frame(OP_TEXT, b"4\xff") if i % 2 else ws_frame(OP_TEXT, b"40" * 10, mask=False))
                 await ws.expect_close()
+                closed[i] += 1
             except (ConnectionError, OSError, AssertionError, TimeoutError):
                 pass
 
     attackers = [asyncio.ensure_future(attacker(i)) for i in range(4)]
-    trips = []
     try:
+        # the attack is under way: every attacker has had a connection closed by the server
+        await wait_until(lambda: all(closed), timeout=5, what=lambda: f"attacks closed by the server: {closed}")
         for _ in range(10):
-            trips.append(await srv.assert_healthy())
+            await srv.assert_healthy()
+        assert all(closed), closed
     finally:
         stop.set()
         await asyncio.gather(*attackers, return_exceptions=True)
-    worst = max(t.connect + t.ack for t in trips)
-    assert worst < 1.0, worst
     await srv.assert_no_errors()
 
 
@@ -1331,7 +1337,10 @@ async def test_post_to_a_session_of_another_transport_during_close(srv: ServerPr
         await poll.sio_connect()
         status, _ = await poll.post(SEP.join(["1", '42["mark","after-close"]']))
         assert status == 200
-        await asyncio.sleep(0.1)
+        # the CLOSE packet has been handled (the packets of a body are handled in order), and a good client's
+        # round trip after it has been through the server too
+        await srv.session_closed(poll.sid)
+        await srv.assert_healthy()
         assert "after-close" not in (await srv.state())["marks"]
         status, _ = await poll.post('42["mark","after-close-2"]')
         assert status == 400
