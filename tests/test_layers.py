@@ -1,0 +1,187 @@
+"""The layers of sioserver import downward only.
+
+    proto/, exceptions  (the standard library and each other)
+      <- engine/, engineio.py  <- server/  <- adapters/
+    integrations/ is the only place that imports a web framework, and nothing outside it imports it;
+    nothing under sioserver/ imports the clients (sioclient).
+
+Every ``import`` and ``from ... import`` in every module under ``sioserver/`` counts, wherever it stands:
+at module level, inside a function (a lazy import), under ``if TYPE_CHECKING:``. Relative imports are
+resolved against the module's package.
+
+The package's entry points, ``sioserver/__init__.py`` and ``sioserver/__main__.py``, may import
+``sioserver.integrations.standalone`` (``sioserver.run`` and ``python -m sioserver`` are the public way in
+to it) and nothing else of ``integrations/``.
+
+``ALLOWANCES`` lists what today's code still does against these rules, each by name, while the layers are
+being restructured (issue #10); an allowance that no longer matches anything fails the test too, so the
+list only shrinks.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "sioserver"
+STDLIB = frozenset(sys.stdlib_module_names) | {"__future__"}
+
+#: (importing module, imported module) -> why it is still there and who removes it
+ALLOWANCES: dict[tuple[str, str], str] = {
+    ("sioserver.proto.socketio", "msgpack"): "the msgpack parser imports msgpack lazily; NAME=proto splits it out",
+    ("sioserver.server.server", "sioserver.integrations.aiohttp"): (
+        "AsyncServer.attach wires aiohttp; NAME=adapters moves the aiohttp wiring into integrations/"
+    ),
+    ("sioserver.engineio", "sioserver.integrations.aiohttp"): (
+        "engineio.AsyncServer.attach wires aiohttp; NAME=engine moves it behind a seam"
+    ),
+}
+
+ENTRY_POINTS = frozenset({"sioserver", "sioserver.__main__"})
+
+
+@dataclass(frozen=True)
+class Import:
+    module: str  # the importing module, dotted
+    target: str  # the imported module, dotted and absolute
+    line: int
+
+    def where(self) -> str:
+        return f"{self.module} (line {self.line}) imports {self.target}"
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def imports_of(path: Path) -> list[Import]:
+    """Every import of one module, relative ones made absolute; ``from pkg import name`` yields
+    ``pkg.name`` when that is a module of the package, ``pkg`` otherwise."""
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: list[Import] = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.extend(Import(name, alias.name, node.lineno) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                if node.level > 1:
+                    base = base[: -(node.level - 1)]
+                target = ".".join([*base, node.module] if node.module else base)
+            else:
+                target = node.module or ""
+            for alias in node.names:
+                sub = f"{target}.{alias.name}"
+                found.append(Import(name, sub if is_module(sub) else target, node.lineno))
+    return found
+
+
+def is_module(dotted: str) -> bool:
+    if not dotted.startswith("sioserver."):
+        return False
+    path = ROOT.joinpath(*dotted.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
+def layer(module: str) -> str:
+    """proto, core (exceptions), engine, server, adapters, integrations, entry, or other."""
+    parts = module.split(".")
+    if module in ENTRY_POINTS:
+        return "entry"
+    if len(parts) >= 2 and parts[1] in ("proto", "engine", "server", "adapters", "integrations"):
+        return parts[1]
+    if module == "sioserver.exceptions":
+        return "core"
+    if module == "sioserver.engineio":
+        return "engine"  # python-engineio's shape of the engine layer
+    return "other"
+
+
+def inside(target: str, *layers: str) -> bool:
+    return any(target == f"sioserver.{name}" or target.startswith(f"sioserver.{name}.") for name in layers)
+
+
+def violation(imp: Import) -> str | None:
+    """Why ``imp`` breaks a rule, or None."""
+    source, target = layer(imp.module), imp.target
+    top = target.split(".")[0]
+    if top in ("sioclient", "clients"):
+        return "nothing under sioserver/ imports the clients"
+    if source in ("proto", "core"):
+        if top in STDLIB or inside(target, "proto") or target == "sioserver.exceptions":
+            return None
+        return "proto/ and exceptions import only the standard library, each other and sioserver.exceptions"
+    if inside(target, "integrations") and source != "integrations":
+        if source == "entry" and target in ("sioserver.integrations", "sioserver.integrations.standalone"):
+            return None
+        return "only integrations/ imports integrations/ (the user or run() imports them)"
+    if source == "engine" and inside(target, "server", "adapters"):
+        return "engine/ does not import server/ or adapters/"
+    if source == "server" and inside(target, "adapters"):
+        return "server/ does not import adapters/"
+    if source != "integrations" and top in ("aiohttp", "starlette", "fastapi", "django", "flask", "tornado"):
+        return "only integrations/ imports a web framework"
+    return None
+
+
+def all_imports() -> list[Import]:
+    return [imp for path in sorted(PACKAGE.rglob("*.py")) for imp in imports_of(path)]
+
+
+def test_the_walk_sees_the_package() -> None:
+    """The walk reads every layer and resolves relative imports (a broken walk would pass everything)."""
+    imports = all_imports()
+    modules = {imp.module for imp in imports}
+    assert {"sioserver", "sioserver.exceptions"} <= modules
+    for name in ("proto", "engine", "server", "adapters", "integrations"):
+        assert any(layer(m) == name for m in modules), name
+    targets = {(imp.module, imp.target) for imp in imports}
+    # relative imports come out absolute: every layer above proto uses it
+    assert any(src.startswith("sioserver.engine.") and dst.startswith("sioserver.proto.") for src, dst in targets)
+    assert any(src.startswith("sioserver.server.") and dst.startswith("sioserver.engine.") for src, dst in targets)
+
+
+@pytest.mark.parametrize(
+    ("module", "target", "broken"),
+    [
+        ("sioserver.proto.engineio", "json", False),
+        ("sioserver.proto.engineio", "sioserver.exceptions", False),
+        ("sioserver.proto.socketio", "sioserver.proto.engineio", False),
+        ("sioserver.proto.websocket", "asyncio.streams", False),
+        ("sioserver.proto.websocket", "aiohttp", True),
+        ("sioserver.proto.websocket", "sioserver.engine.websocket", True),
+        ("sioserver.exceptions", "redis", True),
+        ("sioserver.engine.session", "sioserver.server.socket", True),
+        ("sioserver.engine.http", "sioserver.adapters.redis", True),
+        ("sioserver.engine.http", "sioserver.integrations.aiohttp", True),
+        ("sioserver.engineio", "sioserver.server.server", True),
+        ("sioserver.server.socket", "sioserver.engine.session", False),
+        ("sioserver.server.server", "sioserver.adapters.redis", True),
+        ("sioserver.server.server", "aiohttp.web", True),
+        ("sioserver.adapters.redis", "sioserver.server.adapter", False),
+        ("sioserver.adapters.redis", "sioserver.integrations", True),
+        ("sioserver.adapters.redis", "sioclient.client", True),
+        ("sioserver.integrations.aiohttp", "aiohttp.web", False),
+        ("sioserver", "sioserver.integrations.standalone", False),
+        ("sioserver", "sioserver.integrations.aiohttp", True),
+    ],
+)
+def test_the_rules(module: str, target: str, broken: bool) -> None:
+    assert (violation(Import(module, target, 1)) is not None) is broken
+
+
+def test_layers_import_downward_only() -> None:
+    broken = {(imp.module, imp.target): imp for imp in all_imports() if violation(imp) is not None}
+    unexpected = [f"{imp.where()}: {violation(imp)}" for key, imp in broken.items() if key not in ALLOWANCES]
+    assert not unexpected, "imports against the layering:\n  " + "\n  ".join(unexpected)
+    stale = [f"{src} -> {dst} ({why})" for (src, dst), why in ALLOWANCES.items() if (src, dst) not in broken]
+    assert not stale, "allowances no longer needed, remove them from ALLOWANCES:\n  " + "\n  ".join(stale)
