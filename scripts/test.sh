@@ -35,22 +35,15 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
 fi
 .venv/bin/python -c 'import aiohttp, msgpack, redis; print("aiohttp", aiohttp.__version__)'
 
-step "node peers (tests/interop)"
+step "node peers (tests/interop, clients/browser, bench)"
 for dir in tests/interop clients/browser bench; do
   if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
     (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
   fi
 done
 
-step "Autobahn|Testsuite (wstest)"
-if [ -x .tools/bin/wstest ]; then echo "wstest present"
-elif [ -d ../shared/tools/autobahn ]; then
-  mkdir -p .tools/bin
-  PREFIX="$ROOT/.tools/autobahn-py27" BIN="$ROOT/.tools/bin" bash ../shared/tools/autobahn/install-autobahn.sh >/dev/null
-  echo "wstest installed"
-else
-  echo "../shared/tools/autobahn not found: the Autobahn tests will be skipped"
-fi
+step "Autobahn|Testsuite (wstest, under .tools/)"
+./scripts/install-autobahn.sh
 
 step "ruff"
 .venv/bin/ruff check .
@@ -58,4 +51,4 @@ step "mypy (strict)"
 .venv/bin/mypy
 
 step "pytest"
-exec .venv/bin/pytest -p no:cacheprovider "$@"
+exec .venv/bin/pytest -p no:cacheprovider -rs "$@"

@@ -45,3 +45,21 @@ def redis_server(redis_binary: str, tmp_path_factory: pytest.TempPathFactory) ->
     server.start()
     yield server
     server.stop()
+
+
+# ------------------------------------------------------------------------------------------ summary lines
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The lines tests recorded with ``record_property("summary", line)`` (the Autobahn results), at the end
+    of the run, so that the figure a conformance test checked is seen, not only its pass."""
+    lines = [
+        str(value)
+        for report in terminalreporter.getreports("passed") + terminalreporter.getreports("failed")
+        for name, value in getattr(report, "user_properties", [])
+        if name == "summary"
+    ]
+    if lines:
+        terminalreporter.section("summary lines")
+        for line in lines:
+            terminalreporter.line(line)

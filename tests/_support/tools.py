@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterable
+from pathlib import Path
 from typing import NoReturn
 
 import pytest
@@ -55,3 +56,11 @@ def chromium() -> str:
 
 def nginx() -> str:
     return executable("nginx", also=["/usr/sbin/nginx"], why="the deployment test puts nginx in front")
+
+
+def wstest() -> str:
+    """Autobahn|Testsuite's wstest, installed under .tools/ by scripts/install-autobahn.sh."""
+    path = Path(__file__).resolve().parents[2] / ".tools" / "bin" / "wstest"
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        missing(f"wstest (Autobahn|Testsuite) is not installed at {path}: ./scripts/install-autobahn.sh installs it")
+    return str(path)
