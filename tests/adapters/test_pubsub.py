@@ -10,10 +10,7 @@ the same channel, so a client that has the fence has everything published before
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,41 +21,24 @@ import socketio  # type: ignore[import-untyped]
 
 import sioserver
 from sioserver.adapters import AsyncRedisManager, RedisManager
-
-from .conftest import RedisServer, _read_ready
+from tests._support.procs import Process, start_all
+from tests._support.redis import RedisServer
+from tests._support.wait import wait_until
 
 HERE = Path(__file__).resolve().parent
 NODE = HERE / "pubsub_node.py"
 
 
-class Node:
-    def __init__(self, impl: str, name: str, redis_url: str, logdir: Path) -> None:
-        self.impl = impl
-        self.name = name
-        self.log_path = logdir / f"{impl}-{name}.log"
-        argv = [sys.executable, str(NODE), "--impl", impl, "--redis", redis_url, "--name", name]
-        with self.log_path.open("wb") as err:
-            self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL,
-                                         env=dict(os.environ))
-        self.port = 0
+class Node(Process):
+    """A pubsub_node.py server (python-socketio's app, with python-socketio or with sioserver)."""
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def __init__(self, impl: str, name: str, redis_url: str, logdir: Path) -> None:
+        super().__init__([sys.executable, str(NODE), "--impl", impl, "--redis", redis_url, "--name", name],
+                         log_path=logdir / f"{impl}-{name}.log", name=name)
+        self.impl = impl
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
+        return self.output()
 
 
 @pytest.fixture(scope="module")
@@ -66,12 +46,7 @@ def nodes(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -
     logdir = tmp_path_factory.mktemp("pubsub")
     started = {name: Node(impl, name, redis_server.url, logdir)
                for impl, name in (("python-socketio", "P"), ("sioserver", "S1"), ("sioserver", "S2"))}
-    deadline = time.monotonic() + 20
-    for node in started.values():
-        port = _read_ready(node.proc, deadline)
-        if port is None:
-            pytest.fail(f"{node.name} did not start:\n{node.log()[-3000:]}", pytrace=False)
-        node.port = port
+    start_all(list(started.values()))
     yield started
     for node in started.values():
         node.stop()
@@ -130,11 +105,12 @@ async def peers(nodes: dict[str, Node], redis_server: RedisServer) -> AsyncItera
                                   transports=["websocket"], wait_timeout=5)
     # python-socketio subscribes when its first client connects: wait until all three servers listen
     probe = aioredis.Redis.from_url(redis_server.url)
+
+    async def subscribed() -> bool:
+        return bool((await probe.pubsub_numsub("socketio"))[0][1] >= 3)
+
     try:
-        deadline = time.monotonic() + 10
-        while (await probe.pubsub_numsub("socketio"))[0][1] < 3:
-            assert time.monotonic() < deadline, "the servers did not all subscribe to 'socketio'"
-            await asyncio.sleep(0.02)
+        await wait_until(subscribed, timeout=10, what="the servers did not all subscribe to 'socketio'")
     finally:
         await probe.aclose()
     yield made
