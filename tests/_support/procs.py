@@ -186,6 +186,19 @@ def start_or_fail(process: Process, timeout: float = 20.0) -> Process:
     return process
 
 
+def flags(**options: object) -> list[str]:
+    """Command-line flags from keyword options: ``ping_interval=0.3`` -> ``--ping-interval 0.3``; None is left
+    out, True is a bare ``--flag``, False is left out."""
+    argv: list[str] = []
+    for name, value in options.items():
+        if value is None or value is False:
+            continue
+        argv.append("--" + name.replace("_", "-"))
+        if value is not True:
+            argv.append(str(value))
+    return argv
+
+
 def python_env(**extra: str) -> dict[str, str]:
     """The environment for a Python helper script: the repository (tests.*) and clients/python importable."""
     env = dict(os.environ)

@@ -23,17 +23,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
-import signal
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 import sioserver
 from sioserver.adapters import ClusterTimeoutError
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: tests._support
+
+from tests._support import serving
 
 
 def revive(value: Any) -> Any:
@@ -189,22 +192,16 @@ def build(args: argparse.Namespace) -> tuple[sioserver.AsyncServer, sioserver.Re
 
 async def main(args: argparse.Namespace) -> None:
     sio, factory, app = build(args)
-    runner = web.AppRunner(app, handler_cancellation=True)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", args.port)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    if not await factory.wait_ready(10):
-        print("redis adapter not ready after 10 s", file=sys.stderr, flush=True)
-    print(f"READY {port}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    with contextlib.suppress(Exception):
+
+    async def subscribed(port: int) -> None:
+        if not await factory.wait_ready(10):
+            print("redis adapter not ready after 10 s", file=sys.stderr, flush=True)
+
+    async def shutdown() -> None:
         await sio.shutdown()
-    await runner.cleanup()
+
+    await serving.serve(app, port=args.port, before_ready=subscribed, before_cleanup=shutdown, shutdown_timeout=5.0,
+                        handler_cancellation=True)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ import socketio  # type: ignore[import-untyped]
 from aiohttp import web
 
 import sioserver
-from tests._support import node
+from tests._support import node, serving
 from tests._support.procs import Process, start_all
 from tests._support.redis import RedisServer
 from tests._support.wait import wait_until
@@ -237,7 +237,7 @@ async def wire(redis_server: RedisServer) -> AsyncIterator[Wire]:
 @pytest.fixture
 async def local_sio(redis_server: RedisServer) -> AsyncIterator[Callable[..., Awaitable[Any]]]:
     """An in-process sioserver with a RedisAdapter, served over HTTP; returns (sio, factory, url)."""
-    runners: list[web.AppRunner] = []
+    runners: list[serving.AppServer] = []
     servers: list[sioserver.AsyncServer] = []
 
     async def make(**adapter_options: Any) -> tuple[sioserver.AsyncServer, sioserver.RedisAdapter, str]:
@@ -245,19 +245,15 @@ async def local_sio(redis_server: RedisServer) -> AsyncIterator[Callable[..., Aw
         sio = sioserver.AsyncServer(adapter=factory)
         app = web.Application()
         sio.attach(app)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
+        runner = await serving.start(app)
         runners.append(runner)
         servers.append(sio)
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         sio._cluster_namespace("/")
         assert await factory.wait_ready(5)
-        return sio, factory, f"http://127.0.0.1:{port}"
+        return sio, factory, runner.url
 
     yield make
     for sio in servers:
         await sio.shutdown()
     for runner in runners:
-        await runner.cleanup()
+        await runner.close()

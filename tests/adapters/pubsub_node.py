@@ -16,11 +16,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: tests._support
+
+from tests._support import serving
 
 
 def main() -> None:
@@ -77,17 +81,7 @@ def main() -> None:
     async def serve() -> None:
         app = web.Application()
         sio.attach(app)
-        runner = web.AppRunner(app, handle_signals=False)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = runner.addresses[0][1]
-        print(f"READY {port}", flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGTERM, stop.set)
-        await stop.wait()
-        await runner.cleanup()
+        await serving.serve(app)
 
     asyncio.run(serve())
     sys.exit(0)

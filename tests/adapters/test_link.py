@@ -17,6 +17,7 @@ import socketio  # type: ignore[import-untyped]
 
 import sioserver
 from sioserver.server.adapter import BroadcastOptions
+from tests._support import serving
 from tests._support.redis import RedisServer
 
 from .conftest import Cluster, ClusterNode, Peers, settle
@@ -138,20 +139,12 @@ async def test_starts_without_redis_and_joins_later(redis_binary: str, tmp_path:
     redis = RedisServer(redis_binary, tmp_path)  # not started yet
     factory = sioserver.RedisAdapter(redis.url, reconnect_min_delay=0.05, reconnect_max_delay=0.3)
     sio = sioserver.AsyncServer(adapter=factory)
-    from aiohttp import web
-
-    app = web.Application()
-    sio.attach(app)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    server = await serving.attached(sio)
     client = socketio.AsyncClient(reconnection=False)
     got: list[Any] = []
     client.on("news", lambda *args: got.append(args))
     try:
-        await client.connect(f"http://127.0.0.1:{port}", transports=["websocket"], wait_timeout=5)
+        await client.connect(server.url, transports=["websocket"], wait_timeout=5)
         await sio.emit("news", 1)
         assert await sio.all_rooms() == {client.get_sid("/")}
         opts = BroadcastOptions()
@@ -170,7 +163,7 @@ async def test_starts_without_redis_and_joins_later(redis_binary: str, tmp_path:
     finally:
         await client.disconnect()
         await sio.shutdown()
-        await runner.cleanup()
+        await server.close()
         redis.stop()
 
 

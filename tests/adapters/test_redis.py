@@ -15,12 +15,13 @@ import msgpack
 import pytest
 import redis.asyncio as aioredis
 import socketio  # type: ignore[import-untyped]
-from aiohttp import web
 
 import sioserver
 from sioserver.adapters import AdapterError, ClusterTimeoutError, MessageTooLargeError
 from sioserver.adapters._link import _numsub_count
+from tests._support import serving
 from tests._support.redis import RedisServer
+from tests._support.wait import wait_until
 
 from .conftest import Cluster, ClusterNode, Peer, Peers, Wire, settle
 
@@ -419,19 +420,13 @@ async def test_sharded_cluster_with_node(sharded: list[ClusterNode], peers: Peer
 async def test_cluster_api_on_one_process() -> None:
     """With the default memory adapter the cluster API acts on this server alone."""
     sio = sioserver.AsyncServer()
-    app = web.Application()
-    sio.attach(app)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    server = await serving.attached(sio)
     client = socketio.AsyncClient(reconnection=False)
     got: list[Any] = []
     client.on("news", lambda *args: got.append(args))
     client.on("question", lambda *args: ("answer", *args))
     try:
-        await client.connect(f"http://127.0.0.1:{port}", transports=["websocket"], auth={"a": 1}, wait_timeout=5)
+        await client.connect(server.url, transports=["websocket"], auth={"a": 1}, wait_timeout=5)
         sid = client.get_sid("/")
         await sio.save_session(sid, {"user": "bob"})
         (s,) = await sio.fetch_sockets()
@@ -449,16 +444,11 @@ async def test_cluster_api_on_one_process() -> None:
         assert await sio.server_count() == 1
         assert await sio.server_side_emit_with_ack("anything") == []
         await sio.server_side_emit("anything")
-        deadline = time.monotonic() + 3
-        while len(got) < 2 and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
+        await wait_until(lambda: len(got) >= 2, timeout=3, what=lambda: f"news 1 and 2; got {got}")
         assert got == [(1,), (2,)]
         await sio.disconnect_sockets()
-        deadline = time.monotonic() + 3
-        while client.connected and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
-        assert not client.connected
+        await wait_until(lambda: not client.connected, timeout=3, what="the client is still connected")
     finally:
         await client.disconnect()
         await sio.shutdown()
-        await runner.cleanup()
+        await server.close()

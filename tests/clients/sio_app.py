@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import sys
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 import sioserver
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: tests._support
+
+from tests._support import serving
 
 
 def install(sio: sioserver.AsyncServer) -> None:
@@ -77,15 +81,8 @@ async def _serve(args: argparse.Namespace) -> None:
     if args.ping_timeout is not None:
         options["ping_timeout"] = args.ping_timeout
     app, _ = make_app(**options)
-    runner = web.AppRunner(app, handler_cancellation=True)
-    await runner.setup()
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", args.port))
-    site = web.SockSite(runner, sock)
-    await site.start()
-    print(f"READY {sock.getsockname()[1]}", flush=True)
-    await asyncio.Event().wait()
+    # SIGKILLed and started again on the same port by the reconnection tests
+    await serving.serve(app, port=args.port, reuse_port=True, handler_cancellation=True)
 
 
 def main() -> None:

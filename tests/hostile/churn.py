@@ -104,12 +104,7 @@ async def cycle(port: int, i: int) -> str:
         await poll.post('421["ask"]')
         while not any(p.startswith("431") for p in await poll.packets()):
             pass  # the ack, and the server's question (pending: never answered)
-        reader, writer = await open_tcp(port)
-        writer.write(request("GET", poll.url()[len(f"http://127.0.0.1:{port}"):], port))
-        await writer.drain()
-        await asyncio.sleep(0.02)
-        writer.transport.abort()
-        await poll.http.close()
+        await poll.reset_long_poll(0.02)
     elif mode == "upgrade_then_close":
         poll = await Polling.connect(port)
         await poll.sio_connect()

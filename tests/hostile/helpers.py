@@ -15,6 +15,7 @@ import re
 import socket
 import struct
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -343,6 +344,18 @@ class Polling:
                 if packet.startswith("40{"):
                     return str(json.loads(packet[2:])["sid"])
         raise AssertionError("no CONNECT reply")
+
+    async def reset_long_poll(self, settle: float) -> None:
+        """A GET of this session on a raw connection, reset (RST) ``settle`` seconds after it is sent; the
+        HTTP client is dropped too. Whether the GET was parked by then is not observed: either way the
+        server must clean up."""
+        port = int(urllib.parse.urlsplit(self.base).port or 80)
+        _reader, writer = await open_tcp(port)
+        writer.write(request("GET", self.url()[len(f"http://127.0.0.1:{port}"):], port))
+        await writer.drain()
+        await asyncio.sleep(settle)
+        writer.transport.abort()
+        await self.http.close()
 
     async def close(self) -> None:
         """Leave (a CLOSE packet, best effort) and drop the HTTP client."""

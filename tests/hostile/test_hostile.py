@@ -1076,12 +1076,7 @@ async def _cycle(port: int, i: int) -> None:
     else:  # polling, reset with a long-poll parked
         poll = await Polling.connect(port)
         await poll.sio_connect()
-        _reader, writer = await open_tcp(port)
-        writer.write(request("GET", poll.url()[len(f"http://127.0.0.1:{port}"):], port))
-        await writer.drain()
-        await asyncio.sleep(0.01)
-        writer.transport.abort()
-        await poll.http.close()
+        await poll.reset_long_poll(0.01)
 
 
 async def _reset_during_ws_handshake(port: int) -> None:

@@ -20,6 +20,8 @@ from sioserver.engine.session import Session
 from sioserver.engine.websocket import WebSocketConnection
 from sioserver.server.client import Client
 from sioserver.server.socket import Socket
+from tests._support import serving
+from tests._support.wait import wait_until
 
 from .churn import MODES, install, run_cycles
 
@@ -62,11 +64,8 @@ async def test_soak_mixed_transports_leave_every_table_empty() -> None:
     install(sio)
     app = web.Application()
     sio.attach(app)
-    runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    server = await serving.start(app, handler_cancellation=True, access_log=None)
+    port = server.port
     tasks_before = {t for t in asyncio.all_tasks() if t is not asyncio.current_task()}
     try:
         started = time.monotonic()
@@ -77,36 +76,32 @@ async def test_soak_mixed_transports_leave_every_table_empty() -> None:
         assert sum(done.values()) == CYCLES and set(done) == set(MODES)
 
         empty = {k: 0 for k in _tables(sio)}
-        deadline = time.monotonic() + 2 * (sio.eio.ping_interval + sio.eio.ping_timeout) + 1
-        while _tables(sio) != empty and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        assert _tables(sio) == empty, _tables(sio)
+        await wait_until(lambda: _tables(sio) == empty, timeout=2 * (sio.eio.ping_interval + sio.eio.ping_timeout) + 1,
+                         interval=0.05, what=lambda: f"tables not empty: {_tables(sio)}")
         assert set(sio._namespaces) == {"/", "/chat"}
         assert sio.stats["disconnects"] == sio.stats["handshakes"], dict(sio.stats)
 
         leaked = {t for t in asyncio.all_tasks() if t is not asyncio.current_task()} - tasks_before
-        deadline = time.monotonic() + 2
-        while leaked and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-            leaked = {t for t in leaked if not t.done()}
-        assert not leaked, [repr(t) for t in list(leaked)[:5]]
+        await wait_until(lambda: all(t.done() for t in leaked), timeout=2, interval=0.05,
+                         what=lambda: f"tasks left: {[repr(t) for t in leaked if not t.done()][:5]}")
 
         # Nothing may keep them: a session closed by the server is held by its _forget timer for
         # ping_interval + ping_timeout at most, then everything goes.
-        deadline = time.monotonic() + sio.eio.ping_interval + sio.eio.ping_timeout + 1
-        while True:
+        owners: dict[type, Callable[[Any], bool]] = {
+            Session: lambda o: o.server is sio.eio,
+            Client: lambda o: o.server is sio,
+            Socket: lambda o: o.namespace.server is sio,
+            WebSocketConnection: _ws_owner(sio),
+        }
+        alive: dict[str, int] = {}
+
+        def all_gone() -> bool:
             gc.collect()
-            owners: dict[type, Callable[[Any], bool]] = {
-                Session: lambda o: o.server is sio.eio,
-                Client: lambda o: o.server is sio,
-                Socket: lambda o: o.namespace.server is sio,
-                WebSocketConnection: _ws_owner(sio),
-            }
-            alive = {cls.__name__: _alive(cls, owner) for cls, owner in owners.items()}
-            if alive == dict.fromkeys(alive, 0) or time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.1)
-        assert alive == dict.fromkeys(alive, 0), alive
+            alive.update({cls.__name__: _alive(cls, owner) for cls, owner in owners.items()})
+            return alive == dict.fromkeys(alive, 0)
+
+        await wait_until(all_gone, timeout=sio.eio.ping_interval + sio.eio.ping_timeout + 1, interval=0.1,
+                         what=lambda: f"still referenced: {alive}")
         print(f"\n{CYCLES} cycles in {elapsed:.1f}s: {dict(done)}")
     finally:
-        await runner.cleanup()
+        await server.close()

@@ -19,7 +19,8 @@ from aiohttp import web
 from sioserver.engine.websocket import WebSocketConfig, WebSocketConnection
 from sioserver.exceptions import HandshakeError
 from sioserver.integrations.aiohttp_ws import upgrade_websocket
-from sioserver.proto.websocket import Close, Connection, DeflateParams, Event, accept_key
+from sioserver.proto.websocket import Close, Connection, DeflateParams, accept_key
+from tests._support.wspeer import WSPeer
 
 
 class Echo:
@@ -87,27 +88,6 @@ async def start_server() -> AsyncIterator[ServerFactory]:
         await runner.cleanup()
 
 
-class Client:
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, head: bytes) -> None:
-        self.reader, self.writer, self.head = reader, writer, head
-        self.core = Connection(client=True, max_message_size=1 << 24)
-        self.events: list[Event] = []
-
-    async def recv(self, timeout: float = 3.0) -> Event:
-        while not self.events:
-            data = await asyncio.wait_for(self.reader.read(65536), timeout)
-            if not data:
-                raise EOFError
-            self.events += self.core.receive_data(data)
-        return self.events.pop(0)
-
-    def send(self, data: bytes) -> None:
-        self.writer.write(data)
-
-    def close(self) -> None:
-        self.writer.close()
-
-
 def upgrade_request(key: str, extra: str = "") -> bytes:
     return (
         "GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -115,17 +95,14 @@ def upgrade_request(key: str, extra: str = "") -> bytes:
     ).encode()
 
 
-async def connect(server: Server, behind: bytes = b"", extra: str = "", deflate: bool = False) -> Client:
+async def connect(server: Server, behind: bytes = b"", extra: str = "", deflate: bool = False) -> WSPeer:
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
     key = base64.b64encode(os.urandom(16)).decode()
     writer.write(upgrade_request(key, extra) + behind)
     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 3)
     assert head.startswith(b"HTTP/1.1 101 Switching Protocols\r\n"), head
     assert f"Sec-WebSocket-Accept: {accept_key(key)}\r\n".encode() in head
-    client = Client(reader, writer, head)
-    if deflate:
-        client.core = Connection(client=True, deflate=DeflateParams(), compression_threshold=0)
-    return client
+    return WSPeer(reader, writer, head=head, deflate=DeflateParams() if deflate else None)
 
 
 async def eventually(check: Callable[[], bool], timeout: float = 2.0) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests._support import node
-from tests._support.procs import Process, start_or_fail
+from tests._support.procs import Process, flags, start_or_fail
 
 HERE = Path(__file__).resolve().parent
 ECHO_SERVER = HERE / "eio_echo_server.py"
@@ -79,19 +79,11 @@ def eio_server(impl: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         max_http_buffer_size: int | None = None,
         verbose: bool = False,
     ) -> EchoServer:
-        argv = [sys.executable, str(ECHO_SERVER), "--port", "0", "--impl", impl, "--transports", transports]
+        given = {"ping_interval": ping_interval, "ping_timeout": ping_timeout,
+                 "max_http_buffer_size": max_http_buffer_size}
         options: dict[str, Any] = {"transports": transports}
-        if ping_interval is not None:
-            argv += ["--ping-interval", str(ping_interval)]
-            options["ping_interval"] = ping_interval
-        if ping_timeout is not None:
-            argv += ["--ping-timeout", str(ping_timeout)]
-            options["ping_timeout"] = ping_timeout
-        if max_http_buffer_size is not None:
-            argv += ["--max-http-buffer-size", str(max_http_buffer_size)]
-            options["max_http_buffer_size"] = max_http_buffer_size
-        if verbose:
-            argv.append("--verbose")
+        options.update((k, v) for k, v in given.items() if v is not None)
+        argv = [sys.executable, str(ECHO_SERVER), "--port", "0", "--impl", impl, *flags(**options, verbose=verbose)]
         server = EchoServer(argv, impl=impl, options=options, log_path=logdir / f"server-{len(started)}.log")
         started.append(server)
         return start_or_fail(server)

@@ -14,6 +14,8 @@
 import { createRequire } from "node:module";
 import { Socket } from "engine.io-client";
 
+import { deadline, isBinary, parseArgs, toBuf, within } from "../_support/scenario.mjs";
+
 const require = createRequire(import.meta.url);
 const CLIENT_VERSION = require("engine.io-client/package.json").version;
 
@@ -21,16 +23,11 @@ const USAGE =
   "usage: eio_client_scenarios.mjs <url> <polling|websocket|upgrade|large|heartbeat|server-close|oversize>" +
   " [--timeout-ms N] [--idle-ms N] [--large-bytes N]";
 
-const argv = process.argv.slice(2);
-const positional = [];
-const opts = { "timeout-ms": "20000", "idle-ms": "1500", "large-bytes": String(1 << 20) };
-for (let i = 0; i < argv.length; i++) {
-  if (argv[i].startsWith("--")) {
-    opts[argv[i].slice(2)] = argv[++i];
-  } else {
-    positional.push(argv[i]);
-  }
-}
+const { positional, opts } = parseArgs(process.argv.slice(2), {
+  "timeout-ms": "20000",
+  "idle-ms": "1500",
+  "large-bytes": String(1 << 20),
+});
 const [URL_, SCENARIO] = positional;
 const TOTAL_TIMEOUT_MS = Number(opts["timeout-ms"]);
 const IDLE_MS = Number(opts["idle-ms"]);
@@ -66,23 +63,6 @@ function fail(check, expected, seen) {
 function check(name, cond, expected, seen) {
   if (!cond) fail(name, expected, seen);
   return cond;
-}
-
-function deadline(ms, what) {
-  let timer;
-  const promise = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timeout after ${ms} ms waiting for ${what}`)), ms);
-  });
-  return { promise, cancel: () => clearTimeout(timer) };
-}
-
-async function within(ms, what, promise) {
-  const d = deadline(ms, what);
-  try {
-    return await Promise.race([promise, d.promise]);
-  } finally {
-    d.cancel();
-  }
 }
 
 // ---------------------------------------------------------------- payloads
@@ -124,16 +104,6 @@ const ECHO_SET = [
 ];
 
 // ---------------------------------------------------------------- helpers
-
-function isBinary(d) {
-  return Buffer.isBuffer(d) || d instanceof ArrayBuffer || ArrayBuffer.isView(d);
-}
-
-function toBuf(d) {
-  if (Buffer.isBuffer(d)) return d;
-  if (d instanceof ArrayBuffer) return Buffer.from(d);
-  return Buffer.from(d.buffer, d.byteOffset, d.byteLength);
-}
 
 function describe(d) {
   if (isBinary(d)) {

@@ -12,14 +12,16 @@ which the test fixtures attach to failure messages.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
-import signal
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from aiohttp import web
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: tests._support
+
+from tests._support import serving
 
 IMPLS = ("sioserver", "python-engineio")
 Handler = TypeVar("Handler", bound=Callable[..., Awaitable[None]])
@@ -94,49 +96,20 @@ def build_app(args: argparse.Namespace) -> web.Application:
 
 
 async def serve(args: argparse.Namespace) -> None:
-    app = build_app(args)
-    # a short shutdown: open long-polls and WebSockets are cut when the test is over
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=0.5)
-    await runner.setup()
-    site = web.TCPSite(runner, args.host, args.port)
-    await site.start()
-    port = runner.addresses[0][1]  # the port actually bound (chosen by the OS for --port 0)
-    print(f"READY {port}", flush=True)
-    log(f"listening on {args.host}:{port} impl={args.impl} transports={','.join(args.transports)}")
-
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(runner.cleanup(), timeout=1.5)
+    await serving.serve(build_app(args), host=args.host, port=args.port, after_ready=lambda port: log(
+        f"listening on {args.host}:{port} impl={args.impl} transports={','.join(args.transports)}"))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--port", type=int, required=True, help="TCP port; 0 picks a free one")
-    p.add_argument("--host", default="127.0.0.1")
+    p = serving.server_arguments(__doc__)
     p.add_argument("--impl", choices=IMPLS, default="sioserver")
-    p.add_argument(
-        "--transports",
-        type=lambda s: [t.strip() for t in s.split(",") if t.strip()],
-        default=["polling", "websocket"],
-    )
-    p.add_argument("--ping-interval", type=float, default=25.0, help="seconds")
-    p.add_argument("--ping-timeout", type=float, default=20.0, help="seconds")
     p.add_argument("--max-http-buffer-size", type=int, default=1_000_000, help="bytes")
     p.add_argument("--verbose", action="store_true", help="log every message on stderr")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(args))
+    serving.run(serve(parse_args(argv)))
 
 
 if __name__ == "__main__":

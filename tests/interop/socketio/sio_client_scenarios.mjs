@@ -18,20 +18,13 @@
 import { createRequire } from "node:module";
 import { Manager, io } from "socket.io-client";
 
+import { isBinary, parseArgs, sleep, toBuf, within } from "../../_support/scenario.mjs";
+
 const require = createRequire(import.meta.url);
 const CLIENT_VERSION = require("socket.io-client/package.json").version;
 const msgpackParser = require("socket.io-msgpack-parser");
 
-const argv = process.argv.slice(2);
-const positional = [];
-const opts = { parser: "default", "timeout-ms": "10000", "server-pid": "" };
-for (let i = 0; i < argv.length; i++) {
-  if (argv[i].startsWith("--")) {
-    opts[argv[i].slice(2)] = argv[++i];
-  } else {
-    positional.push(argv[i]);
-  }
-}
+const { positional, opts } = parseArgs(process.argv.slice(2), { parser: "default", "timeout-ms": "10000", "server-pid": "" });
 const [URL_, SCENARIO_LIST] = positional;
 const PARSER_NAME = opts.parser;
 const PARSER = PARSER_NAME === "msgpack" ? msgpackParser : undefined;
@@ -41,35 +34,6 @@ const STEP_MS = 4000; // deadline for one wait (a connect, an ack, an event)
 const QUIET_MS = 250; // how long "nothing more arrives" is watched
 
 // ---------------------------------------------------------------- plumbing
-
-function deadline(ms, what) {
-  let timer;
-  const promise = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timeout after ${ms} ms waiting for ${what}`)), ms);
-  });
-  return { promise, cancel: () => clearTimeout(timer) };
-}
-
-async function within(ms, what, promise) {
-  const d = deadline(ms, what);
-  try {
-    return await Promise.race([promise, d.promise]);
-  } finally {
-    d.cancel();
-  }
-}
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function isBinary(v) {
-  return Buffer.isBuffer(v) || v instanceof ArrayBuffer || ArrayBuffer.isView(v);
-}
-
-function toBuf(v) {
-  if (Buffer.isBuffer(v)) return v;
-  if (v instanceof ArrayBuffer) return Buffer.from(v);
-  return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
-}
 
 /** A JSON-able copy of what was received: binary becomes {"$bin": hex, "$type": ..}, a function "$fn". */
 function norm(v) {

@@ -16,7 +16,15 @@ from typing import Any
 import pytest
 
 from tests._support import node
-from tests._support.procs import Process, start_or_fail
+from tests._support.procs import Process, flags, start_or_fail
+
+#: What sio_test_server.py's ``binary-emit`` sends (its SERVER_BINARY), as a client decodes it: bytes.
+SERVER_BINARY: dict[str, Any] = {
+    "bytes": b"\x00\x01\x02\xfe\xff",
+    "nested": [b"xyz", {"deep": bytes(range(256))}],
+    "empty": b"",
+    "text": "not binary",
+}
 
 HERE = Path(__file__).resolve().parent
 SERVER_SCRIPT = HERE / "sio_test_server.py"
@@ -43,7 +51,7 @@ class ServerPool:
     def shared(self, **options: Any) -> SioServer:
         key = json.dumps(options, sort_keys=True)
         server = self._shared.get(key)
-        if server is None or server.proc.poll() is not None:
+        if server is None or not server.alive:
             server = self._shared[key] = self.fresh(**options)
         return server
 
@@ -56,26 +64,10 @@ class ServerPool:
         ping_timeout: float | None = None,
         connect_timeout: float | None = None,
     ) -> SioServer:
-        argv = [
-            sys.executable,
-            str(SERVER_SCRIPT),
-            "--port",
-            "0",
-            "--serializer",
-            serializer,
-            "--transports",
-            transports,
-        ]
+        given = {"ping_interval": ping_interval, "ping_timeout": ping_timeout, "connect_timeout": connect_timeout}
         options: dict[str, Any] = {"serializer": serializer, "transports": transports}
-        if ping_interval is not None:
-            argv += ["--ping-interval", str(ping_interval)]
-            options["ping_interval"] = ping_interval
-        if ping_timeout is not None:
-            argv += ["--ping-timeout", str(ping_timeout)]
-            options["ping_timeout"] = ping_timeout
-        if connect_timeout is not None:
-            argv += ["--connect-timeout", str(connect_timeout)]
-            options["connect_timeout"] = connect_timeout
+        options.update((k, v) for k, v in given.items() if v is not None)
+        argv = [sys.executable, str(SERVER_SCRIPT), "--port", "0", *flags(**options)]
         server = SioServer(argv, options=options, log_path=self.logdir / f"sio-server-{len(self.started)}.log")
         self.started.append(server)
         return start_or_fail(server)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sio_harness import NodeRun, ServerPool, SioServer, run_node_scenarios
+from sio_harness import SERVER_BINARY, NodeRun, ServerPool, SioServer, run_node_scenarios
 
 pytestmark = pytest.mark.interop
 
@@ -84,12 +84,6 @@ CLIENT_BINARY: dict[str, Any] = {
     "all": bytes(range(256)),
     "empty": b"",
     "plain": {"n": 1, "s": "ünï"},
-}
-SERVER_BINARY: dict[str, Any] = {
-    "bytes": b"\x00\x01\x02\xfe\xff",
-    "nested": [b"xyz", {"deep": bytes(range(256))}],
-    "empty": b"",
-    "text": "not binary",
 }
 HANDSHAKE_KEYS = ["maxPayload", "pingInterval", "pingTimeout", "sid", "upgrades"]
 

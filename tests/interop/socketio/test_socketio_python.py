@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import pytest
 import socketio
-from sio_harness import ServerPool, SioServer
+from sio_harness import SERVER_BINARY, ServerPool, SioServer
 
 pytestmark = pytest.mark.interop
 
@@ -35,12 +35,6 @@ NESTED_BINARY: dict[str, Any] = {
     "all": bytes(range(256)),
     "empty": b"",
     "plain": {"n": 1, "s": "ünï"},
-}
-SERVER_BINARY: dict[str, Any] = {
-    "bytes": b"\x00\x01\x02\xfe\xff",
-    "nested": [b"xyz", {"deep": bytes(range(256))}],
-    "empty": b"",
-    "text": "not binary",
 }
 
 
