@@ -13,6 +13,10 @@ The package's entry points, ``sioserver/__init__.py`` and ``sioserver/__main__.p
 ``sioserver.integrations.standalone`` (``sioserver.run`` and ``python -m sioserver`` are the public way in
 to it) and nothing else of ``integrations/``.
 
+``LAZY`` names the third-party imports a core module may make inside a function only, paid for by those
+who use them: the msgpack codec imports ``msgpack`` when the first codec is made, so that importing
+``proto/`` loads no package outside the standard library.
+
 ``ALLOWANCES`` lists what today's code still does against these rules, each by name, while the layers are
 being restructured (issue #10); an allowance that no longer matches anything fails the test too, so the
 list only shrinks.
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import ast
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,9 +36,13 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "sioserver"
 STDLIB = frozenset(sys.stdlib_module_names) | {"__future__"}
 
+#: (importing module, imported module) -> why; allowed inside a function only
+LAZY: dict[tuple[str, str], str] = {
+    ("sioserver.proto.socketio.notepack", "msgpack"): "the msgpack serializer, for those who choose it",
+}
+
 #: (importing module, imported module) -> why it is still there and who removes it
 ALLOWANCES: dict[tuple[str, str], str] = {
-    ("sioserver.proto.socketio", "msgpack"): "the msgpack parser imports msgpack lazily; NAME=proto splits it out",
     ("sioserver.server.server", "sioserver.integrations.aiohttp"): (
         "AsyncServer.attach wires aiohttp; NAME=adapters moves the aiohttp wiring into integrations/"
     ),
@@ -50,6 +59,7 @@ class Import:
     module: str  # the importing module, dotted
     target: str  # the imported module, dotted and absolute
     line: int
+    lazy: bool = False  # inside a function
 
     def where(self) -> str:
         return f"{self.module} (line {self.line}) imports {self.target}"
@@ -68,9 +78,9 @@ def imports_of(path: Path) -> list[Import]:
     name = module_name(path)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: list[Import] = []
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node, lazy in _nodes(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
-            found.extend(Import(name, alias.name, node.lineno) for alias in node.names)
+            found.extend(Import(name, alias.name, node.lineno, lazy) for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".")
@@ -81,8 +91,16 @@ def imports_of(path: Path) -> list[Import]:
                 target = node.module or ""
             for alias in node.names:
                 sub = f"{target}.{alias.name}"
-                found.append(Import(name, sub if is_module(sub) else target, node.lineno))
+                found.append(Import(name, sub if is_module(sub) else target, node.lineno, lazy))
     return found
+
+
+def _nodes(node: ast.AST, lazy: bool = False) -> Iterator[tuple[ast.AST, bool]]:
+    """Every node below ``node``, with whether it stands inside a function."""
+    inner = lazy or isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+    for child in ast.iter_child_nodes(node):
+        yield child, inner
+        yield from _nodes(child, inner)
 
 
 def is_module(dotted: str) -> bool:
@@ -118,6 +136,8 @@ def violation(imp: Import) -> str | None:
         return "nothing under sioserver/ imports the clients"
     if source in ("proto", "core"):
         if top in STDLIB or inside(target, "proto") or target == "sioserver.exceptions":
+            return None
+        if imp.lazy and (imp.module, top) in LAZY:
             return None
         return "proto/ and exceptions import only the standard library, each other and sioserver.exceptions"
     if inside(target, "integrations") and source != "integrations":
@@ -158,6 +178,7 @@ def test_the_walk_sees_the_package() -> None:
         ("sioserver.proto.socketio", "sioserver.proto.engineio", False),
         ("sioserver.proto.websocket", "asyncio.streams", False),
         ("sioserver.proto.websocket", "aiohttp", True),
+        ("sioserver.proto.socketio.notepack", "msgpack", True),  # at module level: the lazy one is allowed
         ("sioserver.proto.websocket", "sioserver.engine.websocket", True),
         ("sioserver.exceptions", "redis", True),
         ("sioserver.engine.session", "sioserver.server.socket", True),
@@ -177,6 +198,14 @@ def test_the_walk_sees_the_package() -> None:
 )
 def test_the_rules(module: str, target: str, broken: bool) -> None:
     assert (violation(Import(module, target, 1)) is not None) is broken
+
+
+def test_a_lazy_import_is_seen_and_allowed_only_where_named() -> None:
+    assert violation(Import("sioserver.proto.socketio.notepack", "msgpack", 1, lazy=True)) is None
+    assert violation(Import("sioserver.proto.socketio.packet", "msgpack", 1, lazy=True)) is not None
+    assert violation(Import("sioserver.server.server", "sioserver.adapters.redis", 1, lazy=True)) is not None
+    lazy = {(imp.module, imp.target) for imp in all_imports() if imp.lazy}
+    assert ("sioserver.proto.socketio.notepack", "msgpack") in lazy  # the walk finds imports inside functions
 
 
 def test_layers_import_downward_only() -> None:
