@@ -8,6 +8,7 @@ back into the framework's response.
 from __future__ import annotations
 
 import gzip
+import inspect
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -87,7 +88,18 @@ def error_response(error: EngineError, headers: Sequence[tuple[str, str]] = ()) 
     )
 
 
-OriginCheck = Callable[[str], bool]
+OriginCheck = Callable[[str], bool] | Callable[[str, dict[str, Any]], bool]
+"""``check(origin)`` or python-engineio's ``check(origin, environ)``."""
+
+
+def _positional_count(fn: Callable[..., Any]) -> int:
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return 1
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return 2
+    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
 
 
 class CorsPolicy:
@@ -101,14 +113,15 @@ class CorsPolicy:
     without any preflight (cross-site WebSocket hijacking).
     """
 
-    __slots__ = ("_any", "_check", "_origins", "credentials", "enabled")
+    __slots__ = ("_any", "_check", "_origins", "_with_environ", "credentials", "enabled")
 
     def __init__(self, allowed: str | Sequence[str] | OriginCheck | None, credentials: bool = True) -> None:
         self.credentials = credentials
         self.enabled = True
         self._any = False
         self._origins: frozenset[str] = frozenset()
-        self._check: OriginCheck | None = None
+        self._check: Callable[..., Any] | None = None
+        self._with_environ = False
         if allowed is None:
             pass
         elif allowed == "*":
@@ -117,6 +130,7 @@ class CorsPolicy:
             self._origins = frozenset([allowed.rstrip("/")])
         elif callable(allowed):
             self._check = allowed
+            self._with_environ = _positional_count(allowed) >= 2
         else:
             origins = list(allowed)
             if "*" in origins:
@@ -136,12 +150,15 @@ class CorsPolicy:
             return "origins " + ", ".join(sorted(self._origins))
         return "same origin only"
 
-    def allows(self, origin: str | None, host: str | None) -> bool:
+    def allows(self, origin: str | None, host: str | None,
+               environ: Callable[[], dict[str, Any]] | None = None) -> bool:
         if not self.enabled or origin is None:
             return True
         if self._any:
             return True
         if self._check is not None:
+            if self._with_environ:  # python-engineio's (origin, environ)
+                return bool(self._check(origin, environ() if environ is not None else {}))
             return bool(self._check(origin))
         if self._origins:
             return origin.rstrip("/") in self._origins

@@ -9,6 +9,8 @@ transport with no task per message: a subclass that needs to await decides so it
 from __future__ import annotations
 
 import asyncio
+import datetime
+import email.utils
 import logging
 import secrets
 from collections import Counter
@@ -80,7 +82,18 @@ class EngineServer:
     def __init__(self, **options: Any) -> None:
         check_options(options, ENGINE_OPTIONS, type(self).__name__)
         opts = {**ENGINE_OPTIONS, **options}
-        self.ping_interval = float(opts["ping_interval"])
+        ping_interval = opts["ping_interval"]
+        # python-engineio's (interval, grace): pings every interval; the client is told interval + grace
+        if isinstance(ping_interval, (tuple, list)):
+            if len(ping_interval) != 2:
+                raise ConfigurationError("ping_interval must be seconds or a tuple (interval, grace period)")
+            ping_interval, grace = ping_interval
+            self.ping_interval_grace_period = float(grace)
+            if self.ping_interval_grace_period < 0:
+                raise ConfigurationError("the ping_interval grace period must not be negative")
+        else:
+            self.ping_interval_grace_period = 0.0
+        self.ping_interval = float(ping_interval)
         self.ping_timeout = float(opts["ping_timeout"])
         if self.ping_interval <= 0 or self.ping_timeout <= 0:
             raise ConfigurationError("ping_interval and ping_timeout must be positive (seconds)")
@@ -90,10 +103,14 @@ class EngineServer:
         transports = opts["transports"]
         if isinstance(transports, str):
             transports = [transports]
-        self.transports = tuple(transports)
-        unknown = set(self.transports) - {"polling", "websocket"}
-        if unknown or not self.transports:
-            raise ConfigurationError(f"transports must be 'polling' and/or 'websocket', not {sorted(unknown)}")
+        transports = list(transports)
+        unknown = [t for t in transports if t not in ("polling", "websocket")]
+        if unknown:  # as python-engineio: dropped, but said
+            log.warning("transports: ignoring %s (sioserver serves 'polling' and 'websocket')",
+                        ", ".join(map(repr, unknown)))
+        self.transports = tuple(t for t in transports if t in ("polling", "websocket"))
+        if not self.transports:
+            raise ConfigurationError(f"transports must include 'polling' and/or 'websocket', not {unknown}")
         self.cors = CorsPolicy(opts["cors_allowed_origins"], bool(opts["cors_credentials"]))
         self.cookie = _cookie_options(opts["cookie"])
         self.http_compression = bool(opts["http_compression"])
@@ -191,7 +208,7 @@ class EngineServer:
         """Answer one HTTP request. ``None`` means the request became a WebSocket."""
         headers = request.headers
         origin = headers.get("Origin")
-        cors_ok = self.cors.allows(origin, headers.get("Host"))
+        cors_ok = self.cors.allows(origin, headers.get("Host"), request.environ)
         cors = self.cors.headers(origin) if cors_ok else []
         method = request.method
         if method == "OPTIONS":
@@ -273,7 +290,7 @@ class EngineServer:
         opening = open_packet(
             sid,
             upgrades,
-            round(self.ping_interval * 1000),
+            round((self.ping_interval + self.ping_interval_grace_period) * 1000),
             round(self.ping_timeout * 1000),
             self.max_http_buffer_size,
         )
@@ -534,27 +551,47 @@ def _is_upgrade(request: HttpRequest) -> bool:
     return request.headers.get("Upgrade", "").lower() == "websocket"
 
 
+#: cookie attributes, by every spelling accepted (python-engineio's ``SameSite``, ``HttpOnly``...)
+_COOKIE_KEYS = {"name": "name", "path": "Path", "domain": "Domain", "max_age": "Max-Age", "max-age": "Max-Age",
+                "expires": "Expires", "httponly": "HttpOnly", "samesite": "SameSite", "secure": "Secure",
+                "partitioned": "Partitioned"}
+
+
 def _cookie_options(cookie: Any) -> dict[str, Any] | None:
+    """The session cookie's attributes: ``True``, a name, or a dict with python-engineio's keys in any
+    case (``SameSite``, ``HttpOnly``, ``Secure``, ``path``, ``domain``, ``max_age``, ``expires``); a
+    callable value is called at every handshake. Defaults: ``Path=/``, ``HttpOnly``, ``SameSite=Lax``."""
     if cookie is None or cookie is False:
         return None
-    defaults = {"name": "io", "path": "/", "httponly": True, "samesite": "Lax", "secure": False}
+    defaults: dict[str, Any] = {"name": "io", "Path": "/", "HttpOnly": True, "SameSite": "Lax"}
     if cookie is True:
         return defaults
     if isinstance(cookie, str):
         return {**defaults, "name": cookie}
     if isinstance(cookie, dict):
-        check_options(cookie, defaults, "cookie")
-        return {**defaults, **cookie}
-    raise ConfigurationError("cookie must be None, a name, or a dict of name/path/httponly/samesite/secure")
+        check_options([key.lower() for key in cookie], _COOKIE_KEYS, "cookie")
+        return {**defaults, **{_COOKIE_KEYS[key.lower()]: value for key, value in cookie.items()}}
+    raise ConfigurationError("cookie must be None, True, a name, or a dict of cookie attributes")
 
 
 def _set_cookie(sid: str, opts: dict[str, Any]) -> str:
-    parts = [f"{opts['name']}={sid}", f"Path={opts['path']}"]
-    if opts["httponly"]:
-        parts.append("HttpOnly")
-    if opts["samesite"]:
-        parts.append(f"SameSite={opts['samesite']}")
-    if opts["secure"]:
-        parts.append("Secure")
+    parts = [f"{opts['name']}={sid}"]
+    for attribute, given in opts.items():
+        if attribute == "name":
+            continue
+        value = given() if callable(given) else given
+        if value is None or value is False:
+            continue
+        if value is True:
+            parts.append(attribute)
+        elif isinstance(value, datetime.datetime):
+            parts.append(f"{attribute}={email.utils.format_datetime(value.astimezone(datetime.UTC), usegmt=True)}")
+        elif isinstance(value, datetime.timedelta):
+            parts.append(f"{attribute}={int(value.total_seconds())}")
+        else:
+            text = str(value)
+            if any(c in text for c in ";\r\n"):
+                raise ValueError(f"cookie attribute {attribute} has a value that would split the header")
+            parts.append(f"{attribute}={text}")
     return "; ".join(parts)
 
