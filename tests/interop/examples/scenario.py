@@ -1,0 +1,105 @@
+"""The scenarios the example apps are driven through, for any client with python-socketio's API
+(python-socketio's ``AsyncClient`` and ``sioclient.AsyncClient``). ``examples_client.mjs`` runs the same
+steps with the official JavaScript client; each returns the same transcript when the server behaves
+as python-socketio does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+STEP = 5.0  # seconds for any one expected message
+
+
+class Recorder:
+    """A client that queues every ``my_response`` (or the events named) and its disconnect."""
+
+    def __init__(self, client: Any, events: tuple[str, ...] = ("my_response",)) -> None:
+        self.client = client
+        self.queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        for event in events:
+            client.on(event, self._recorder(event))
+        client.on("disconnect", lambda *reason: self.queue.put_nowait(("disconnect", None)))
+
+    def _recorder(self, event: str) -> Any:
+        def record(*args: Any) -> None:
+            self.queue.put_nowait((event, args[0] if len(args) == 1 else list(args)))
+
+        return record
+
+    async def next(self, ticks: bool = False) -> tuple[str, Any]:
+        """The next message; the background task's ticks (which come at any moment) are skipped
+        unless ``ticks``."""
+        while True:
+            event, data = await asyncio.wait_for(self.queue.get(), STEP)
+            is_tick = event == "my_response" and data == {"data": "Server generated event"}
+            if ticks or not is_tick:
+                return event, data
+
+    async def data(self) -> Any:
+        event, data = await self.next()
+        assert event == "my_response", (event, data)
+        return data["data"]
+
+
+async def app_scenario(make_client: Any, url: str, transports: list[str] | None) -> dict[str, list[Any]]:
+    """``app.py``: rooms, broadcasts, close_room, disconnect_request and the background task."""
+    a, b = Recorder(make_client()), Recorder(make_client())
+    seen: dict[str, list[Any]] = {"a": [], "b": []}
+    for name, rec in (("a", a), ("b", b)):
+        await rec.client.connect(url, transports=transports)
+        seen[name].append(await rec.next())
+    await a.client.emit("my_event", {"data": "to myself"})
+    seen["a"].append(await a.data())
+    for name, rec in (("a", a), ("b", b)):
+        await rec.client.emit("join", {"room": "r"})
+        seen[name].append(await rec.data())
+    await a.client.emit("my_room_event", {"data": "to r", "room": "r"})
+    seen["a"].append(await a.data())
+    seen["b"].append(await b.data())
+    await b.client.emit("my_broadcast_event", {"data": "to all"})
+    seen["a"].append(await a.data())
+    seen["b"].append(await b.data())
+    await a.client.emit("leave", {"room": "r"})
+    seen["a"].append(await a.data())
+    # a left r: b's room event reaches b only; a's next message is the broadcast that follows it
+    await b.client.emit("my_room_event", {"data": "r without a", "room": "r"})
+    seen["b"].append(await b.data())
+    await b.client.emit("my_broadcast_event", {"data": "fence 1"})
+    seen["a"].append(await a.data())
+    seen["b"].append(await b.data())
+    await b.client.emit("close_room", {"room": "r"})
+    seen["b"].append(await b.data())
+    # r is closed: b's room event reaches nobody; b's next message is its own my_event
+    await b.client.emit("my_room_event", {"data": "to a closed room", "room": "r"})
+    await b.client.emit("my_event", {"data": "fence 2"})
+    seen["b"].append(await b.data())
+    await a.client.emit("disconnect_request")
+    seen["a"].append(await a.next())
+    seen["b"].append(await b.next(ticks=True))  # the background task's tick
+    await b.client.disconnect()
+    return seen
+
+
+APP_TRANSCRIPT = {
+    "a": [("my_response", {"data": "Connected", "count": 0}), "to myself", "Entered room: r", "to r", "to all",
+          "Left room: r", "fence 1", ("disconnect", None)],
+    "b": [("my_response", {"data": "Connected", "count": 0}), "Entered room: r", "to r", "to all", "r without a",
+          "fence 1", "Room r is closing.", "fence 2", ("my_response", {"data": "Server generated event"})],
+}
+
+
+async def fiddle_scenario(make_client: Any, url: str, transports: list[str] | None) -> dict[str, list[Any]]:
+    """``fiddle.py`` and ``latency.py``: several arguments from the connect handler, ping and pong."""
+    rec = Recorder(make_client(), events=("hello", "pong_from_server"))
+    await rec.client.connect(url, transports=transports, auth={"token": "t"})
+    seen = [await rec.next()]
+    for _ in range(3):
+        await rec.client.emit("ping_from_client")
+        seen.append(await rec.next())
+    await rec.client.disconnect()
+    return {"a": seen}
+
+
+FIDDLE_TRANSCRIPT = {"a": [("hello", [1, 2, {"hello": "you"}])] + [("pong_from_server", [])] * 3}

@@ -1,0 +1,140 @@
+"""python-socketio's aiohttp example apps, ported by changing the import (``examples/``: the same handlers and
+calls as ``examples/server/aiohttp``), driven by python-socketio's client, sioclient and the official
+JavaScript client over each transport. The same steps against the same app on python-socketio itself
+give the reference transcript, so the comparison is with python-socketio, not with a guess.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import socketio as python_socketio
+
+HERE = Path(__file__).resolve().parent
+EXAMPLES = HERE / "examples"
+ROOT = HERE.parents[1]
+sys.path.insert(0, str(ROOT / "clients" / "python"))
+
+import sioclient  # noqa: E402
+
+_spec = importlib.util.spec_from_file_location("python_socketio_example_scenario", EXAMPLES / "scenario.py")
+assert _spec is not None and _spec.loader is not None
+scenario = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(scenario)
+
+TRANSPORTS = {"polling then websocket": None, "websocket": ["websocket"], "polling": ["polling"]}
+CLIENTS: dict[str, Callable[[], Any]] = {
+    "python-socketio": lambda: python_socketio.AsyncClient(reconnection=False),
+    "sioclient": lambda: sioclient.AsyncClient(reconnection=False),
+}
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class App:
+    """An example app in a subprocess, as its README runs it (``python app.py``)."""
+
+    def __init__(self, script: str, impl: str, logdir: Path) -> None:
+        self.port = free_port()
+        self.log_path = logdir / f"{script}-{impl}.log"
+        env = {**os.environ, "EXAMPLE_IMPL": impl, "PORT": str(self.port), "EXAMPLE_TICK": "0.5",
+               "PYTHONPATH": str(ROOT)}
+        with self.log_path.open("wb") as log:
+            self.proc = subprocess.Popen([sys.executable, str(EXAMPLES / script)], cwd=EXAMPLES, env=env,
+                                         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while not self._answers():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                pytest.fail(f"{script} on {impl} did not start:\n{self.log()}", pytrace=False)
+            time.sleep(0.05)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _answers(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.url + "/socket.io/?EIO=4&transport=polling", timeout=1) as resp:
+                return bool(resp.status == 200)
+        except OSError:
+            return False
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="module", params=["sioserver", "python-socketio"])
+def impl(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="module")
+def apps(impl: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, App]]:
+    logdir = tmp_path_factory.mktemp("examples")
+    started = {name: App(name + ".py", impl, logdir) for name in ("app", "fiddle")}
+    yield started
+    for app in started.values():
+        app.stop()
+
+
+def plain(transcript: Any) -> Any:
+    """Tuples as lists, as JSON has them (the JavaScript client's transcript comes as JSON)."""
+    return json.loads(json.dumps(transcript))
+
+
+@pytest.mark.parametrize("transport", list(TRANSPORTS))
+@pytest.mark.parametrize("client", list(CLIENTS))
+async def test_app_with_python_clients(apps: dict[str, App], client: str, transport: str) -> None:
+    seen = await scenario.app_scenario(CLIENTS[client], apps["app"].url, TRANSPORTS[transport])
+    assert plain(seen) == plain(scenario.APP_TRANSCRIPT), apps["app"].log()[-3000:]
+
+
+@pytest.mark.parametrize("transport", list(TRANSPORTS))
+@pytest.mark.parametrize("client", list(CLIENTS))
+async def test_fiddle_and_latency_with_python_clients(apps: dict[str, App], client: str, transport: str) -> None:
+    seen = await scenario.fiddle_scenario(CLIENTS[client], apps["fiddle"].url, TRANSPORTS[transport])
+    assert plain(seen) == plain(scenario.FIDDLE_TRANSCRIPT)
+    assert "connected auth={'token': 't'} sid=" in apps["fiddle"].log()
+
+
+@pytest.mark.parametrize("transport", ["default", "websocket", "polling"])
+@pytest.mark.parametrize(("script", "expected"), [("app", scenario.APP_TRANSCRIPT),
+                                                  ("fiddle", scenario.FIDDLE_TRANSCRIPT)])
+def test_with_the_javascript_client(apps: dict[str, App], node_modules: Path, script: str, expected: Any,
+                                    transport: str) -> None:
+    proc = subprocess.run(["node", str(EXAMPLES / "examples_client.mjs"), apps[script].url, script, transport],
+                          cwd=HERE, capture_output=True, text=True, timeout=90, check=False)
+    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert lines and lines[-1]["ok"], (proc.stdout, proc.stderr, apps[script].log()[-3000:])
+    assert lines[-1]["seen"] == plain(expected)
+
+
+def test_the_page_is_served(apps: dict[str, App]) -> None:
+    with urllib.request.urlopen(apps["app"].url + "/", timeout=5) as resp:
+        assert resp.status == 200 and b"python-socketio example app" in resp.read()
