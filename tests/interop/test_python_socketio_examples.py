@@ -103,6 +103,13 @@ def apps(impl: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[s
         app.stop()
 
 
+def slow_reference(impl: str, client: str, transport: str) -> None:
+    if impl == "python-socketio" and client == "python-socketio" and transport == "polling":
+        # the reference run of python-socketio with its own client over polling only takes 30 s: the
+        # client's disconnect() waits for its pending GET, which the server answers at the next ping
+        pytest.skip("30 s on python-socketio itself; the other reference runs check the transcript")
+
+
 def plain(transcript: Any) -> Any:
     """Tuples as lists, as JSON has them (the JavaScript client's transcript comes as JSON)."""
     return json.loads(json.dumps(transcript))
@@ -110,14 +117,17 @@ def plain(transcript: Any) -> Any:
 
 @pytest.mark.parametrize("transport", list(TRANSPORTS))
 @pytest.mark.parametrize("client", list(CLIENTS))
-async def test_app_with_python_clients(apps: dict[str, App], client: str, transport: str) -> None:
+async def test_app_with_python_clients(apps: dict[str, App], impl: str, client: str, transport: str) -> None:
+    slow_reference(impl, client, transport)
     seen = await scenario.app_scenario(CLIENTS[client], apps["app"].url, TRANSPORTS[transport])
     assert plain(seen) == plain(scenario.APP_TRANSCRIPT), apps["app"].log()[-3000:]
 
 
 @pytest.mark.parametrize("transport", list(TRANSPORTS))
 @pytest.mark.parametrize("client", list(CLIENTS))
-async def test_fiddle_and_latency_with_python_clients(apps: dict[str, App], client: str, transport: str) -> None:
+async def test_fiddle_and_latency_with_python_clients(apps: dict[str, App], impl: str, client: str,
+                                                      transport: str) -> None:
+    slow_reference(impl, client, transport)
     seen = await scenario.fiddle_scenario(CLIENTS[client], apps["fiddle"].url, TRANSPORTS[transport])
     assert plain(seen) == plain(scenario.FIDDLE_TRANSCRIPT)
     assert "connected auth={'token': 't'} sid=" in apps["fiddle"].log()
