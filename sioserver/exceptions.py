@@ -12,6 +12,7 @@
     │   └── ConnectionRefusedError    raised by a connect handler or middleware to refuse a client
     ├── AckTimeoutError               (also a builtin ``TimeoutError``) no answer to an ack in time
     ├── DisconnectedError             the target client is gone (pending acks fail with this)
+    │   └── UnknownSidError           (also a ``KeyError``, as python-socketio raises) no such sid
     ├── BadNamespaceError             (python-socketio's name; sioserver's server never raises it)
     └── ConfigurationError            (also a ``TypeError``) an unknown or invalid option
 
@@ -121,6 +122,14 @@ class DisconnectedError(SioserverError):
     def __init__(self, reason: str = "disconnected") -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class UnknownSidError(DisconnectedError, KeyError):
+    """No client with that sid is connected to that namespace (on this server). A ``KeyError`` too,
+    which is what python-socketio raises from ``get_session()`` and the like."""
+
+    def __str__(self) -> str:
+        return self.reason
 
 
 class BadNamespaceError(SioserverError):

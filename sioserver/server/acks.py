@@ -1,7 +1,7 @@
 """What waits for acknowledgements: every pending ack of a socket is an :class:`~.protocols.AckHandler`.
 
-* :class:`CallbackAck`: ``sio.emit(..., to=sid, callback=fn)`` (``fn(*answer)``; nothing on timeout or
-  disconnect, as python-socketio).
+* :class:`CallbackAck`: ``sio.emit(..., to=sid, callback=fn)`` (``fn(*answer)``; on timeout a log line,
+  and ``fn(AckTimeoutError)`` when the emit gave its own ``timeout=``, as Node's ``socket.timeout()``).
 * :class:`AckWaiter`: ``sio.call()``: a future that gets the answer, :class:`AckTimeoutError` or
   :class:`DisconnectedError`.
 * :class:`BroadcastAck`: ``emit_with_ack()`` on an operator: the answers of every client on every
@@ -12,10 +12,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from ..exceptions import AckTimeoutError, DisconnectedError
+
+log = logging.getLogger("sioserver.server")
 
 __all__ = ["AckWaiter", "BroadcastAck", "CallbackAck"]
 
@@ -23,16 +26,24 @@ __all__ = ["AckWaiter", "BroadcastAck", "CallbackAck"]
 class CallbackAck:
     """A user callback, called with the answer's arguments."""
 
-    __slots__ = ("callback",)
+    __slots__ = ("callback", "event", "sid", "timeout_error")
 
-    def __init__(self, callback: Callable[..., Any]) -> None:
+    def __init__(self, callback: Callable[..., Any], event: str = "", sid: str = "",
+                 timeout_error: bool = False) -> None:
         self.callback = callback
+        self.event = event
+        self.sid = sid
+        self.timeout_error = timeout_error
 
     def __call__(self, answer: list[Any]) -> None:
         self.callback(*answer)
 
     def expire(self) -> None:
-        pass
+        if self.timeout_error:
+            self.callback(AckTimeoutError(f"{self.sid} did not acknowledge {self.event!r} in time"))
+        else:
+            log.warning("%s did not acknowledge %r within the ack timeout: its callback is not called",
+                        self.sid, self.event)
 
     def fail(self, reason: str) -> None:
         pass

@@ -9,6 +9,7 @@ run time, with its sockets and its adapter.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import re
@@ -54,8 +55,9 @@ def _positional_count(fn: Handler) -> int:
 class Handlers:
     """The handlers, middlewares and options of one namespace spec."""
 
-    __slots__ = ("catch_all", "connect", "connect_args", "disconnect", "disconnect_args", "events",
-                 "instance", "matcher", "middlewares", "prefix_namespace")
+    __slots__ = ("any_incoming", "any_outgoing", "catch_all", "connect", "connect_args", "disconnect",
+                 "disconnect_args", "disconnecting", "disconnecting_args", "dispatch", "events", "instance",
+                 "matcher", "middlewares", "packet_middlewares", "prefix_namespace")
 
     def __init__(self, matcher: NamespaceMatcher) -> None:
         self.matcher = matcher
@@ -68,6 +70,13 @@ class Handlers:
         self.middlewares: list[Handler] = []
         self.instance: AsyncNamespace | None = None
         self.prefix_namespace = matcher == "*"
+        self.disconnecting: Handler | None = None
+        self.disconnecting_args = 0
+        # Node's per-socket features: socket.use(), onAny(), onAnyOutgoing()
+        self.packet_middlewares: list[Handler] = []
+        self.any_incoming: list[Handler] = []
+        self.any_outgoing: list[Handler] = []
+        self.dispatch: Handler | None = None  # an AsyncNamespace's own trigger_event
 
     def set(self, event: str, handler: Handler) -> None:
         extra = 1 if self.prefix_namespace else 0
@@ -77,6 +86,9 @@ class Handlers:
         elif event == "disconnect":
             self.disconnect = handler
             self.disconnect_args = _positional_count(handler) - extra
+        elif event == "disconnecting":
+            self.disconnecting = handler
+            self.disconnecting_args = _positional_count(handler) - extra
         elif event == "*":
             self.catch_all = handler
         else:
@@ -92,6 +104,8 @@ class Handlers:
 
     def lookup(self, event: str) -> Handler | None:
         handler = self.events.get(event)
+        if handler is None and self.dispatch is not None:
+            return functools.partial(self.dispatch, event)
         if handler is None and self.instance is not None:
             handler = getattr(self.instance, "on_" + event, None) if isinstance(event, str) else None
             if handler is not None:
@@ -111,6 +125,8 @@ class Namespace:
         self.handlers = handlers
         self.dynamic = dynamic
         self.sockets: dict[str, Socket] = {}
+        self.departing: dict[str, Socket] = {}  # gone, while their disconnect handlers run
+        self._running_handlers: dict[str, int] = {}
         self._ack_ids = 0
         self.encode: Callable[[Packet], Encoded] = server.parser.encode
         self.adapter: Adapter = server.adapter_factory(self)
@@ -224,6 +240,42 @@ class Namespace:
     # ---------------------------------------------------------------- events
 
     def dispatch_event(self, socket: Socket, packet: Packet) -> None:
+        handlers = self.handlers
+        if handlers.any_incoming:
+            data = packet.data
+            for listener in list(handlers.any_incoming):  # Node's onAny(): every event, before its handler
+                eager.call(listener, (socket.sid, *data), None, self._handler_failed)
+        if handlers.packet_middlewares:
+            eager.run(self._through_middlewares(socket, packet), None, self._handler_failed)
+            return
+        self._dispatch(socket, packet)
+
+    async def _through_middlewares(self, socket: Socket, packet: Packet) -> None:
+        """Node's ``socket.use()``: each middleware sees ``(sid, event, args)`` (``args`` may be changed
+        in place); returning False or raising drops the packet (an exception is logged)."""
+        data = packet.data
+        args = data[1:]
+        for middleware in list(self.handlers.packet_middlewares):
+            try:
+                result = middleware(socket.sid, data[0], args)
+                if inspect.isawaitable(result):
+                    result = await result
+            except Exception as exc:
+                log.info("packet middleware of %s refused %r from %s: %r", self.name, data[0], socket.sid, exc)
+                return
+            if result is False:
+                log.debug("packet middleware of %s dropped %r from %s", self.name, data[0], socket.sid)
+                return
+        if socket.connected:
+            self._dispatch(socket, Packet(packet.type, packet.nsp, [data[0], *args], packet.id))
+
+    def notify_outgoing(self, sids: Any, event: str, args: list[Any]) -> None:
+        """Node's ``onAnyOutgoing()``: ``listener(sid, event, *args)`` for each recipient here."""
+        for sid in sids:
+            for listener in list(self.handlers.any_outgoing):
+                eager.call(listener, (sid, event, *args), None, self._handler_failed)
+
+    def _dispatch(self, socket: Socket, packet: Packet) -> None:
         data = packet.data
         event = data[0]
         handlers = self.handlers
@@ -250,21 +302,49 @@ class Namespace:
     # ------------------------------------------------------------ disconnect
 
     def remove(self, socket: Socket, reason: DisconnectReason, was_connected: bool) -> None:
+        """The socket is gone. ``disconnecting`` handlers run while it is still in its rooms (Node's
+        event of that name); then it leaves them, and ``disconnect`` handlers run. Until both have
+        finished, ``get_session``, ``rooms`` and ``get_environ`` still answer for it."""
+        sid = socket.sid
         socket.close_reason = reason
-        self.sockets.pop(socket.sid, None)
-        self.adapter.delete_all(socket.sid)
+        socket.left_rooms = set(self.adapter.socket_rooms(sid) or ())
+        handlers = self.handlers
+        if was_connected and handlers.disconnecting is not None:
+            self._run_handler(socket, handlers.disconnecting, handlers.disconnecting_args, reason)
+        self.sockets.pop(sid, None)
+        self.adapter.delete_all(sid)
         if was_connected:
             self._run_disconnect(socket, reason)
         self._cleanup()
 
     def _run_disconnect(self, socket: Socket, reason: DisconnectReason) -> None:
         handler = self.handlers.disconnect
-        if handler is None:
-            return
+        if handler is not None:
+            self._run_handler(socket, handler, self.handlers.disconnect_args, reason)
+
+    def _run_handler(self, socket: Socket, handler: Handler, positional: int, reason: DisconnectReason) -> None:
         args: tuple[Any, ...] = (*self._prefix(), socket.sid)
-        if self.handlers.disconnect_args >= 2:
+        if positional >= 2:
             args = (*args, reason.value)
-        eager.call(handler, args, None, self._handler_failed)
+        sid = socket.sid
+        self.departing[sid] = socket
+        running = self._running_handlers
+        running[sid] = running.get(sid, 0) + 1
+
+        def finished(_: Any = None) -> None:
+            left = running.get(sid, 1) - 1
+            if left > 0:
+                running[sid] = left
+            else:
+                running.pop(sid, None)
+                if self.departing.get(sid) is socket:
+                    del self.departing[sid]
+
+        def failed(exc: BaseException) -> None:
+            finished()
+            self._handler_failed(exc)
+
+        eager.call(handler, args, finished, failed)
 
     def _cleanup(self) -> None:
         if self.dynamic and not self.sockets:
@@ -306,6 +386,19 @@ class AsyncNamespace:
 
     def _set_server(self, server: AsyncServer) -> None:
         self.server = server
+
+    async def trigger_event(self, event: str, *args: Any) -> Any:
+        """Run the ``on_<event>`` method (python-socketio's dispatcher). Override it to see every event
+        of this namespace, ``connect`` and ``disconnect`` included; its return value is the ack."""
+        handler = getattr(self, "on_" + event, None)
+        if handler is None:
+            return None
+        if event in ("connect", "disconnect", "disconnecting"):
+            args = args[:_positional_count(handler)]  # (sid, environ[, auth]), (sid[, reason])
+        result = handler(*args)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
 
     @property
     def _sio(self) -> AsyncServer:

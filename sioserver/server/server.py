@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 from ..engine.http import HttpRequest, HttpResponse
 from ..engine.server import ENGINE_OPTIONS, EngineServer
 from ..engine.session import DisconnectReason, Session
-from ..exceptions import ConfigurationError, DisconnectedError, check_options
+from ..exceptions import ConfigurationError, DisconnectedError, UnknownSidError, check_options
 from ..proto.socketio import EVENT, Packet, answer_of, args_of, make_parser
 from .acks import AckWaiter, BroadcastAck
 from .adapter import Adapter, BroadcastOptions, MemoryAdapter
 from .broadcast import BroadcastOperator, RemoteSocket
 from .client import Client
+from .compat import EnvironView, Manager, ServerCompat
 from .namespace import AsyncNamespace, Handlers, Namespace, NamespaceMatcher
 from .options import SOCKETIO_OPTIONS, async_mode, logger_for, resolve_adapter, room_set, short
 from .protocols import AdapterNamespace
@@ -52,7 +54,7 @@ class _Engine(EngineServer):
             client.on_close(reason)
 
 
-class AsyncServer:
+class AsyncServer(ServerCompat):
     """A Socket.IO v5 server.
 
     Options: the Engine.IO ones (``ping_interval``, ``ping_timeout``, ``max_http_buffer_size``,
@@ -63,6 +65,9 @@ class AsyncServer:
     ``adapter`` (a factory taking a namespace), ``ack_timeout``, ``logger``, ``engineio_logger``.
     An unknown option raises :class:`~sioserver.exceptions.ConfigurationError` (a ``TypeError``)
     naming the closest valid one.
+
+    python-socketio's attributes are there too: ``reason`` (the disconnect reasons), ``reserved_events``,
+    ``environ`` (environs by sid), ``manager`` (``get_participants``, ``is_connected``, ``rooms``...).
     """
 
     def __init__(self, **options: Any) -> None:
@@ -102,6 +107,8 @@ class AsyncServer:
         self._server_events: dict[str, dict[str, Callable[..., Any]]] = {}
         self._deferred_inits: list[Namespace] = []
         self.stats: Counter[str] = self.eio.stats
+        self.environ = EnvironView(self)
+        self.manager = Manager(self)
 
     # ---------------------------------------------------------------- registry
 
@@ -163,7 +170,12 @@ class AsyncServer:
         namespace_handler._set_server(self)
         handlers = self._handlers(namespace_handler.namespace)
         handlers.instance = namespace_handler
-        for event in ("connect", "disconnect"):
+        if type(namespace_handler).trigger_event is not AsyncNamespace.trigger_event:
+            # python-socketio's hook: an overridden trigger_event sees every event, connect included
+            handlers.dispatch = namespace_handler.trigger_event
+            for event in ("connect", "disconnect", "disconnecting"):
+                handlers.set(event, functools.partial(namespace_handler.trigger_event, event))
+        for event in () if handlers.dispatch is not None else ("connect", "disconnect", "disconnecting"):
             method = getattr(namespace_handler, "on_" + event, None)
             if method is not None:
                 handlers.set(event, method)
@@ -248,10 +260,12 @@ class AsyncServer:
             self.start_background_task(nsp.adapter.close)
 
     def _socket(self, sid: str, namespace: str | None) -> Socket:
+        """The socket of ``sid`` (also while its disconnect handlers run); :class:`UnknownSidError`
+        (a ``KeyError``, as python-socketio raises) when there is none."""
         nsp = self._namespaces.get(namespace or "/")
-        socket = None if nsp is None else nsp.sockets.get(sid)
+        socket = None if nsp is None else nsp.sockets.get(sid) or nsp.departing.get(sid)
         if socket is None:
-            raise DisconnectedError(f"no client {sid!r} connected to namespace {namespace or '/'!r}")
+            raise UnknownSidError(f"no client {sid!r} connected to namespace {namespace or '/'!r}")
         return socket
 
     # ------------------------------------------------------------------ emitting
@@ -285,43 +299,56 @@ class AsyncServer:
         volatile: bool = False,
         compress: bool = True,
         timeout: float | None = None,
+        ignore_queue: bool = False,
     ) -> None:
         """Emit ``event`` to one client (``to=sid``), rooms, or everyone in ``namespace``.
 
         ``data`` as in python-socketio: a tuple for several arguments. ``skip_sid`` and ``exclude``
-        leave out clients and rooms. ``callback(*answer)`` needs ``to`` to be one connected sid.
+        leave out clients and rooms. ``callback(*answer)`` is called with each recipient's answer
+        (this server's recipients); when ``timeout`` is given and a recipient does not answer in time,
+        it is called once with an :class:`~sioserver.AckTimeoutError` instead (Node's
+        ``socket.timeout(s).emit(..., cb)``). ``ignore_queue=True`` reaches this server's clients only.
         """
         namespace = namespace or "/"
         target = to if to is not None else room
-        if callback is not None:
-            if not isinstance(target, str):
-                raise ValueError("callback needs to=<sid> of one client; for broadcasts with acks "
-                                 "use await sio.to(room).timeout(s).emit_with_ack(...)")
-            self._socket(target, namespace).emit(event, args_of(data), callback, timeout, volatile)
-            return
         opts = BroadcastOptions(
             rooms=room_set(target),
             except_rooms=room_set(skip_sid) | room_set(exclude),
             volatile=volatile,
             compress=compress,
+            local=ignore_queue,
         )
+        if callback is not None:
+            nsp = self._namespaces.get(namespace)
+            if nsp is None:
+                return
+            for sid in self._local_targets(nsp, opts):
+                socket = nsp.sockets.get(sid)
+                if socket is not None:
+                    socket.emit(event, args_of(data), callback, timeout, volatile, timeout_error=timeout is not None)
+            return
         self._broadcast(namespace, event, args_of(data), opts)
 
     async def send(self, data: Any, to: str | Iterable[str] | None = None, room: str | Iterable[str] | None = None,
                    skip_sid: str | Iterable[str] | None = None, namespace: str | None = None,
-                   callback: Callable[..., Any] | None = None) -> None:
-        await self.emit("message", data, to=to, room=room, skip_sid=skip_sid, namespace=namespace, callback=callback)
+                   callback: Callable[..., Any] | None = None, **kwargs: Any) -> None:
+        await self.emit("message", data, to=to, room=room, skip_sid=skip_sid, namespace=namespace, callback=callback,
+                        **kwargs)
 
     async def call(self, event: str, data: Any = None, to: str | None = None, sid: str | None = None,
-                   namespace: str | None = None, timeout: float | None = 60) -> Any:
+                   namespace: str | None = None, timeout: float | None = 60, ignore_queue: bool = False) -> Any:
         """Emit to one client and return its answer; raises :class:`~sioserver.AckTimeoutError` after
         ``timeout`` seconds, :class:`~sioserver.DisconnectedError` if the client leaves first."""
         target = sid or to
         if target is None:
             raise ValueError("call() needs to=<sid>")
         socket = self._socket(target, namespace)
+        if socket.disconnected:  # its disconnect handler is running
+            raise DisconnectedError(socket.close_reason or "disconnected")
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
         nsp = socket.namespace
+        if nsp.handlers.any_outgoing:
+            nsp.notify_outgoing((socket.sid,), event, args_of(data))
         ack_id = nsp.next_ack_id()
         socket.expect_ack(ack_id, AckWaiter(future), timeout if timeout else self.ack_timeout)
         socket.send_packet(Packet(EVENT, nsp.name, [event, *args_of(data)], ack_id))
@@ -331,6 +358,8 @@ class AsyncServer:
         nsp = self._cluster_namespace(namespace)
         if nsp is None:
             return
+        if nsp.handlers.any_outgoing:
+            nsp.notify_outgoing(self._local_targets(nsp, opts), event, args)
         nsp.adapter.broadcast(Packet(EVENT, namespace, [event, *args]), opts)
 
     async def _broadcast_with_ack(self, namespace: str, event: str, args: list[Any],
@@ -354,7 +383,7 @@ class AsyncServer:
         """With a multi-process adapter, the namespace through which to reach ``sid`` when it is not a
         client of this server (another server may hold it); None otherwise."""
         nsp = self._namespaces.get(namespace or "/")
-        if nsp is not None and sid in nsp.sockets:
+        if nsp is not None and (sid in nsp.sockets or sid in nsp.departing):
             return None
         return None if self.adapter_factory is MemoryAdapter else self._cluster_namespace(namespace or "/")
 
@@ -365,6 +394,8 @@ class AsyncServer:
             remote.adapter.add_sockets(BroadcastOptions(rooms=frozenset((sid,))), (room,))
             return
         socket = self._socket(sid, namespace)
+        if socket.disconnected:
+            return  # its disconnect handlers are running: it is in no room any more
         other = socket.namespace.sockets.get(room)
         if other is not None and other is not socket:
             raise ValueError(f"room {room!r} is the private room of another client")
@@ -375,7 +406,10 @@ class AsyncServer:
         if remote is not None:
             remote.adapter.del_sockets(BroadcastOptions(rooms=frozenset((sid,))), (room,))
             return
-        socket = self._socket(sid, namespace)
+        try:
+            socket = self._socket(sid, namespace)
+        except UnknownSidError:
+            return  # as python-socketio: leaving is a no-op for a client that is gone
         if room == sid:
             raise ValueError("a client cannot leave its own room")
         socket.namespace.adapter.delete(sid, room)
@@ -384,9 +418,6 @@ class AsyncServer:
         nsp = self._namespaces.get(namespace or "/")
         if nsp is not None:
             nsp.adapter.del_sockets(BroadcastOptions(rooms=frozenset((room,))), (room,))
-
-    def rooms(self, sid: str, namespace: str | None = None) -> list[str]:
-        return sorted(self._socket(sid, namespace).rooms)
 
     # ------------------------------------------------------------------ cluster
     # With a multi-process adapter (sioserver.RedisAdapter) these act on every server of the cluster;
@@ -487,21 +518,6 @@ class AsyncServer:
         if inspect.isawaitable(result):
             result = await result
         return result
-
-    # ----------------------------------------------------------------- sessions
-
-    async def get_session(self, sid: str, namespace: str | None = None) -> dict[str, Any]:
-        return self._socket(sid, namespace).session
-
-    async def save_session(self, sid: str, session: dict[str, Any], namespace: str | None = None) -> None:
-        self._socket(sid, namespace).session = session
-
-    @contextlib.asynccontextmanager
-    async def session(self, sid: str, namespace: str | None = None) -> AsyncIterator[dict[str, Any]]:
-        """``async with sio.session(sid) as session:`` edits and saves the user session."""
-        session = await self.get_session(sid, namespace)
-        yield session
-        await self.save_session(sid, session, namespace)
 
     # --------------------------------------------------------------- lifecycle
 

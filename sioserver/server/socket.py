@@ -51,6 +51,7 @@ class Socket:
         "connected",
         "disconnected",
         "issued",
+        "left_rooms",
         "namespace",
         "session",
         "sid",
@@ -68,6 +69,7 @@ class Socket:
         self.acks: dict[int, _PendingAck] = {}
         self._held: list[Encoded] | None = []
         self.issued = time.time()
+        self.left_rooms: set[str] | None = None  # the rooms it was in when it went away
 
     def __repr__(self) -> str:
         return f"<Socket {self.sid} {self.namespace.name}>"
@@ -78,6 +80,8 @@ class Socket:
 
     @property
     def rooms(self) -> set[str]:
+        if self.left_rooms is not None:  # gone: what disconnect handlers still see
+            return set(self.left_rooms)
         return set(self.namespace.adapter.socket_rooms(self.sid) or ())
 
     @property
@@ -125,12 +129,15 @@ class Socket:
         self.write(self.namespace.encode(packet))
 
     def emit(self, event: str, args: list[Any], callback: AckCallback | None = None,
-             timeout: float | None = None, volatile: bool = False) -> None:
-        """Emit to this socket; ``callback(*ack_args)`` runs when the client acknowledges."""
+             timeout: float | None = None, volatile: bool = False, timeout_error: bool = False) -> None:
+        """Emit to this socket; ``callback(*ack_args)`` runs when the client acknowledges (with
+        ``timeout_error``, ``callback(AckTimeoutError)`` when it does not in time)."""
         ack_id = None
         if callback is not None:
             ack_id = self.namespace.next_ack_id()
-            self.expect_ack(ack_id, CallbackAck(callback), timeout)
+            self.expect_ack(ack_id, CallbackAck(callback, event, self.sid, timeout_error), timeout)
+        if self.namespace.handlers.any_outgoing:
+            self.namespace.notify_outgoing((self.sid,), event, args)
         packet = Packet(EVENT, self.namespace.name, [event, *args], ack_id)
         self.write(self.namespace.encode(packet), volatile)
 
