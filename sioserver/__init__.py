@@ -37,6 +37,7 @@ _EXPORTS: Final[dict[str, str]] = {
     "DisconnectedError": ".exceptions",
     "ProtocolError": ".exceptions",
     "SioserverError": ".exceptions",
+    "UnknownSidError": ".exceptions",
     "DisconnectReason": ".engine.session",
     "run": ".integrations.standalone",
     "Adapter": ".server.adapter",
@@ -51,7 +52,7 @@ _EXPORTS: Final[dict[str, str]] = {
     "RedisManager": ".adapters",
 }
 #: public submodules, imported on first access like the names above
-_SUBMODULES: Final = frozenset({"engineio"})
+_SUBMODULES: Final = frozenset({"engineio", "exceptions"})  # socketio.exceptions.TimeoutError ports as is
 
 # A literal, so that type checkers read it; tests/proto/test_imports.py checks it against the tables.
 __all__ = [
@@ -72,12 +73,14 @@ __all__ = [
     "RedisAdapter",
     "RedisManager",
     "SioserverError",
+    "UnknownSidError",
     "engineio",
+    "exceptions",
     "run",
 ]
 
 if TYPE_CHECKING:
-    from . import engineio
+    from . import engineio, exceptions
     from .adapters import AsyncRedisManager, Emitter, RedisAdapter, RedisManager
     from .engine.session import DisconnectReason
     from .exceptions import (
@@ -87,6 +90,7 @@ if TYPE_CHECKING:
         DisconnectedError,
         ProtocolError,
         SioserverError,
+        UnknownSidError,
     )
     from .integrations.standalone import run
     from .server.adapter import Adapter, BroadcastOptions, MemoryAdapter

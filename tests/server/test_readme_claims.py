@@ -332,6 +332,15 @@ class TestExceptionNames:
             assert hasattr(python_socketio.exceptions, name)
             assert issubclass(getattr(exceptions, name), exceptions.SocketIOError), name
 
+    def test_socketio_exceptions_is_reachable_right_after_the_import(self) -> None:
+        import subprocess
+        import sys
+
+        code = ("import sioserver as socketio; "
+                "assert socketio.exceptions.TimeoutError is socketio.AckTimeoutError; "
+                "assert issubclass(socketio.UnknownSidError, KeyError)")
+        subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
     async def test_a_call_timeout_is_caught_as_socketio_exceptions_timeout_error(self, sio_app: Any) -> None:
         import sioserver as socketio
 
