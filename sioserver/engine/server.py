@@ -126,6 +126,8 @@ class EngineServer:
         self.allow_request: AllowRequest | None = opts["allow_request"]
         self.poll_check_interval = float(opts["poll_check_interval"])
         self.logger: logging.Logger = opts["logger"] or log
+        # engineio_logger given: each session's start and end at INFO, as python-engineio
+        self._session_level = logging.DEBUG if opts["logger"] is None else logging.INFO
         self.ws_config = WebSocketConfig(
             max_message_size=self.max_http_buffer_size,
             compression=bool(opts["compression"]),
@@ -192,7 +194,7 @@ class EngineServer:
         self._parked.discard(session)
         self.stats["disconnects"] += 1
         self.stats[f"disconnect:{reason.value}"] += 1
-        self.logger.debug("session %s closed: %s", session.sid, reason.value)
+        self.logger.log(self._session_level, "session %s closed: %s", session.sid, reason.value)
         try:
             self.handle_disconnect(session, reason)
         except Exception:
@@ -286,6 +288,7 @@ class EngineServer:
     ) -> HttpResponse | None:
         sid = secrets.token_urlsafe(15)
         session = Session(self, sid, transport, request.environ())
+        self.logger.log(self._session_level, "session %s: %s handshake from %s", sid, transport, request.remote_addr)
         upgrades = ["websocket"] if transport == "polling" and self._can_upgrade() else []
         opening = open_packet(
             sid,

@@ -241,6 +241,9 @@ class Namespace:
 
     def dispatch_event(self, socket: Socket, packet: Packet) -> None:
         handlers = self.handlers
+        if self.server.event_logger is not None:
+            self.server.event_logger.info('received event "%s" from %s [%s]', str(packet.data[0])[:100],
+                                          socket.sid, self.name)
         if handlers.any_incoming:
             data = packet.data
             for listener in list(handlers.any_incoming):  # Node's onAny(): every event, before its handler

@@ -76,7 +76,9 @@ class AsyncServer(ServerCompat):
         opts = {**SOCKETIO_OPTIONS, **options}
         self.async_mode = async_mode(opts.pop("async_mode"))
         resolve_adapter(opts)
-        self.logger = logger_for(opts.pop("logger", None), "sioserver.server") or log
+        # logger=True (or a Logger): one INFO line per event received and emitted, as python-socketio
+        self.event_logger = logger_for(opts.pop("logger", None), "sioserver.server")
+        self.logger = self.event_logger or log
         engine_logger = logger_for(opts.pop("engineio_logger", None), "sioserver.engine")
         engine_opts = {k: v for k, v in opts.items() if k in ENGINE_OPTIONS}
         engine_opts["logger"] = engine_logger
@@ -349,6 +351,8 @@ class AsyncServer(ServerCompat):
         nsp = socket.namespace
         if nsp.handlers.any_outgoing:
             nsp.notify_outgoing((socket.sid,), event, args_of(data))
+        if self.event_logger is not None:
+            self.event_logger.info('emitting event "%s" to %s [%s]', short(str(event)), socket.sid, nsp.name)
         ack_id = nsp.next_ack_id()
         socket.expect_ack(ack_id, AckWaiter(future), timeout if timeout else self.ack_timeout)
         socket.send_packet(Packet(EVENT, nsp.name, [event, *args_of(data)], ack_id))
@@ -360,6 +364,9 @@ class AsyncServer(ServerCompat):
             return
         if nsp.handlers.any_outgoing:
             nsp.notify_outgoing(self._local_targets(nsp, opts), event, args)
+        if self.event_logger is not None:
+            self.event_logger.info('emitting event "%s" to %s [%s]', short(str(event)),
+                                   ", ".join(sorted(opts.rooms)) or "all", namespace)
         nsp.adapter.broadcast(Packet(EVENT, namespace, [event, *args]), opts)
 
     async def _broadcast_with_ack(self, namespace: str, event: str, args: list[Any],
@@ -399,6 +406,8 @@ class AsyncServer(ServerCompat):
         other = socket.namespace.sockets.get(room)
         if other is not None and other is not socket:
             raise ValueError(f"room {room!r} is the private room of another client")
+        if self.event_logger is not None:
+            self.event_logger.info("%s is entering room %s [%s]", sid, short(room), socket.namespace.name)
         socket.namespace.adapter.add_all(sid, (room,))
 
     async def leave_room(self, sid: str, room: str, namespace: str | None = None) -> None:

@@ -136,8 +136,12 @@ class Socket:
         if callback is not None:
             ack_id = self.namespace.next_ack_id()
             self.expect_ack(ack_id, CallbackAck(callback, event, self.sid, timeout_error), timeout)
-        if self.namespace.handlers.any_outgoing:
-            self.namespace.notify_outgoing((self.sid,), event, args)
+        namespace = self.namespace
+        if namespace.handlers.any_outgoing:
+            namespace.notify_outgoing((self.sid,), event, args)
+        if namespace.server.event_logger is not None:
+            namespace.server.event_logger.info('emitting event "%s" to %s [%s]', str(event)[:100], self.sid,
+                                               namespace.name)
         packet = Packet(EVENT, self.namespace.name, [event, *args], ack_id)
         self.write(self.namespace.encode(packet), volatile)
 

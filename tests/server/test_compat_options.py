@@ -68,3 +68,52 @@ class TestMonitorClients:
         with caplog.at_level(logging.WARNING, logger="sioserver.server"):
             sioserver.AsyncServer(monitor_clients=False)
         assert any("monitor_clients=False is ignored" in r.getMessage() for r in caplog.records)
+
+
+class TestLoggers:
+    async def test_logger_and_engineio_logger_true_log_each_connection_and_event(
+        self, sio_app: Any, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        loggers = [logging.getLogger(name) for name in ("", "sioserver.server", "sioserver.engine")]
+        saved = [lg.level for lg in loggers]
+        loggers[0].setLevel(logging.WARNING)  # INFO is hidden unless the options turn it on
+        for lg in loggers[1:]:
+            lg.setLevel(logging.NOTSET)
+        try:
+            sio, client = await sio_app(sioserver.AsyncServer(logger=True, engineio_logger=True))
+
+            @sio.on("hello")
+            async def hello(sid: str, data: Any) -> None:
+                await sio.enter_room(sid, "r")
+                await sio.emit("welcome", data, room="r")
+
+            c: RawClient = await client()
+            sid = await c.connect()
+            await c.send('42["hello",1]')
+            assert await c.recv() == '42["welcome",1]'
+            await c.close()
+            lines = {(r.name, r.levelno, r.getMessage()) for r in caplog.records}
+            eio_sid = c.open["sid"]
+            assert ("sioserver.engine", logging.INFO, f"session {eio_sid}: websocket handshake from 127.0.0.1") in lines
+            assert ("sioserver.server", logging.INFO, f'received event "hello" from {sid} [/]') in lines
+            assert ("sioserver.server", logging.INFO, f"{sid} is entering room r [/]") in lines
+            assert ("sioserver.server", logging.INFO, 'emitting event "welcome" to r [/]') in lines
+        finally:
+            for lg, level in zip(loggers, saved, strict=True):
+                lg.setLevel(level)
+
+    async def test_without_them_nothing_is_logged_at_info(self, sio_app: Any,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+        root = logging.getLogger()
+        saved = root.level
+        root.setLevel(logging.WARNING)
+        try:
+            sio, client = await sio_app(sioserver.AsyncServer())
+            sio.on("hello", lambda sid, data: None)
+            c: RawClient = await client()
+            await c.connect()
+            await c.send('421["hello",1]')
+            assert await c.recv() == "431[]"  # handled
+        finally:
+            root.setLevel(saved)
+        assert not [r for r in caplog.records if r.levelno == logging.INFO and "event" in r.getMessage()]
