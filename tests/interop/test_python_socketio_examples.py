@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import subprocess
+import re
 import sys
-import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,6 +25,10 @@ sys.path.insert(0, str(ROOT / "clients" / "python"))
 
 import sioclient  # noqa: E402
 
+from tests._support import node  # noqa: E402
+from tests._support.ports import free_port  # noqa: E402
+from tests._support.procs import Process, python_env, start_all  # noqa: E402
+
 _spec = importlib.util.spec_from_file_location("python_socketio_example_scenario", EXAMPLES / "scenario.py")
 assert _spec is not None and _spec.loader is not None
 scenario = importlib.util.module_from_spec(_spec)
@@ -39,54 +41,17 @@ CLIENTS: dict[str, Callable[[], Any]] = {
 }
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+#: aiohttp's ``web.run_app`` says where it listens: the ready line of an example app
+RUNNING = re.compile(r"Running on http://127\.0\.0\.1:(\d+)")
 
 
-class App:
+class App(Process):
     """An example app in a subprocess, as its README runs it (``python app.py``)."""
 
     def __init__(self, script: str, impl: str, logdir: Path) -> None:
-        self.port = free_port()
-        self.log_path = logdir / f"{script}-{impl}.log"
-        env = {**os.environ, "EXAMPLE_IMPL": impl, "PORT": str(self.port), "EXAMPLE_TICK": "0.5",
-               "PYTHONPATH": str(ROOT)}
-        with self.log_path.open("wb") as log:
-            self.proc = subprocess.Popen([sys.executable, str(EXAMPLES / script)], cwd=EXAMPLES, env=env,
-                                         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + 20
-        while not self._answers():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                pytest.fail(f"{script} on {impl} did not start:\n{self.log()}", pytrace=False)
-            time.sleep(0.05)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def _answers(self) -> bool:
-        try:
-            with urllib.request.urlopen(self.url + "/socket.io/?EIO=4&transport=polling", timeout=1) as resp:
-                return bool(resp.status == 200)
-        except OSError:
-            return False
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        env = python_env(EXAMPLE_IMPL=impl, PORT=str(free_port()), EXAMPLE_TICK="0.5")
+        super().__init__([sys.executable, str(EXAMPLES / script)], log_path=logdir / f"{script}-{impl}.log",
+                         env=env, cwd=EXAMPLES, ready=RUNNING, name=f"{script} on {impl}")
 
 
 @pytest.fixture(scope="module", params=["sioserver", "python-socketio"])
@@ -98,6 +63,7 @@ def impl(request: pytest.FixtureRequest) -> str:
 def apps(impl: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, App]]:
     logdir = tmp_path_factory.mktemp("examples")
     started = {name: App(name + ".py", impl, logdir) for name in ("app", "fiddle")}
+    start_all(list(started.values()))
     yield started
     for app in started.values():
         app.stop()
@@ -120,7 +86,7 @@ def plain(transcript: Any) -> Any:
 async def test_app_with_python_clients(apps: dict[str, App], impl: str, client: str, transport: str) -> None:
     slow_reference(impl, client, transport)
     seen = await scenario.app_scenario(CLIENTS[client], apps["app"].url, TRANSPORTS[transport])
-    assert plain(seen) == plain(scenario.APP_TRANSCRIPT), apps["app"].log()[-3000:]
+    assert plain(seen) == plain(scenario.APP_TRANSCRIPT), apps["app"].context()
 
 
 @pytest.mark.parametrize("transport", list(TRANSPORTS))
@@ -130,19 +96,19 @@ async def test_fiddle_and_latency_with_python_clients(apps: dict[str, App], impl
     slow_reference(impl, client, transport)
     seen = await scenario.fiddle_scenario(CLIENTS[client], apps["fiddle"].url, TRANSPORTS[transport])
     assert plain(seen) == plain(scenario.FIDDLE_TRANSCRIPT)
-    assert "connected auth={'token': 't'} sid=" in apps["fiddle"].log()
+    assert "connected auth={'token': 't'} sid=" in apps["fiddle"].output()
 
 
 @pytest.mark.parametrize("transport", ["default", "websocket", "polling"])
 @pytest.mark.parametrize(("script", "expected"), [("app", scenario.APP_TRANSCRIPT),
                                                   ("fiddle", scenario.FIDDLE_TRANSCRIPT)])
-def test_with_the_javascript_client(apps: dict[str, App], node_modules: Path, script: str, expected: Any,
+def test_with_the_javascript_client(apps: dict[str, App], interop_node_modules: Path, script: str, expected: Any,
                                     transport: str) -> None:
-    proc = subprocess.run(["node", str(EXAMPLES / "examples_client.mjs"), apps[script].url, script, transport],
-                          cwd=HERE, capture_output=True, text=True, timeout=90, check=False)
-    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-    assert lines and lines[-1]["ok"], (proc.stdout, proc.stderr, apps[script].log()[-3000:])
-    assert lines[-1]["seen"] == plain(expected)
+    run = node.run(EXAMPLES / "examples_client.mjs", apps[script].url, script, transport, timeout=90,
+                   context=apps[script].context())
+    result = run.last()
+    assert result["ok"], run.context() + "\n" + apps[script].context()
+    assert result["seen"] == plain(expected)
 
 
 def test_the_page_is_served(apps: dict[str, App]) -> None:
