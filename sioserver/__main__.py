@@ -1,4 +1,5 @@
-"""``python -m sioserver module:sio [--host H] [--port N]``: serve a server object from a module."""
+"""``python -m sioserver module:sio [--host H] [--port N] [--static URL=PATH] [--asgi module:app]``:
+serve a server object from a module."""
 
 from __future__ import annotations
 
@@ -12,13 +13,25 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m sioserver", description=__doc__)
     parser.add_argument("target", help="module:attribute of an AsyncServer (attribute defaults to 'sio')")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--port", type=int, default=8000, help="0 picks a free port (printed on stdout)")
     parser.add_argument("--path", default=None, help="URL path (default socket.io)")
+    parser.add_argument("--static", action="append", default=[], metavar="URL=PATH",
+                        help="serve a file or directory at URL (repeatable), as static_files")
+    parser.add_argument("--asgi", default=None, metavar="MODULE:APP", help="an ASGI app for every other path")
+    parser.add_argument("--front", choices=("http1", "aiohttp"), default="http1",
+                        help="sioserver's own HTTP/1.1 front (default) or aiohttp")
     parser.add_argument("--no-uvloop", action="store_true")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    run(load(args.target), args.host, args.port, socketio_path=args.path, uvloop=not args.no_uvloop)
+    static = {}
+    for item in args.static:
+        url, sep, path = item.partition("=")
+        if not sep:
+            parser.error(f"--static takes URL=PATH, not {item!r}")
+        static[url] = path
+    run(load(args.target), args.host, args.port, socketio_path=args.path, static_files=static or None,
+        other_asgi_app=load(args.asgi) if args.asgi else None, front=args.front, uvloop=not args.no_uvloop)
 
 
 if __name__ == "__main__":

@@ -1,18 +1,24 @@
-"""``sioserver.run(sio)`` and ``python -m sioserver module:sio``: a server with nothing else to set up."""
+"""``sioserver.run(sio)`` and ``python -m sioserver module:sio``: a server with nothing else to set up.
+
+``run`` serves through sioserver's own HTTP/1.1 front (:mod:`sioserver.integrations.http1`); with
+``front="aiohttp"`` (or an aiohttp ``app=``) it serves through aiohttp's ``web.run_app`` and
+``attach()`` instead, as before.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
+import signal
 import sys
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiohttp import web
+from .http1 import Http1Server, HttpConfig
 
-from .aiohttp import HttpErrorLogger
-
-__all__ = ["load", "run"]
+__all__ = ["load", "run", "serve"]
 
 log = logging.getLogger("sioserver")
 
@@ -26,15 +32,109 @@ def _use_uvloop() -> bool:
     return True
 
 
-def run(sio: Any, host: str = "127.0.0.1", port: int = 8000, *, app: web.Application | None = None,
-        socketio_path: str | None = None, uvloop: bool = True, access_log: bool = False) -> None:
+def _default_path(sio: Any) -> str:
+    return "engine.io" if sio.__class__.__module__.startswith("sioserver.engineio") else "socket.io"
+
+
+def _hooks(sio: Any) -> tuple[Any, Callable[[], None], Callable[[], Awaitable[None]]]:
+    """The engine of ``sio`` (a Socket.IO or an Engine.IO server), what starts it, what stops it."""
+    if hasattr(sio, "eio"):  # Socket.IO: namespaces known now get their adapters started
+        def start() -> None:
+            for name in sio._specs:
+                if name != "*":
+                    sio._namespace(name, create=True)
+            sio._start_adapters()
+
+        async def stop() -> None:
+            await sio.shutdown(sio.shutdown_grace)
+        return sio.eio, start, stop
+
+    async def stop_engine() -> None:
+        await sio.shutdown()
+    return sio, lambda: None, stop_engine
+
+
+async def serve(
+    sio: Any,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    socketio_path: str | None = None,
+    static_files: dict[str, Any] | None = None,
+    other_asgi_app: Any = None,
+    http: HttpConfig | None = None,
+    shutdown_timeout: float = 5.0,
+    stop: asyncio.Event | None = None,
+    ready: Callable[[list[tuple[str, int]]], None] | None = None,
+    sock: Any = None,
+) -> None:
+    """Serve until ``stop`` is set (or SIGINT/SIGTERM when ``stop`` is None), then stop gracefully:
+    new handshakes get 503, sessions end with "server shutting down", requests in progress get up to
+    ``shutdown_timeout`` seconds. ``sock`` is a listening socket to serve on instead of ``host:port``;
+    ``ready`` is called with the bound addresses once clients may connect."""
+    engine, start, shutdown = _hooks(sio) if sio is not None else (None, lambda: None, None)
+    path = socketio_path if socketio_path is not None else (_default_path(sio) if sio is not None else "")
+    front = Http1Server(engine if path else None, path or "socket.io", config=http, static_files=static_files,
+                        other_asgi_app=other_asgi_app)
+    loop = asyncio.get_running_loop()
+    own_stop = stop is None
+    stop = stop or asyncio.Event()
+    if own_stop:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        start()
+        addresses = await front.start(host, port, sock=sock)
+        if ready is not None:
+            ready(addresses)
+        await stop.wait()
+    finally:
+        log.info("shutting down")
+        await front.stop(shutdown, timeout=shutdown_timeout)
+        if own_stop:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+
+
+def run(sio: Any, host: str = "127.0.0.1", port: int = 8000, *, socketio_path: str | None = None,
+        static_files: dict[str, Any] | None = None, other_asgi_app: Any = None, http: HttpConfig | None = None,
+        front: str = "http1", app: Any = None, uvloop: bool = True, access_log: bool = False,
+        shutdown_timeout: float = 5.0) -> None:
     """Serve ``sio`` (a Socket.IO or Engine.IO server) on ``host:port`` until SIGINT/SIGTERM.
 
-    uvloop is used when installed (``pip install sioserver[uvloop]``). Long-polls aborted by the
-    client are cancelled at once (aiohttp's ``handler_cancellation``).
+    ``static_files`` is python-socketio's mapping (URL path -> file, directory or
+    ``{"filename", "content_type"}``); ``other_asgi_app`` answers every other path (else 404);
+    ``http`` sets the HTTP limits and deadlines. ``front="aiohttp"`` (or passing an aiohttp
+    ``app``) serves through aiohttp instead. uvloop is used when installed
+    (``pip install sioserver[uvloop]``). ``port=0`` picks a free port; the line
+    ``sioserver listening on http://HOST:PORT`` on stdout says which.
     """
+    if front not in ("http1", "aiohttp"):
+        raise ValueError(f"front must be 'http1' or 'aiohttp', not {front!r}")
     if uvloop and _use_uvloop():
         log.info("using uvloop")
+    if front == "aiohttp" or app is not None:
+        if static_files or other_asgi_app is not None:
+            raise ValueError("static_files and other_asgi_app need the http1 front")
+        _run_aiohttp(sio, host, port, app=app, socketio_path=socketio_path, access_log=access_log)
+        return
+
+    def ready(addresses: list[tuple[str, int]]) -> None:
+        shown_host, shown_port = addresses[0] if addresses else (host, port)
+        shown = f"[{shown_host}]" if ":" in shown_host else shown_host
+        print(f"sioserver listening on http://{shown}:{shown_port}", flush=True)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(sio, host, port, socketio_path=socketio_path, static_files=static_files,
+                          other_asgi_app=other_asgi_app, http=http, shutdown_timeout=shutdown_timeout,
+                          ready=ready))
+
+
+def _run_aiohttp(sio: Any, host: str, port: int, *, app: Any, socketio_path: str | None, access_log: bool) -> None:
+    from aiohttp import web  # noqa: PLC0415 - only this front needs it
+
+    from .aiohttp import HttpErrorLogger  # noqa: PLC0415
+
     # One loop, current before attach() (which starts the namespaces' adapter tasks) and then run:
     # without it uvloop's policy has no current loop, and asyncio's would schedule them on a loop
     # that never runs.
@@ -42,7 +142,7 @@ def run(sio: Any, host: str = "127.0.0.1", port: int = 8000, *, app: web.Applica
     asyncio.set_event_loop(loop)
     app = app or web.Application()
     if socketio_path is None:
-        socketio_path = "engine.io" if sio.__class__.__module__.startswith("sioserver.engineio") else "socket.io"
+        socketio_path = _default_path(sio)
     if socketio_path:
         if hasattr(sio, "eio"):
             sio.attach(app, socketio_path=socketio_path)

@@ -1,4 +1,5 @@
-"""The server under attack: ``python -m sioserver tests.hostile.app:sio --port N``.
+"""The server under attack: ``python -m sioserver tests.hostile.app:sio --port N`` on aiohttp
+(``--front aiohttp``) or on sioserver's own front (``--asgi tests.hostile.app:debug_app``).
 
 Options come from the environment as JSON (``HOSTILE_OPTIONS``), plus ``HOSTILE_FEATURES``, a
 comma-separated list of extras (``catchall``: a ``"*"`` namespace with handlers; ``regex``: a dynamic
@@ -94,17 +95,28 @@ def _rss() -> int:
 
 class HostileServer(sioserver.AsyncServer):
     def attach(self, app: web.Application, socketio_path: str = "socket.io") -> None:  # type: ignore[override]
+        """The aiohttp front (``--front aiohttp``): the debug routes are aiohttp routes."""
         super().attach(app, socketio_path)
-        app.router.add_get("/_debug/state", self._state)
-        app.router.add_get("/_debug/logs", self._logs)
-        app.router.add_get("/_debug/session/{sid}", self._session)
+
+        async def state(request: web.Request) -> web.Response:
+            return web.json_response(self.state())
+
+        async def session(request: web.Request) -> web.Response:
+            return web.json_response(self.session_info(request.match_info["sid"]))
+
+        async def logs(request: web.Request) -> web.Response:
+            return web.json_response(logs_since(int(request.query.get("since", "0"))))
+
+        app.router.add_get("/_debug/state", state)
+        app.router.add_get("/_debug/logs", logs)
+        app.router.add_get("/_debug/session/{sid}", session)
 
         async def startup(_: web.Application) -> None:
             asyncio.get_running_loop().set_exception_handler(_loop_exception)
 
         app.on_startup.append(startup)
 
-    async def _state(self, request: web.Request) -> web.Response:
+    def state(self) -> dict[str, Any]:
         eio = self.eio
         namespaces = {}
         for name, nsp in list(self._namespaces.items()):
@@ -114,7 +126,7 @@ class HostileServer(sioserver.AsyncServer):
                 "sids": len(nsp.adapter.sids),
                 "acks": sum(len(s.acks) for s in nsp.sockets.values()),
             }
-        state = {
+        return {
             "sessions": len(eio.sessions),
             "open_sessions": sum(1 for s in eio.sessions.values() if not s.closed),
             "parked": len(eio._parked),
@@ -129,24 +141,49 @@ class HostileServer(sioserver.AsyncServer):
             "mark_count": len(MARKS),
             "pid": os.getpid(),
         }
-        return web.json_response(state)
 
-    async def _session(self, request: web.Request) -> web.Response:
-        session = self.eio.sessions.get(request.match_info["sid"])
+    def session_info(self, sid: str) -> dict[str, Any]:
+        session = self.eio.sessions.get(sid)
         if session is None:
-            return web.json_response({"exists": False, "closed": True})
+            return {"exists": False, "closed": True}
         client = session.data
-        return web.json_response({
+        return {
             "exists": True,
             "closed": session.closed,
             "transport": session.transport,
             "queued_bytes": session.queued_bytes,
             "sockets": sorted(client.sockets) if client is not None else [],
-        })
+        }
 
-    async def _logs(self, request: web.Request) -> web.Response:
-        since = int(request.query.get("since", "0"))
-        return web.json_response([r for r in list(RECORDS) if r["seq"] > since])
+
+def logs_since(since: int) -> list[dict[str, Any]]:
+    return [r for r in list(RECORDS) if r["seq"] > since]
+
+
+async def debug_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The debug routes as an ASGI app, for sioserver's own front (``--asgi tests.hostile.app:debug_app``)."""
+    if scope["type"] == "lifespan":
+        while (await receive())["type"] != "lifespan.shutdown":
+            asyncio.get_running_loop().set_exception_handler(_loop_exception)
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    path: str = scope["path"]
+    query = dict(part.partition("=")[::2] for part in scope["query_string"].decode().split("&") if part)
+    body: Any
+    if path == "/_debug/state":
+        body = sio.state()
+    elif path == "/_debug/logs":
+        body = logs_since(int(query.get("since", "0")))
+    elif path.startswith("/_debug/session/"):
+        body = sio.session_info(path[len("/_debug/session/"):])
+    else:
+        await send({"type": "http.response.start", "status": 404, "headers": []})
+        await send({"type": "http.response.body", "body": b"not found"})
+        return
+    data = json.dumps(body).encode()
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": data})
 
 
 sio = HostileServer(**OPTIONS)

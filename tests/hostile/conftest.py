@@ -1,5 +1,5 @@
 """Servers under attack: ``python -m sioserver tests.hostile.app:sio`` subprocesses, one per
-configuration, started on first use, checked before every test (and restarted if a previous case
+configuration and front (sioserver's own HTTP/1.1 front, "run", and aiohttp attach), started on first use, checked before every test (and restarted if a previous case
 left them dead or wedged), killed at the end of the session."""
 
 from __future__ import annotations
@@ -46,12 +46,17 @@ CONFIGS: dict[str, tuple[dict[str, Any], list[str]]] = {
 }
 
 
+#: the fronts every server fixture runs on: ``sioserver.run``'s own HTTP/1.1 front and aiohttp attach
+FRONTS = ("run", "aiohttp")
+
+
 class ServerProcess:
     """One server subprocess and what the tests ask it."""
 
     def __init__(self, name: str, options: dict[str, Any] | None = None, features: list[str] | None = None,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, front: str = "run") -> None:
         self.name = name
+        self.front = front
         self.env = env or {}
         self.options, self.features = CONFIGS.get(name, ({}, []))
         if options is not None:
@@ -60,7 +65,7 @@ class ServerProcess:
             self.features = features
         self.proc: Process | None = None
         self.port = 0
-        self.log_path = Path(tempfile.gettempdir()) / f"sioserver-hostile-{name}-{os.getpid()}.log"
+        self.log_path = Path(tempfile.gettempdir()) / f"sioserver-hostile-{name}-{front}-{os.getpid()}.log"
         self.restarts = 0
         self.log_mark = 0
 
@@ -72,8 +77,10 @@ class ServerProcess:
                "HOSTILE_PARENT": str(os.getpid()), **self.env}
         for _attempt in range(3):  # a free port can be taken by someone else before the server binds it
             self.port = free_port()
-            self.proc = Process([sys.executable, "-m", "sioserver", "tests.hostile.app:sio", "--port", str(self.port)],
-                                log_path=self.log_path, env=env, cwd=ROOT, ready=None, name=f"hostile {self.name}")
+            front = ["--asgi", "tests.hostile.app:debug_app"] if self.front == "run" else ["--front", "aiohttp"]
+            self.proc = Process([sys.executable, "-m", "sioserver", "tests.hostile.app:sio", "--port", str(self.port),
+                                 *front], log_path=self.log_path, env=env, cwd=ROOT, ready=None,
+                                name=f"hostile {self.name} ({self.front})")
             self.proc.start()
             proc = self.proc
             with contextlib.suppress(AssertionError):
@@ -224,12 +231,12 @@ def _fmt(records: list[dict[str, Any]]) -> str:
 
 class Servers:
     def __init__(self) -> None:
-        self.running: dict[str, ServerProcess] = {}
+        self.running: dict[tuple[str, str], ServerProcess] = {}
 
-    def get(self, name: str) -> ServerProcess:
-        server = self.running.get(name)
+    def get(self, name: str, front: str = "run") -> ServerProcess:
+        server = self.running.get((name, front))
         if server is None:
-            server = self.running[name] = ServerProcess(name)
+            server = self.running[name, front] = ServerProcess(name, front=front)
         server.ensure()
         return server
 
@@ -248,9 +255,9 @@ def servers() -> Iterator[Servers]:
 
 
 def _server_fixture(name: str) -> Any:
-    @pytest.fixture
-    async def fixture(servers: Servers) -> AsyncIterator[ServerProcess]:
-        server = servers.get(name)
+    @pytest.fixture(params=FRONTS)
+    async def fixture(servers: Servers, request: pytest.FixtureRequest) -> AsyncIterator[ServerProcess]:
+        server = servers.get(name, request.param)
         await server.mark_logs()
         yield server
 

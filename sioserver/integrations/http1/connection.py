@@ -1,0 +1,608 @@
+"""One HTTP/1.1 connection: an :class:`asyncio.Protocol` over httptools (llhttp, Node's parser).
+
+Theory of operation
+-------------------
+Bytes go straight into the parser; its callbacks build the request: ``on_url`` and ``on_header``
+count against the limits of :class:`~.config.HttpConfig` (414, 431), ``on_headers_complete`` builds
+an :class:`~.request.Http1Request` and decides how the body is read (its limit, inflating,
+``Expect: 100-continue``), ``on_body`` accumulates it up to the limit (413) and
+``on_message_complete`` queues the request. Requests are answered one at a time and in order
+(pipelining); at most ``max_pipelined`` wait, beyond that the connection is not read.
+
+Engine.IO requests carrying a ``sid`` (the polls and posts of an open session) run the engine's
+``handle_request`` coroutine stepped by hand, without a task: a POST (its body already read whole)
+and a GET that finds packets waiting complete in the first step; a GET that parks suspends on the
+engine's waiter future and resumes from that future's callback. If the client goes away meanwhile,
+``CancelledError`` is thrown into the coroutine, which is how the engine learns of an aborted poll.
+Handshakes, which run user code (``allow_request``, connect handlers), static files and the ASGI
+app run in tasks, so that ``asyncio.current_task()`` and ``asyncio.timeout()`` work in that code.
+
+Deadlines (head, body, keep-alive idle, linger) are one float per connection, checked by one sweep
+timer of the server for all its connections: no timer object per request.
+
+A WebSocket upgrade hands the transport to sioserver's own
+:class:`~sioserver.engine.websocket.WebSocketConnection` (``transport.set_protocol``), with the bytes
+the client sent behind its handshake.
+
+Every refusal is answered (400, 408, 413, 414, 417, 431), logged as one line and the connection is
+closed; what the client still sends is read and dropped for ``linger`` seconds so that it sees the
+answer rather than a reset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import zlib
+from collections import deque
+from collections.abc import Coroutine, Sequence
+from typing import TYPE_CHECKING, Any, cast
+
+import httptools
+
+from ...engine.http import BodyTooLarge, HttpResponse, IncompleteBody
+from ...engine.websocket import WebSocketConfig, WebSocketConnection, WebSocketHandler
+from .request import Headers, Http1Request, Refusal, Stop, encode_response, origin_form, reason_body
+from .websocket import accept_websocket
+
+if TYPE_CHECKING:
+    from .server import Http1Server
+
+__all__ = ["HttpConnection"]
+
+log = logging.getLogger("sioserver.http")
+
+_INF = float("inf")
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+# deadline kinds
+_NONE, _HEAD, _BODY, _IDLE, _LINGER = 0, 1, 2, 3, 4
+
+
+class HttpConnection(asyncio.Protocol):
+    __slots__ = (
+        "_active", "_body_limit", "_body_parts", "_body_size", "_coro", "_discard", "_head_counted", "_head_raw",
+        "_headers", "_in_head", "_inflated", "_inflater", "_parser", "_parsing", "_paused", "_queue", "_refused",
+        "_task", "_upgrade_tail", "_url", "_url_size", "_waiting", "_write_paused", "_ws", "closing", "deadline",
+        "deadline_kind", "local_host", "local_port", "lost", "peer_host", "peer_port", "server", "transport",
+        "upgraded",
+    )
+
+    def __init__(self, server: Http1Server) -> None:
+        self.server = server
+        self.transport: asyncio.Transport | None = None
+        self._parser = httptools.HttpRequestParser(self)
+        self.peer_host = ""
+        self.peer_port = 0
+        self.local_host = ""
+        self.local_port = 0
+        self.lost = False
+        self.closing = False  # answer what is in hand, then close
+        self.upgraded = False
+        self.deadline = _INF
+        self.deadline_kind = _NONE
+        # the request being parsed
+        self._in_head = False
+        self._url: list[bytes] = []
+        self._url_size = 0
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._head_counted = 0
+        self._head_raw = 0
+        self._parsing: Http1Request | None = None
+        self._body_parts: list[bytes] = []
+        self._body_size = 0
+        self._body_limit = 0
+        self._inflater: Any = None
+        self._inflated = 0
+        self._discard = False  # the rest of this request's body is not wanted
+        self._upgrade_tail: bytearray | None = None
+        self._ws: WebSocketConnection | None = None
+        # requests read whole, waiting their turn; the one being answered
+        self._queue: deque[Http1Request] = deque()
+        self._active: Http1Request | None = None
+        self._coro: Coroutine[Any, Any, HttpResponse | None] | None = None
+        self._waiting: asyncio.Future[Any] | None = None
+        self._task: asyncio.Task[Any] | None = None
+        self._refused: Refusal | None = None  # to answer once the requests before it are answered
+        self._paused = False
+        self._write_paused = False
+
+    # ------------------------------------------------------------------ asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple) and len(peer) >= 2:
+            self.peer_host, self.peer_port = str(peer[0]), int(peer[1])
+        sock = transport.get_extra_info("sockname")
+        if isinstance(sock, tuple) and len(sock) >= 2:
+            self.local_host, self.local_port = str(sock[0]), int(sock[1])
+        self.server.connection_made(self)
+        self._set_deadline(_HEAD, self.server.config.head_timeout)
+
+    def data_received(self, data: bytes) -> None:
+        if self.deadline_kind == _LINGER or self.upgraded:
+            return
+        tail = self._upgrade_tail
+        if tail is not None:  # bytes behind a WebSocket handshake not yet answered
+            tail += data
+            return
+        if self._discard or self._refused is not None:
+            return
+        in_head = self._in_head
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:
+            rest = data[int(exc.args[0]):]
+            if self._ws is not None:  # upgraded while the parser ran: the rest is WebSocket input
+                if rest:
+                    self._ws.data_received(rest)
+            elif self._upgrade_tail is not None:
+                self._upgrade_tail += rest
+            return
+        except httptools.HttpParserCallbackError as exc:
+            context = exc.__context__
+            if isinstance(context, Stop):
+                return
+            if isinstance(context, Refusal):
+                self.refuse(context)
+            else:  # pragma: no cover - a bug of ours in a callback
+                log.exception("HTTP parser callback failed for %s", self.peer_host, exc_info=context)
+                self.refuse(Refusal(500, "internal error"))
+            return
+        except httptools.HttpParserError as exc:
+            reason = str(exc) or exc.__class__.__name__
+            self.refuse(Refusal(400, f"malformed request: {reason}"))
+            return
+        req = self._parsing
+        if (req is not None and req.engine and not req.dispatched and self._active is None and not self._queue
+                and not self._in_head and not self._discard):
+            # An Engine.IO request whose body is still coming is handed over now (the engine sees a POST in
+            # progress, as on any front: a second one for the session is refused); its body follows.
+            req.body_complete = False
+            self._handle(req)
+        if self._in_head:
+            # Header bytes not yet delivered by the parser (it joins a header line before calling
+            # on_header) are counted here: whole chunks read while inside a head.
+            self._head_raw = self._head_raw + len(data) if in_head else 0
+            limit = self.server.config.max_head_size
+            if self._head_raw > limit or self._head_counted > limit:
+                self.refuse(Refusal(431, f"request head over {limit} bytes"))
+
+    def eof_received(self) -> bool | None:
+        req = self._parsing
+        if req is not None and not self._discard:
+            # the client half-closed in the middle of a body: the request is not processed
+            self._parsing = None
+            req.keep_alive = False
+            if req.engine:
+                req.fail_body(IncompleteBody(
+                    f"the client closed the connection after {self._body_size} bytes of the body"))
+                if not req.dispatched:
+                    self._enqueue(req)
+                self.closing = True
+                return True
+            log.info("client %s closed the connection in the middle of a request body", self.peer_host)
+            return None
+        if self._waiting is not None:
+            return None  # a parked long-poll whose client went away: connection_lost aborts it
+        if self._active is not None or self._queue:
+            self.closing = True  # answer, then close (a half-closed client can still read)
+            return True
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        self.deadline = _INF
+        self.server.connection_lost(self)
+        if self.upgraded:
+            return
+        self._queue.clear()
+        task = self._task
+        if task is not None:
+            self._task = None
+            task.cancel()
+        if self._coro is not None:
+            waiting = self._waiting
+            if waiting is not None:
+                self._waiting = None
+                waiting.remove_done_callback(self._wake)
+            self._step(asyncio.CancelledError())
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+
+    # ------------------------------------------------------------------ parser callbacks
+
+    def on_message_begin(self) -> None:
+        if self.closing:
+            raise Stop  # nothing after a request that closes the connection is read
+        self._in_head = True
+        self._url = []
+        self._url_size = 0
+        self._headers = []
+        self._head_counted = 0
+        self._head_raw = 0
+        if self.deadline_kind != _BODY or self._active is None:
+            self._set_deadline(_HEAD, self.server.config.head_timeout)
+
+    def on_url(self, fragment: bytes) -> None:
+        self._url_size += len(fragment)
+        if self._url_size > self.server.config.max_request_target:
+            raise Refusal(414, f"request target over {self.server.config.max_request_target} bytes")
+        self._url.append(fragment)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        config = self.server.config
+        size = len(name) + len(value) + 4
+        if size > config.max_header_line:
+            raise Refusal(431, f"a header line over {config.max_header_line} bytes")
+        headers = self._headers
+        if len(headers) >= config.max_headers:
+            raise Refusal(431, f"more than {config.max_headers} header fields")
+        self._head_counted += size
+        headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        parser = self._parser
+        server = self.server
+        url = self._url
+        target = (url[0] if len(url) == 1 else b"".join(url)).decode("latin-1")
+        path, _, query = target.partition("?")
+        if "#" in query:
+            query = query.partition("#")[0]
+        if not path.startswith("/"):
+            path = origin_form(path)
+        req = Http1Request(self, parser.get_method().decode("ascii"), target, path, query,
+                           parser.get_http_version(), Headers(self._headers))
+        req.keep_alive = parser.should_keep_alive() and not self.closing
+        req.upgrade = parser.should_upgrade()
+        if req.upgrade:  # what follows the head is not HTTP: held for the WebSocket, if there is one
+            self._upgrade_tail = bytearray()
+        req.route = route = server.route(path)
+        req.engine = engine = route == "engine"
+        headers = req.headers
+        self._parsing = req
+        self._body_parts = []
+        self._body_size = 0
+        self._inflater = None
+        self._inflated = 0
+        self._discard = False
+        self._body_limit = limit = server.engine_body_limit if engine else server.config.max_body_size
+        length_text = headers.get("content-length")
+        length = int(length_text) if length_text is not None and length_text.isdigit() else 0
+        if engine:
+            encoding = headers.get("content-encoding")
+            if encoding is not None and encoding.lower() not in ("identity", ""):
+                kind = encoding.lower()
+                if kind == "gzip":
+                    self._inflater = zlib.decompressobj(31)
+                elif kind == "deflate":
+                    self._inflater = zlib.decompressobj(15)
+                else:
+                    raise Refusal(400, f"unsupported Content-Encoding {encoding[:40]!r}")
+        expect = headers.get("expect")
+        if expect is not None:
+            if expect.lower() != "100-continue":
+                raise Refusal(417, f"unsupported Expect {expect[:40]!r}")
+            req.expect_continue = True
+        if length > limit and not self._inflater:
+            self._too_large(req, length)
+            return
+        if length or headers.get("transfer-encoding") is not None:
+            self._set_deadline(_BODY, server.engine_body_timeout if engine else server.config.body_timeout)
+            if req.expect_continue and self._active is None and not self._queue:
+                self._write(_CONTINUE)
+                req.expect_continue = False
+
+    def on_body(self, chunk: bytes) -> None:
+        if self._discard:
+            return
+        req = self._parsing
+        assert req is not None
+        self._body_size += len(chunk)
+        inflater = self._inflater
+        if inflater is not None:
+            room = self._body_limit - self._inflated + 1
+            try:
+                chunk = inflater.decompress(chunk, room)
+            except zlib.error as exc:
+                self._bad_body(req, f"body does not inflate ({exc})")
+                return
+            self._inflated += len(chunk)
+            if self._inflated > self._body_limit or inflater.unconsumed_tail:
+                self._too_large(req, self._inflated)
+                return
+        elif self._body_size > self._body_limit:
+            self._too_large(req, self._body_size)
+            return
+        self._body_parts.append(chunk)
+
+    def on_message_complete(self) -> None:
+        req = self._parsing
+        self._parsing = None
+        if req is None or self._discard:
+            self._discard = False
+            return
+        parts = self._body_parts
+        self._body_parts = []
+        body = (parts[0] if len(parts) == 1 else b"".join(parts)) if parts else b""
+        inflater = self._inflater
+        if self.deadline_kind == _BODY:
+            self.deadline_kind, self.deadline = _NONE, _INF
+        if inflater is not None:
+            self._inflater = None
+            if not inflater.eof:
+                req.fail_body(IncompleteBody("compressed body incomplete"))
+        req.complete_body(body)
+        if not req.dispatched:
+            self._enqueue(req)
+
+    # ------------------------------------------------------------------ body failures
+
+    def _too_large(self, req: Http1Request, size: int) -> None:
+        """The body is over the limit: answer now (413), read no more of it, close after."""
+        self._discard = True
+        self._parsing = None
+        self._body_parts = []
+        req.keep_alive = False
+        self.closing = True
+        if req.engine:
+            req.fail_body(BodyTooLarge(size))
+            if not req.dispatched:
+                self._enqueue(req)
+        else:
+            self.refuse(Refusal(413, f"body over {self._body_limit} bytes"))
+
+    def _bad_body(self, req: Http1Request, reason: str) -> None:
+        self._discard = True
+        self._parsing = None
+        self._body_parts = []
+        req.keep_alive = False
+        self.closing = True
+        if req.engine:
+            req.fail_body(IncompleteBody(reason))
+            if not req.dispatched:
+                self._enqueue(req)
+        else:
+            self.refuse(Refusal(400, reason))
+
+    # ------------------------------------------------------------------ deadlines
+
+    def _set_deadline(self, kind: int, seconds: float) -> None:
+        self.deadline_kind = kind
+        self.deadline = self.server.now() + seconds
+
+    def on_deadline(self) -> None:
+        """Called by the server's sweep once ``deadline`` has passed."""
+        kind = self.deadline_kind
+        self.deadline, self.deadline_kind = _INF, _NONE
+        transport = self.transport
+        if transport is None or self.lost:
+            return
+        if kind == _LINGER:
+            transport.abort()
+        elif kind == _IDLE:
+            transport.close()
+        elif kind == _HEAD:
+            if self._in_head or self._url:
+                self.refuse(Refusal(408, "request head not complete in time"))
+            else:
+                transport.close()  # connected and sent nothing
+        elif kind == _BODY:
+            req = self._parsing
+            if req is not None and req.engine:
+                self._bad_body(req, f"{self._body_size} bytes in {self.server.engine_body_timeout}s, "
+                                    "body not complete")
+            else:
+                self.refuse(Refusal(408, "request body not complete in time"))
+
+    # ------------------------------------------------------------------ answering
+
+    def _enqueue(self, req: Http1Request) -> None:
+        if self._active is None and not self._queue:
+            self._handle(req)
+            return
+        self._queue.append(req)
+        transport = self.transport
+        if len(self._queue) >= self.server.config.max_pipelined and not self._paused and transport is not None:
+            self._paused = True
+            transport.pause_reading()
+
+    def _next(self) -> None:
+        queue = self._queue
+        while self._active is None and queue and not self.lost:
+            self._handle(queue.popleft())
+        if self._active is not None or queue or self.lost:
+            return
+        if self._paused and self.transport is not None:
+            self._paused = False
+            self.transport.resume_reading()
+        if self._refused is not None:
+            self._answer_refusal(self._refused)
+        elif self.closing:
+            self._close(linger=self._discard)
+        elif self._parsing is not None:
+            if self._parsing.expect_continue:
+                self._parsing.expect_continue = False
+                self._write(_CONTINUE)
+        elif not self._in_head:
+            self._set_deadline(_IDLE, self.server.config.keepalive_timeout)
+
+    def _handle(self, req: Http1Request) -> None:
+        self._active = req
+        req.dispatched = True
+        if self.deadline_kind == _IDLE:
+            self.deadline, self.deadline_kind = _INF, _NONE
+        if self._upgrade_tail is not None and not req.upgrade:  # pragma: no cover - llhttp stops at the upgrade
+            self._upgrade_tail = None
+        route = req.route
+        if route == "engine":
+            engine = self.server.engine
+            assert engine is not None
+            if "sid=" in req.query_string:
+                self._coro = engine.handle_request(req)
+                self._step(None)
+            else:
+                self._task = asyncio.ensure_future(self._run_engine_task(req))
+        else:
+            self._task = asyncio.ensure_future(self.server.handle_other(req))
+            self._task.add_done_callback(self._other_done)
+
+    # an engine request stepped by hand (see the module docstring)
+
+    def _step(self, exc: BaseException | None) -> None:
+        coro = self._coro
+        if coro is None:
+            return
+        try:
+            yielded = coro.send(None) if exc is None else coro.throw(exc)
+        except StopIteration as stop:
+            self._coro = None
+            self._engine_done(stop.value)
+            return
+        except asyncio.CancelledError:
+            self._coro = None
+            return
+        except Exception:
+            self._coro = None
+            log.exception("the engine failed on %s %s from %s", self._active, self.peer_host, self.peer_port)
+            self._engine_done(HttpResponse(500, b"Internal Server Error"))
+            return
+        if yielded is None:  # a bare yield (asyncio.sleep(0))
+            asyncio.get_running_loop().call_soon(self._step, None)
+            return
+        yielded._asyncio_future_blocking = False
+        self._waiting = yielded
+        yielded.add_done_callback(self._wake)
+
+    def _wake(self, future: asyncio.Future[Any]) -> None:
+        self._waiting = None
+        if self._coro is not None:
+            self._step(None)
+
+    async def _run_engine_task(self, req: Http1Request) -> None:
+        engine = self.server.engine
+        assert engine is not None
+        try:
+            response = await engine.handle_request(req)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("the engine failed on %s from %s", req, self.peer_host)
+            response = HttpResponse(500, b"Internal Server Error")
+        self._task = None
+        self._engine_done(response)
+
+    def _engine_done(self, response: HttpResponse | None) -> None:
+        if self.upgraded:
+            return
+        if response is None:  # pragma: no cover - the engine returns None only after an upgrade
+            response = HttpResponse(500, b"")
+        self.respond(response.status, response.headers, response.body)
+
+    def _other_done(self, task: asyncio.Task[Any]) -> None:
+        if self._task is task:
+            self._task = None
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            log.error("request %s from %s failed", self._active, self.peer_host, exc_info=exc)
+            if self._active is not None:
+                self.respond(500, [("Content-Type", "text/plain")], b"Internal Server Error")
+
+    def respond(self, status: int, headers: Sequence[tuple[str, str]], body: bytes) -> None:
+        """Answer the active request with a whole response, then go on with the next one."""
+        req = self._active
+        if req is None or self.lost:
+            return
+        close = not req.keep_alive or self.closing or req.upgrade
+        self._write(encode_response(status, headers, body, close=close, head=req.method == "HEAD"))
+        self.finish(close)
+
+    def finish(self, close: bool) -> None:
+        """The active request is answered (by :meth:`respond` or by a streaming writer)."""
+        self._active = None
+        if close:
+            self.closing = True
+            self._queue.clear()
+        self._next()
+
+    def write(self, data: bytes) -> None:
+        self._write(data)
+
+    def _write(self, data: bytes) -> None:
+        transport = self.transport
+        if transport is not None and not self.lost:
+            transport.write(data)
+
+    # ------------------------------------------------------------------ refusals and closing
+
+    def refuse(self, refusal: Refusal) -> None:
+        """Stop reading requests; answer ``refusal`` once the requests before it are answered."""
+        self._refused = refusal
+        self._parsing = None
+        self._in_head = False
+        self.closing = True
+        self.deadline, self.deadline_kind = _INF, _NONE
+        if self._active is None and not self._queue:
+            self._answer_refusal(refusal)
+
+    def _answer_refusal(self, refusal: Refusal) -> None:
+        self._refused = None
+        self.server.stats["refused"] += 1
+        log.info("refused a request from %s: %s (%d)", self.peer_host, refusal.reason, refusal.status)
+        body = encode_response(refusal.status, [("Content-Type", "text/plain; charset=utf-8")],
+                               reason_body(refusal.status), close=True)
+        self._write(body)
+        self._close(linger=True)
+
+    def _close(self, linger: bool = False) -> None:
+        transport = self.transport
+        if transport is None or self.lost or transport.is_closing():
+            return
+        if linger and transport.can_write_eof():
+            # Half-close: the answer goes out with our FIN, and what the client still sends is read
+            # and dropped for a while; closing with unread input would reset the connection, and the
+            # reset can destroy the answer before the client reads it.
+            transport.write_eof()
+            self._discard = True
+            self._set_deadline(_LINGER, self.server.config.linger)
+            if self._paused:
+                self._paused = False
+                transport.resume_reading()
+        else:
+            transport.close()
+
+    def close_idle(self) -> bool:
+        """Close now if nothing is in hand (server shutdown); True if closed."""
+        if self._active is None and not self._queue and self._parsing is None and self.transport is not None:
+            self.transport.close()
+            return True
+        self.closing = True
+        return False
+
+    # ------------------------------------------------------------------ WebSocket upgrade
+
+    def upgrade_websocket(self, req: Http1Request, handler: WebSocketHandler, config: WebSocketConfig,
+                          extra_headers: Sequence[tuple[str, str]]) -> WebSocketConnection:
+        transport = self.transport
+        tail = self._upgrade_tail
+        if transport is None or self.lost or transport.is_closing():
+            raise ConnectionResetError("client disconnected before the WebSocket upgrade")
+        response, conn = accept_websocket(req, handler, config, extra_headers, tail)
+        self.upgraded = True
+        self._upgrade_tail = None
+        self._active = None
+        self.deadline, self.deadline_kind = _INF, _NONE
+        self.server.connection_lost(self)
+        self._ws = conn
+        transport.set_protocol(conn)
+        conn.attach(transport, bytes(tail or b""), writable=not self._write_paused)
+        transport.write(response)
+        return conn

@@ -1,0 +1,274 @@
+"""One parsed HTTP/1.1 request, as the engine's :class:`~sioserver.engine.http.HttpRequest`, and the
+bytes of a response.
+
+A request is built once its head is parsed and handed to the engine when its body is complete (the
+front reads Engine.IO bodies whole, within the limits, before the engine sees them), so
+:meth:`Http1Request.read_body` never waits: the engine's ``await`` on it returns at once, and a POST
+is answered without suspending. Headers are a plain dict keyed by lower-case name; the WSGI-style
+environ is built only when asked for (handshakes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from email.utils import formatdate
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote_plus
+
+from ...engine.http import BodyTooLarge, IncompleteBody
+from ...engine.websocket import WebSocketConfig, WebSocketConnection, WebSocketHandler
+
+if TYPE_CHECKING:
+    from .connection import HttpConnection
+
+__all__ = ["Headers", "Http1Request", "Refusal", "Stop", "encode_response", "origin_form", "parse_query", "reason_body"]
+
+
+class Headers(Mapping[str, str]):
+    """Request headers: case-insensitive lookup; repeated fields joined with ``", "`` (RFC 9110
+    section 5.3), except ``Cookie`` (joined with ``"; "``)."""
+
+    __slots__ = ("_fields", "raw")
+
+    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
+        self.raw = raw
+        fields: dict[str, str] = {}
+        for name_b, value_b in raw:
+            name = name_b.decode("latin-1").lower()
+            value = value_b.decode("latin-1").strip(" \t")
+            if name in fields:
+                fields[name] = f"{fields[name]}{'; ' if name == 'cookie' else ', '}{value}"
+            else:
+                fields[name] = value
+        self._fields = fields
+
+    def __getitem__(self, name: str) -> str:
+        return self._fields[name.lower()]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self._fields.get(name.lower(), default)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._fields
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._fields)
+
+    def __len__(self) -> int:
+        return len(self._fields)
+
+    def items_raw(self) -> Iterator[tuple[str, str]]:
+        """Every field as sent (names in their original case, repeats kept)."""
+        for name, value in self.raw:
+            yield name.decode("latin-1"), value.decode("latin-1").strip(" \t")
+
+
+def parse_query(query: str) -> dict[str, str]:
+    """``a=1&b=2`` -> ``{"a": "1", "b": "2"}``; the first of repeated names wins (as a multidict's
+    ``get``). Percent-decoding only where there is something to decode."""
+    result: dict[str, str] = {}
+    if not query:
+        return result
+    for part in query.split("&"):
+        if not part:
+            continue
+        name, _, value = part.partition("=")
+        if "%" in part or "+" in part:
+            name, value = unquote_plus(name), unquote_plus(value)
+        if name not in result:
+            result[name] = value
+    return result
+
+
+class Http1Request:
+    """An HTTP/1.1 request read by the front; satisfies :class:`~sioserver.engine.http.HttpRequest`."""
+
+    __slots__ = ("_body_error", "_body_waiter", "_environ", "_query", "body", "body_complete", "conn",
+                 "dispatched", "engine", "expect_continue",
+                 "headers", "keep_alive", "method", "path", "query_string", "route", "target", "upgrade",
+                 "version")
+
+    def __init__(self, conn: HttpConnection, method: str, target: str, path: str, query_string: str,
+                 version: str, headers: Headers) -> None:
+        self.conn = conn
+        self.method = method
+        self.target = target
+        self.path = path
+        self.query_string = query_string
+        self.version = version
+        self.headers = headers
+        self.body = b""
+        self.body_complete = True  # False while a request handed over early is still receiving its body
+        self.dispatched = False
+        self._body_waiter: asyncio.Future[None] | None = None
+        self.keep_alive = True
+        self.upgrade = False
+        self.route: str | None = None
+        self.engine = False  # answered by the Engine.IO server
+        self.expect_continue = False  # a 100 Continue is still owed
+        self._body_error: Exception | None = None
+        self._query: dict[str, str] | None = None
+        self._environ: dict[str, Any] | None = None
+
+    def __repr__(self) -> str:
+        return f"<Http1Request {self.method} {self.target[:80]}>"
+
+    @property
+    def query(self) -> Mapping[str, str]:
+        if self._query is None:
+            self._query = parse_query(self.query_string)
+        return self._query
+
+    @property
+    def remote_addr(self) -> str:
+        return self.conn.peer_host
+
+    def environ(self) -> dict[str, Any]:
+        if self._environ is None:
+            conn = self.conn
+            env: dict[str, Any] = {
+                "REQUEST_METHOD": self.method,
+                "PATH_INFO": unquote_plus(self.path) if "%" in self.path else self.path,
+                "QUERY_STRING": self.query_string,
+                "RAW_URI": self.target,
+                "SERVER_PROTOCOL": f"HTTP/{self.version}",
+                "REMOTE_ADDR": conn.peer_host,
+                "REMOTE_PORT": str(conn.peer_port),
+                "SERVER_NAME": conn.local_host,
+                "SERVER_PORT": str(conn.local_port),
+                "SCRIPT_NAME": "",
+                "wsgi.url_scheme": "http",
+            }
+            for name, value in self.headers.items_raw():
+                key = name.upper().replace("-", "_")
+                if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+                    env[key] = value
+                else:
+                    key = "HTTP_" + key
+                    env[key] = f"{env[key]},{value}" if key in env else value
+            self._environ = env
+        return self._environ
+
+    def fail_body(self, error: Exception) -> None:
+        """The body will not be read whole (too large, truncated, too slow): ``read_body`` raises this."""
+        self._body_error = error
+        self.complete_body(self.body)
+
+    def complete_body(self, body: bytes) -> None:
+        self.body = body
+        self.body_complete = True
+        waiter = self._body_waiter
+        if waiter is not None:
+            self._body_waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def read_body(self, limit: int, timeout: float) -> bytes:
+        """The body, read by the front within its limits and deadline (``limit`` and ``timeout`` are the
+        engine's, which the front applies to Engine.IO requests)."""
+        if not self.body_complete:  # handed over before its body arrived whole (see connection.py)
+            waiter = self._body_waiter = asyncio.get_running_loop().create_future()
+            await waiter
+        error = self._body_error
+        if error is not None:
+            raise error
+        if len(self.body) > limit:  # the front read within its own limit; the engine's may be lower
+            raise BodyTooLarge(len(self.body))
+        return self.body
+
+    def is_disconnected(self) -> bool:
+        return self.conn.lost
+
+    def upgrade_websocket(
+        self, handler: WebSocketHandler, config: WebSocketConfig, extra_headers: Sequence[tuple[str, str]]
+    ) -> WebSocketConnection:
+        return self.conn.upgrade_websocket(self, handler, config, extra_headers)
+
+
+__all__ += ["BodyTooLarge", "IncompleteBody"]
+
+_REASONS = {status.value: status.phrase.encode() for status in HTTPStatus}
+_STATUS_LINES: dict[int, bytes] = {}
+
+
+def status_line(status: int) -> bytes:
+    line = _STATUS_LINES.get(status)
+    if line is None:
+        line = _STATUS_LINES[status] = b"HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, b"Unknown"))
+    return line
+
+
+class _DateHeader:
+    """``Date:`` (RFC 9110 section 6.6.1), formatted once per second."""
+
+    __slots__ = ("second", "value")
+
+    def __init__(self) -> None:
+        self.second = -1
+        self.value = b""
+
+    def get(self) -> bytes:
+        now = time.time()
+        second = int(now)
+        if second != self.second:
+            self.second = second
+            self.value = b"Date: " + formatdate(now, usegmt=True).encode() + b"\r\n"
+        return self.value
+
+
+date_header = _DateHeader()
+
+
+def encode_headers(headers: Sequence[tuple[str, str]]) -> bytes:
+    if not headers:
+        return b""
+    return "".join([f"{name}: {value}\r\n" for name, value in headers]).encode("latin-1")
+
+
+def encode_response(status: int, headers: Sequence[tuple[str, str]], body: bytes, *, close: bool,
+                    head: bool = False) -> bytes:
+    """A whole response with ``Content-Length`` (no body written for HEAD, or for 1xx/204/304)."""
+    parts = [status_line(status), date_header.get(), encode_headers(headers)]
+    if status >= 200 and status not in (204, 304):
+        parts.append(b"Content-Length: %d\r\n" % len(body))
+    if close:
+        parts.append(b"Connection: close\r\n")
+    parts.append(b"\r\n")
+    if body and not head and status not in (204, 304):
+        parts.append(body)
+    return b"".join(parts)
+
+
+class Refusal(Exception):
+    """A request the front refuses before anyone else sees it."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class Stop(Exception):
+    """Raised in a parser callback to stop parsing (the connection is closing)."""
+
+
+def origin_form(target: str) -> str:
+    """The path of an absolute-form target (``http://host/path``, RFC 9112 section 3.2.2)."""
+    _scheme, sep, rest = target.partition("://")
+    if not sep:
+        return "/" + target if target != "*" else "*"
+    slash = rest.find("/")
+    return rest[slash:] if slash >= 0 else "/"
+
+
+_REASON_BODIES: dict[int, bytes] = {}
+
+
+def reason_body(status: int) -> bytes:
+    body = _REASON_BODIES.get(status)
+    if body is None:
+        body = _REASON_BODIES[status] = status_line(status)[len("HTTP/1.1 "):]
+    return body

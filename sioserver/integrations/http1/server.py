@@ -1,0 +1,159 @@
+"""The HTTP/1.1 server of ``sioserver.run``: routing, the deadline sweep, start and graceful stop.
+
+``/<path>`` and ``/<path>/`` go to the Engine.IO server (as with ``attach()`` on aiohttp); any other
+path to the static files (python-socketio's ``static_files`` mapping), then to the ASGI app
+(``other_asgi_app``), else 404.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ...engine.server import EngineServer
+from .asgi import Lifespan, serve_asgi
+from .config import HttpConfig
+from .connection import HttpConnection
+from .request import Http1Request
+from .static import StaticFiles
+
+__all__ = ["Http1Server"]
+
+log = logging.getLogger("sioserver.http")
+
+ASGIApp = Callable[..., Awaitable[None]]
+
+
+class Http1Server:
+    """Serves one Engine.IO (or Socket.IO) server, static files and an ASGI app on HTTP/1.1."""
+
+    def __init__(
+        self,
+        engine: EngineServer | None,
+        path: str = "socket.io",
+        *,
+        config: HttpConfig | None = None,
+        static_files: dict[str, Any] | None = None,
+        other_asgi_app: ASGIApp | None = None,
+    ) -> None:
+        self.engine = engine
+        self.config = config or HttpConfig()
+        prefix = "/" + path.strip("/")
+        self.prefixes = frozenset([prefix, prefix + "/"]) if engine is not None else frozenset()
+        self.prefix = prefix
+        self.static = StaticFiles(static_files) if static_files else None
+        self.asgi_app = other_asgi_app
+        self.lifespan = Lifespan(other_asgi_app) if other_asgi_app is not None else None
+        self.engine_body_limit = engine.max_http_buffer_size if engine is not None else 0
+        self.engine_body_timeout = engine.body_timeout if engine is not None else self.config.body_timeout
+        self.connections: set[HttpConnection] = set()
+        self.stats: Counter[str] = Counter()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._sweeper: asyncio.TimerHandle | None = None
+        smallest = min(self.config.head_timeout, self.config.keepalive_timeout, self.config.body_timeout,
+                       self.engine_body_timeout, self.config.linger)
+        self._sweep_interval = max(0.02, min(0.5, smallest / 10))
+        self._servers: list[asyncio.Server] = []
+
+    # ------------------------------------------------------------------ for the connections
+
+    def route(self, path: str) -> str:
+        return "engine" if path in self.prefixes else "other"
+
+    def now(self) -> float:
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        return loop.time()
+
+    def connection_made(self, conn: HttpConnection) -> None:
+        self.connections.add(conn)
+        self.stats["connections"] += 1
+        if self._sweeper is None:
+            loop = self._loop or asyncio.get_running_loop()
+            self._loop = loop
+            self._sweeper = loop.call_later(self._sweep_interval, self._sweep)
+
+    def connection_lost(self, conn: HttpConnection) -> None:
+        self.connections.discard(conn)
+
+    def _sweep(self) -> None:
+        """One timer for every connection's deadline (head, body, keep-alive, linger)."""
+        self._sweeper = None
+        now = self.now()
+        for conn in list(self.connections):
+            if conn.deadline <= now:
+                conn.on_deadline()
+        if self.connections:
+            assert self._loop is not None
+            self._sweeper = self._loop.call_later(self._sweep_interval, self._sweep)
+
+    async def handle_other(self, req: Http1Request) -> None:
+        """Everything that is not Engine.IO: a static file, the ASGI app, or 404."""
+        conn = req.conn
+        if req.upgrade and self.asgi_app is None:
+            conn.respond(404, [("Content-Type", "text/plain; charset=utf-8")], b"Not Found")
+            return
+        if self.static is not None and not req.upgrade and await self.static.serve(req):
+            return
+        if self.asgi_app is not None and not req.upgrade:
+            await serve_asgi(self.asgi_app, req, self.lifespan.state if self.lifespan else None)
+            return
+        conn.respond(404, [("Content-Type", "text/plain; charset=utf-8")], b"Not Found")
+
+    # ------------------------------------------------------------------ life cycle
+
+    async def start(self, host: str | None = "127.0.0.1", port: int = 8000,
+                    sock: socket.socket | None = None) -> list[tuple[str, int]]:
+        """Listen (and run the ASGI app's lifespan startup); returns the bound addresses."""
+        self._loop = asyncio.get_running_loop()
+        if self.lifespan is not None:
+            await self.lifespan.startup()
+        if sock is not None:
+            server = await self._loop.create_server(lambda: HttpConnection(self), sock=sock,
+                                                    backlog=self.config.backlog)
+        else:
+            server = await self._loop.create_server(lambda: HttpConnection(self), host, port,
+                                                    backlog=self.config.backlog, reuse_address=True)
+        self._servers.append(server)
+        addresses = []
+        for s in server.sockets:
+            name = s.getsockname()
+            addresses.append((str(name[0]), int(name[1])))
+        if self.engine is not None:
+            self.engine.logger.info("sioserver at %s/: %s", self.prefix, self.engine.describe())
+        return addresses
+
+    async def stop(self, engine_shutdown: Callable[[], Awaitable[None]] | None = None,
+                   timeout: float = 5.0) -> None:
+        """Stop listening; shut the Engine.IO server down (its sessions end, parked polls are
+        answered); close idle connections; give requests in progress up to ``timeout`` seconds;
+        then close what is left and run the ASGI app's lifespan shutdown."""
+        for server in self._servers:
+            server.close()
+        if engine_shutdown is not None:
+            await engine_shutdown()
+        elif self.engine is not None:
+            await self.engine.shutdown()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            busy = [conn for conn in list(self.connections) if not conn.close_idle()]
+            if not busy or loop.time() >= deadline:
+                break
+            await asyncio.sleep(0.05)
+        for conn in list(self.connections):
+            if conn.transport is not None:
+                conn.transport.abort()
+        for server in self._servers:
+            await server.wait_closed()
+        self._servers.clear()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        if self.lifespan is not None:
+            await self.lifespan.shutdown()
