@@ -50,6 +50,7 @@ LOADGEN_LIMIT = 0.90  # generator CPU fraction over the window past which a figu
 NODE_IMPL = "node"
 LIMIT_IMPL = "raw-ws-uvloop"
 BATCHED_LIMIT_IMPL = "raw-ws-uvloop-batched"
+FLOOR_IMPL = "floor-uvloop"  # uvloop + asyncio.Protocol + httptools, Engine.IO answered directly
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,9 @@ IMPLS: dict[str, Impl] = {
              "sioserver on uvloop"),
         Impl("sioserver-asyncio", (PYTHON, str(SERVERS / "sioserver_app.py"), "--loop", "asyncio"),
              "sioserver on asyncio"),
+        Impl("sioserver-attach-uvloop", (PYTHON, str(SERVERS / "sioserver_app.py"), "--loop", "uvloop",
+                                         "--front", "aiohttp"),
+             "sioserver attached to aiohttp (run(front='aiohttp')) on uvloop"),
         Impl("sioserver-uvloop-orjson", (PYTHON, str(SERVERS / "sioserver_app.py"), "--loop", "uvloop",
                                          "--json", "orjson"),
              "sioserver on uvloop with json=orjson"),
@@ -79,9 +83,12 @@ IMPLS: dict[str, Impl] = {
              "raw WebSocket broadcast of pre-framed bytes on uvloop, one write per frame (the limit)"),
         Impl(BATCHED_LIMIT_IMPL, (PYTHON, str(SERVERS / "raw_ws_limit.py"), "--batch"),
              "the same, one write per connection per read (the limit with coalesced writes)"),
+        Impl(FLOOR_IMPL, (PYTHON, str(SERVERS / "floor_app.py")),
+             "the floor: uvloop, asyncio.Protocol, httptools, Engine.IO answered directly, echo by slicing"),
     )
 }
-DEFAULT_IMPLS = ("sioserver-uvloop", "sioserver-asyncio", "pysio-uvloop", "pysio-asyncio", NODE_IMPL)
+DEFAULT_IMPLS = ("sioserver-uvloop", "sioserver-attach-uvloop", "sioserver-asyncio", "pysio-uvloop", "pysio-asyncio",
+                 NODE_IMPL)
 if importlib.util.find_spec("orjson") is not None:  # the optional JSON module, when installed
     DEFAULT_IMPLS = (DEFAULT_IMPLS[0], "sioserver-uvloop-orjson", *DEFAULT_IMPLS[1:])
 
@@ -107,7 +114,7 @@ SCENARIOS: dict[str, Scenario] = {
                  (("acks_per_s", "higher"), ("p50_ms", "lower"), ("p99_ms", "lower"),
                   ("acks_per_server_cpu_s", "higher")),
                  {"clients": 100, "duration": 10, "warmup": 1},
-                 {"clients": 5, "duration": 0.2, "warmup": 0.05}),
+                 {"clients": 5, "duration": 0.2, "warmup": 0.05}, extra=(FLOOR_IMPL,)),
         Scenario("C", "broadcast: 1000 WebSocket clients, one sends 200 broadcasts",
                  (("deliveries_per_s", "higher"), ("drain_s", "lower"), ("deliveries_per_server_cpu_s", "higher")),
                  {"clients": 1000, "broadcasts": 200}, {"clients": 20, "broadcasts": 10},
@@ -119,7 +126,7 @@ SCENARIOS: dict[str, Scenario] = {
                  (("acks_per_s", "higher"), ("p50_ms", "lower"), ("p99_ms", "lower"),
                   ("acks_per_server_cpu_s", "higher")),
                  {"clients": 200, "duration": 10, "warmup": 1},
-                 {"clients": 5, "duration": 0.2, "warmup": 0.05}),
+                 {"clients": 5, "duration": 0.2, "warmup": 0.05}, extra=(FLOOR_IMPL,)),
         Scenario("F", "cluster broadcast: 2 sioserver processes through Redis, 1000 clients, 200 broadcasts",
                  (("deliveries_per_s", "higher"), ("cross_deliveries_per_s", "higher"), ("drain_s", "lower")),
                  {"clients": 1000, "broadcasts": 200}, {"clients": 20, "broadcasts": 10},

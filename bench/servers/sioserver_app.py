@@ -1,4 +1,5 @@
-"""sioserver under test: ``echo`` acks its arguments, ``bcast`` emits them to everyone.
+"""sioserver under test, served by ``sioserver.run`` (its own HTTP/1.1 front, or ``--front aiohttp``):
+``echo`` acks its arguments, ``bcast`` emits them to everyone.
 
 ``gc`` (acked once done) collects garbage before the driver reads the resident set size, as every
 bench server does, so memory figures do not depend on when each runtime's collector last ran.
@@ -18,6 +19,8 @@ def main() -> None:
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="uvloop")
     parser.add_argument("--redis", default=None, help="redis:// URL: use sioserver.RedisAdapter")
     parser.add_argument("--json", default=None, help="a module with dumps/loads (e.g. orjson)")
+    parser.add_argument("--front", choices=("http1", "aiohttp"), default="http1",
+                        help="sioserver.run's own HTTP/1.1 front (the default) or aiohttp attach")
     args = parser.parse_args()
 
     options: dict[str, object] = {}
@@ -40,7 +43,9 @@ def main() -> None:
     async def collect(sid: str) -> None:
         gc.collect()
 
-    sioserver.run(sio, "127.0.0.1", args.port, uvloop=args.loop == "uvloop")
+    # a tree from before the front existed (--baseline) knows no front= keyword: pass it only when asked
+    extra = {"front": args.front} if args.front != "http1" else {}
+    sioserver.run(sio, "127.0.0.1", args.port, uvloop=args.loop == "uvloop", **extra)
 
 
 if __name__ == "__main__":
