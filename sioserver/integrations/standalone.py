@@ -36,22 +36,19 @@ def _default_path(sio: Any) -> str:
     return "engine.io" if sio.__class__.__module__.startswith("sioserver.engineio") else "socket.io"
 
 
-def _hooks(sio: Any) -> tuple[Any, Callable[[], None], Callable[[], Awaitable[None]]]:
+def _hooks(sio: Any) -> tuple[Any, Callable[[], Awaitable[None]], Callable[[], Awaitable[None]]]:
     """The engine of ``sio`` (a Socket.IO or an Engine.IO server), what starts it, what stops it."""
-    if hasattr(sio, "eio"):  # Socket.IO: namespaces known now get their adapters started
-        def start() -> None:
-            for name in sio._specs:
-                if name != "*":
-                    sio._namespace(name, create=True)
-            sio._start_adapters()
-
+    if hasattr(sio, "eio"):  # Socket.IO: the registered namespaces exist and their adapters start
         async def stop() -> None:
             await sio.shutdown(sio.shutdown_grace)
-        return sio.eio, start, stop
+        return sio.eio, sio.startup, stop
+
+    async def nothing() -> None:
+        return None
 
     async def stop_engine() -> None:
         await sio.shutdown()
-    return sio, lambda: None, stop_engine
+    return sio, getattr(sio, "startup", nothing), stop_engine
 
 
 async def serve(
@@ -72,8 +69,8 @@ async def serve(
     new handshakes get 503, sessions end with "server shutting down", requests in progress get up to
     ``shutdown_timeout`` seconds. ``sock`` is a listening socket to serve on instead of ``host:port``;
     ``ready`` is called with the bound addresses once clients may connect."""
-    engine, start, shutdown = _hooks(sio) if sio is not None else (None, lambda: None, None)
-    path = socketio_path if socketio_path is not None else (_default_path(sio) if sio is not None else "")
+    engine, start, shutdown = _hooks(sio)
+    path = socketio_path if socketio_path is not None else _default_path(sio)
     front = Http1Server(engine if path else None, path or "socket.io", config=http, static_files=static_files,
                         other_asgi_app=other_asgi_app)
     loop = asyncio.get_running_loop()
@@ -83,7 +80,7 @@ async def serve(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
     try:
-        start()
+        await start()
         addresses = await front.start(host, port, sock=sock)
         if ready is not None:
             ready(addresses)
