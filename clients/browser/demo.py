@@ -3,9 +3,10 @@
     ./scripts/demo.sh [--host 127.0.0.1] [--port 8000]      (sets everything up on a fresh machine)
     .venv/bin/python clients/browser/demo.py [--host H] [--port N]
 
-One aiohttp application serves the page (``/``), its css/js, the official socket.io-client bundle
-(``/vendor/socket.io.min.js``, from ``clients/browser/node_modules``: no CDN) and the Socket.IO
-server at ``/socket.io/``, on the default in-memory adapter.
+``sioserver.run``'s own HTTP/1.1 front serves the page (``/``), its css/js and the official
+socket.io-client bundle (``/vendor/socket.io.min.js``, from ``clients/browser/node_modules``: no CDN)
+as ``static_files``, and the Socket.IO server at ``/socket.io/``, on the default in-memory adapter
+(``--front aiohttp``: one aiohttp application serves the same).
 
 Events (client -> server); the name also rides in the connect ``auth`` payload ({"name"}):
   ``join`` name                 -> ack ``{"name", "count", "history"}``; everyone sees ``presence``
@@ -122,16 +123,28 @@ async def index(_: web.Request) -> web.FileResponse:
                                                           "Cache-Control": "no-cache"})
 
 
+def make_server(redis_url: str | None = None) -> sioserver.AsyncServer:
+    options: dict[str, Any] = {}
+    if redis_url:
+        options["adapter"] = sioserver.RedisAdapter(redis_url)
+    return sioserver.AsyncServer(**options)
+
+
+#: the page, its files and the client bundle, as ``static_files`` for sioserver's own front
+STATIC_FILES = {
+    "/": {"filename": str(HERE / "chat.html"), "content_type": "text/html; charset=utf-8"},
+    **{path: {"filename": str(file), "content_type": f"{ctype}; charset=utf-8"}
+       for path, (file, ctype) in {**STATIC, "/vendor/socket.io.min.js": (BUNDLE, "text/javascript")}.items()},
+}
+
+
 def make_app(redis_url: str | None = None) -> web.Application:
     """The demo's aiohttp application, with the Socket.IO server attached at /socket.io/.
 
     With ``redis_url`` the workers of a cluster share broadcasts through Redis (each keeps its own
     presence list and history).
     """
-    options: dict[str, Any] = {}
-    if redis_url:
-        options["adapter"] = sioserver.RedisAdapter(redis_url)
-    sio = sioserver.AsyncServer(**options)
+    sio = make_server(redis_url)
     app = web.Application()
     app["chat"] = Chat(sio)
     app.router.add_get("/", index)
@@ -146,7 +159,34 @@ def make_app(redis_url: str | None = None) -> web.Application:
     return app
 
 
+def _announce(host: str, port: int) -> None:
+    shown = f"[{host}]" if ":" in host else host
+    print(f"sioserver demo on http://{shown}:{port}", flush=True)
+
+
+async def serve_run(host: str, port: int, redis_url: str | None = None) -> None:
+    """The demo on ``sioserver.run``'s own front (the default)."""
+    from sioserver.integrations.standalone import serve as serve_front  # noqa: PLC0415
+
+    sio = make_server(redis_url)
+    Chat(sio)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    stopping = asyncio.ensure_future(stop.wait())
+    stopping.add_done_callback(lambda _: log.info("shutting down"))
+    try:
+        await serve_front(sio, host, port, static_files=STATIC_FILES, stop=stop, shutdown_timeout=2,
+                          ready=lambda addresses: _announce(host, addresses[0][1]))
+    except OSError as exc:
+        raise SystemExit(f"demo.py: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    finally:
+        stopping.cancel()
+
+
 async def serve(host: str, port: int, redis_url: str | None = None) -> None:
+    """The demo as an aiohttp application (``--front aiohttp``)."""
     runner = web.AppRunner(make_app(redis_url), handler_cancellation=True, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port, shutdown_timeout=2)
@@ -159,9 +199,7 @@ async def serve(host: str, port: int, redis_url: str | None = None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    port = runner.addresses[0][1] if runner.addresses else port  # --port 0 picks a free port
-    shown = f"[{host}]" if ":" in host else host
-    print(f"sioserver demo on http://{shown}:{port}", flush=True)
+    _announce(host, runner.addresses[0][1] if runner.addresses else port)  # --port 0 picks a free port
     try:
         await stop.wait()
     finally:
@@ -176,6 +214,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("-v", "--verbose", action="store_true", help="log the Engine.IO/Socket.IO layers too")
     parser.add_argument("--redis", metavar="URL", default=None,
                         help="share broadcasts with other workers through Redis (e.g. redis://127.0.0.1:6379/0)")
+    parser.add_argument("--front", choices=("run", "aiohttp"), default="run",
+                        help="sioserver.run's own HTTP/1.1 front (default) or an aiohttp application")
     args = parser.parse_args(argv)
     if not BUNDLE.is_file():
         raise SystemExit(
@@ -187,7 +227,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.verbose:
         logging.getLogger("sioserver").setLevel(logging.WARNING)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(args.host, args.port, args.redis))
+        asyncio.run((serve_run if args.front == "run" else serve)(args.host, args.port, args.redis))
 
 
 if __name__ == "__main__":

@@ -35,9 +35,9 @@ READY = re.compile(r"^sioserver demo on (http://\S+)$", re.MULTILINE)
 
 
 @contextlib.contextmanager
-def run_demo(tmp_path: Path) -> Iterator[Process]:
-    """clients/browser/demo.py on a free port (``--port 0``); ``.match[1]`` is its URL."""
-    demo = Process([sys.executable, "-u", str(DEMO), "--host", "127.0.0.1", "--port", "0"],
+def run_demo(tmp_path: Path, front: str = "run") -> Iterator[Process]:
+    """clients/browser/demo.py on a free port (``--port 0``) behind ``front``; ``.match[1]`` is its URL."""
+    demo = Process([sys.executable, "-u", str(DEMO), "--host", "127.0.0.1", "--port", "0", "--front", front],
                    log_path=tmp_path / "demo.log", cwd=ROOT, ready=READY)
     start_or_fail(demo, timeout=15)
     try:
@@ -52,12 +52,14 @@ def _message(page: dict[str, Any], sender: str, own: bool) -> dict[str, Any]:
     return found[0]
 
 
-def test_two_browsers_chat_over_websocket_and_polling(browser_node_modules: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("front", ["run", "aiohttp"])  # sioserver.run's own HTTP/1.1 front, aiohttp
+def test_two_browsers_chat_over_websocket_and_polling(browser_node_modules: Path, tmp_path: Path,
+                                                      front: str) -> None:
     chromium = tools.chromium()
     for old in ARTIFACTS.glob("chat-*.png"):
         old.unlink()
 
-    with run_demo(tmp_path) as demo:
+    with run_demo(tmp_path, front) as demo:
         assert demo.match is not None
         proc = node.run(DRIVER, demo.match.group(1), str(ARTIFACTS), timeout=90, context=demo.context(),
                         env={**os.environ, "CHROMIUM": chromium})

@@ -21,9 +21,11 @@ SUMMARY = re.compile(r"autobahn: (\d+) ok, (\d+) non-strict, (\d+) failed, (\d+)
 
 
 @pytest.mark.slow
-def test_autobahn_fast_set(tmp_path: Path, record_property: pytest.RecordProperty) -> None:
+@pytest.mark.parametrize("front", ["aiohttp", "run"])  # aiohttp's upgrade, sioserver.run's own front
+def test_autobahn_fast_set(tmp_path: Path, record_property: pytest.RecordProperty, front: str) -> None:
     tools.wstest()
-    env = {**os.environ, "AUTOBAHN_FAST": "1", "AUTOBAHN_OUTDIR": str(tmp_path / "reports")}
+    env = {**os.environ, "AUTOBAHN_FAST": "1", "AUTOBAHN_OUTDIR": str(tmp_path / "reports"),
+           "WS_ECHO_ARGS": f"--front {front}"}
     proc = subprocess.run(
         [str(ROOT / "scripts" / "autobahn.sh")], env=env, capture_output=True, text=True, timeout=900, check=False
     )
@@ -31,7 +33,7 @@ def test_autobahn_fast_set(tmp_path: Path, record_property: pytest.RecordPropert
     lines = proc.stdout.strip().splitlines()
     match = SUMMARY.fullmatch(lines[-1]) if lines else None
     assert match, output
-    record_property("summary", f"Autobahn fuzzingclient (server side, fast set): {lines[-1]}")
+    record_property("summary", f"Autobahn fuzzingclient (server side, fast set, {front} front): {lines[-1]}")
     ok, non_strict, failed, unimplemented, total = map(int, match.groups())
     assert failed == 0, output
     assert non_strict == 0, output
