@@ -42,7 +42,7 @@ import httptools
 
 from ...engine.http import BodyTooLarge, HttpResponse, IncompleteBody
 from ...engine.websocket import WebSocketConfig, WebSocketConnection, WebSocketHandler
-from .request import Headers, Http1Request, Refusal, Stop, encode_response, origin_form, reason_body
+from .request import Headers, Http1Request, Refusal, Stop, add_field, encode_response, origin_form, reason_body
 from .websocket import accept_websocket
 
 if TYPE_CHECKING:
@@ -61,15 +61,16 @@ _NONE, _HEAD, _BODY, _IDLE, _LINGER = 0, 1, 2, 3, 4
 
 class HttpConnection(asyncio.Protocol):
     __slots__ = (
-        "_active", "_body_limit", "_body_parts", "_body_size", "_coro", "_discard", "_head_counted", "_head_raw",
-        "_headers", "_in_head", "_inflated", "_inflater", "_parser", "_parsing", "_paused", "_queue", "_refused",
-        "_task", "_upgrade_tail", "_url", "_url_size", "_waiting", "_write_paused", "_ws", "closing", "deadline",
-        "deadline_kind", "local_host", "local_port", "lost", "peer_host", "peer_port", "server", "transport",
-        "upgraded",
+        "_active", "_body_limit", "_body_parts", "_body_size", "_config", "_coro", "_discard", "_fields",
+        "_head_counted", "_head_raw", "_headers", "_in_head", "_inflated", "_inflater", "_parser", "_parsing",
+        "_paused", "_queue", "_refused", "_task", "_upgrade_tail", "_url", "_url_size", "_waiting", "_write_paused",
+        "_ws", "closing", "deadline", "deadline_kind", "local_host", "local_port", "lost", "peer_host", "peer_port",
+        "server", "transport", "upgraded",
     )
 
     def __init__(self, server: Http1Server) -> None:
         self.server = server
+        self._config = server.config
         self.transport: asyncio.Transport | None = None
         self._parser = httptools.HttpRequestParser(self)
         self.peer_host = ""
@@ -86,6 +87,7 @@ class HttpConnection(asyncio.Protocol):
         self._url: list[bytes] = []
         self._url_size = 0
         self._headers: list[tuple[bytes, bytes]] = []
+        self._fields: dict[str, str] = {}
         self._head_counted = 0
         self._head_raw = 0
         self._parsing: Http1Request | None = None
@@ -224,6 +226,7 @@ class HttpConnection(asyncio.Protocol):
         self._url = []
         self._url_size = 0
         self._headers = []
+        self._fields = {}
         self._head_counted = 0
         self._head_raw = 0
         if self.deadline_kind != _BODY or self._active is None:
@@ -236,15 +239,23 @@ class HttpConnection(asyncio.Protocol):
         self._url.append(fragment)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        config = self.server.config
         size = len(name) + len(value) + 4
-        if size > config.max_header_line:
-            raise Refusal(431, f"a header line over {config.max_header_line} bytes")
         headers = self._headers
-        if len(headers) >= config.max_headers:
-            raise Refusal(431, f"more than {config.max_headers} header fields")
+        config = self._config
+        if size > config.max_header_line or len(headers) >= config.max_headers:
+            raise Refusal(431, f"a header line over {config.max_header_line} bytes" if size > config.max_header_line
+                          else f"more than {config.max_headers} header fields")
         self._head_counted += size
         headers.append((name, value))
+        key = name.decode("latin-1").lower()
+        text = value.decode("latin-1")
+        if text and text[-1] in " \t":  # llhttp drops the whitespace before a value, not after
+            text = text.rstrip(" \t")
+        fields = self._fields
+        if key in fields:
+            add_field(fields, key, text)
+        else:
+            fields[key] = text
 
     def on_headers_complete(self) -> None:
         self._in_head = False
@@ -258,14 +269,14 @@ class HttpConnection(asyncio.Protocol):
         if not path.startswith("/"):
             path = origin_form(path)
         req = Http1Request(self, parser.get_method().decode("ascii"), target, path, query,
-                           parser.get_http_version(), Headers(self._headers))
+                           parser.get_http_version(), Headers(self._headers, self._fields))
         req.keep_alive = parser.should_keep_alive() and not self.closing
         req.upgrade = parser.should_upgrade()
         if req.upgrade:  # what follows the head is not HTTP: held for the WebSocket, if there is one
             self._upgrade_tail = bytearray()
         req.route = route = server.route(path)
         req.engine = engine = route == "engine"
-        headers = req.headers
+        headers = self._fields
         self._parsing = req
         self._body_parts = []
         self._body_size = 0
@@ -375,7 +386,7 @@ class HttpConnection(asyncio.Protocol):
 
     def _set_deadline(self, kind: int, seconds: float) -> None:
         self.deadline_kind = kind
-        self.deadline = self.server.now() + seconds
+        self.deadline = self.server.clock + seconds  # the sweep's clock: deadlines are that coarse
 
     def on_deadline(self) -> None:
         """Called by the server's sweep once ``deadline`` has passed."""

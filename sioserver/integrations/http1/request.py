@@ -24,7 +24,8 @@ from ...engine.websocket import WebSocketConfig, WebSocketConnection, WebSocketH
 if TYPE_CHECKING:
     from .connection import HttpConnection
 
-__all__ = ["Headers", "Http1Request", "Refusal", "Stop", "encode_response", "origin_form", "parse_query", "reason_body"]
+__all__ = ["Headers", "Http1Request", "Refusal", "Stop", "add_field", "encode_response", "origin_form", "parse_query",
+           "reason_body"]
 
 
 class Headers(Mapping[str, str]):
@@ -33,16 +34,12 @@ class Headers(Mapping[str, str]):
 
     __slots__ = ("_fields", "raw")
 
-    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
+    def __init__(self, raw: list[tuple[bytes, bytes]], fields: dict[str, str] | None = None) -> None:
         self.raw = raw
-        fields: dict[str, str] = {}
-        for name_b, value_b in raw:
-            name = name_b.decode("latin-1").lower()
-            value = value_b.decode("latin-1").strip(" \t")
-            if name in fields:
-                fields[name] = f"{fields[name]}{'; ' if name == 'cookie' else ', '}{value}"
-            else:
-                fields[name] = value
+        if fields is None:
+            fields = {}
+            for name, value in raw:
+                add_field(fields, name.decode("latin-1").lower(), value.decode("latin-1").strip(" \t"))
         self._fields = fields
 
     def __getitem__(self, name: str) -> str:
@@ -64,6 +61,14 @@ class Headers(Mapping[str, str]):
         """Every field as sent (names in their original case, repeats kept)."""
         for name, value in self.raw:
             yield name.decode("latin-1"), value.decode("latin-1").strip(" \t")
+
+
+def add_field(fields: dict[str, str], name: str, value: str) -> None:
+    """Add a header field (``name`` in lower case) to ``fields``, joining repeats."""
+    if name in fields:
+        fields[name] = f"{fields[name]}{'; ' if name == 'cookie' else ', '}{value}"
+    else:
+        fields[name] = value
 
 
 def parse_query(query: str) -> dict[str, str]:
@@ -222,10 +227,23 @@ class _DateHeader:
 date_header = _DateHeader()
 
 
+_HEADER_BYTES: dict[tuple[tuple[str, str], ...], bytes] = {}
+
+
 def encode_headers(headers: Sequence[tuple[str, str]]) -> bytes:
+    """The header lines; the engine answers with a few header lists over and over (content type
+    plus CORS), so their bytes are kept (a bounded table: it is emptied when full)."""
     if not headers:
         return b""
-    return "".join([f"{name}: {value}\r\n" for name, value in headers]).encode("latin-1")
+    key = tuple(headers)
+    data = _HEADER_BYTES.get(key)
+    if data is None:
+        data = "".join([f"{name}: {value}\r\n" for name, value in headers]).encode("latin-1")
+        if len(data) < 2048:
+            if len(_HEADER_BYTES) >= 512:
+                _HEADER_BYTES.clear()
+            _HEADER_BYTES[key] = data
+    return data
 
 
 def encode_response(status: int, headers: Sequence[tuple[str, str]], body: bytes, *, close: bool,

@@ -57,6 +57,9 @@ class Http1Server:
         smallest = min(self.config.head_timeout, self.config.keepalive_timeout, self.config.body_timeout,
                        self.engine_body_timeout, self.config.linger)
         self._sweep_interval = max(0.02, min(0.5, smallest / 10))
+        #: the loop's time at the last sweep (or connection): deadlines are set from it, so a request
+        #: costs no clock read; they fire within one sweep interval of their due time
+        self.clock = 0.0
         self._servers: list[asyncio.Server] = []
 
     # ------------------------------------------------------------------ for the connections
@@ -73,9 +76,10 @@ class Http1Server:
     def connection_made(self, conn: HttpConnection) -> None:
         self.connections.add(conn)
         self.stats["connections"] += 1
+        loop = self._loop or asyncio.get_running_loop()
+        self._loop = loop
+        self.clock = loop.time()
         if self._sweeper is None:
-            loop = self._loop or asyncio.get_running_loop()
-            self._loop = loop
             self._sweeper = loop.call_later(self._sweep_interval, self._sweep)
 
     def connection_lost(self, conn: HttpConnection) -> None:
@@ -84,7 +88,7 @@ class Http1Server:
     def _sweep(self) -> None:
         """One timer for every connection's deadline (head, body, keep-alive, linger)."""
         self._sweeper = None
-        now = self.now()
+        now = self.clock = self.now()
         for conn in list(self.connections):
             if conn.deadline <= now:
                 conn.on_deadline()
