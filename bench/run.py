@@ -74,6 +74,9 @@ IMPLS: dict[str, Impl] = {
         Impl("sioserver-uvloop-orjson", (PYTHON, str(SERVERS / "sioserver_app.py"), "--loop", "uvloop",
                                          "--json", "orjson"),
              "sioserver on uvloop with json=orjson"),
+        Impl("sioserver-uvloop-stdjson", (PYTHON, str(SERVERS / "sioserver_app.py"), "--loop", "uvloop",
+                                          "--json", "json"),
+             "sioserver on uvloop with json=the standard library's json"),
         Impl("pysio-uvloop", (PYTHON, str(SERVERS / "pysio_app.py"), "--loop", "uvloop"),
              "python-socketio 5 + aiohttp on uvloop"),
         Impl("pysio-asyncio", (PYTHON, str(SERVERS / "pysio_app.py"), "--loop", "asyncio"),
@@ -89,8 +92,8 @@ IMPLS: dict[str, Impl] = {
 }
 DEFAULT_IMPLS = ("sioserver-uvloop", "sioserver-attach-uvloop", "sioserver-asyncio", "pysio-uvloop", "pysio-asyncio",
                  NODE_IMPL)
-if importlib.util.find_spec("orjson") is not None:  # the optional JSON module, when installed
-    DEFAULT_IMPLS = (DEFAULT_IMPLS[0], "sioserver-uvloop-orjson", *DEFAULT_IMPLS[1:])
+if importlib.util.find_spec("orjson") is not None:  # the default JSON when installed: the stdlib beside it
+    DEFAULT_IMPLS = (DEFAULT_IMPLS[0], "sioserver-uvloop-stdjson", *DEFAULT_IMPLS[1:])
 
 
 @dataclass(frozen=True)

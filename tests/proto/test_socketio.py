@@ -1139,3 +1139,21 @@ def test_orjson_refusals_match_the_standard_library():
     with pytest.raises(TypeError):
         parser.encode(event_packet("x", object()))
     reject(['2["x",NaN]'], "invalid JSON", parser)
+
+
+def test_orjson_fallbacks_keep_the_wire_javascript_reads():
+    """What orjson refuses is written and read by the standard library: the client sees no difference."""
+    parser = JSONParser(json=orjson_module())
+    for packet in (
+        event_packet("big", 2**70, -(2**64)),  # orjson: "Integer exceeds 64-bit range"
+        event_packet("keys", {1: "a", None: "b"}),  # orjson: "Dict key must be str"
+        event_packet("lone", "\ud800", b"\x01"),  # orjson refuses lone surrogates; JSON.stringify escapes them
+    ):
+        assert parser.encode(packet) == JSONP.encode(packet)
+    assert parser.encode(event_packet("big", 2**70)) == ('2["big",1180591620717411303424]',)
+    # JSON.stringify("\ud800") and a number past a double are valid JSON that orjson does not read
+    assert decode(['2["x","\\ud800"]'], parser) == event_packet("x", "\ud800")
+    assert decode(['2["x",1e400]'], parser) == event_packet("x", math.inf)
+    reject(['2["x",NaN]'], "invalid JSON", parser)
+    reject(['2["x"] trailing'], "invalid JSON|data after", parser)
+

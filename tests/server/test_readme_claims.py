@@ -129,7 +129,7 @@ class TestOrjson:
         orjson = pytest.importorskip("orjson")
         payload = {"text": "é ✓ \u2028", "n": [1, 2.5, None, True], "nested": {"b": 1, "a": 2}}
         wires = []
-        for json_module in (None, orjson):
+        for json_module in (json, orjson):  # json=None is orjson too when it is installed
             sio, client = await sio_app(sioserver.AsyncServer(json=json_module))
 
             @sio.on("echo")
@@ -148,6 +148,10 @@ class TestOrjson:
                 assert await c.recv() == '42["when","2026-01-02T03:04:05"]'
         assert wires[:2] == wires[2:]
         assert wires[0] == '431[{"text":"é ✓ \u2028","n":[1,2.5,null,true],"nested":{"b":1,"a":2}}]'
+
+    def test_the_default_install_uses_orjson(self) -> None:
+        orjson = pytest.importorskip("orjson")
+        assert sioserver.AsyncServer().parser.json is orjson
 
 
 class TestMaxConnections:

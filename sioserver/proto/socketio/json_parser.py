@@ -117,7 +117,10 @@ class JSONParser:
     (like python-socketio's ``json`` option). It must write JSON ``JSON.parse`` reads; bytes never
     reach it. The standard library gets a faster path of its own, and so does orjson: its ``dumps``
     (which raises TypeError for bytes and writes NaN as null) gets the data as it is, and only data it
-    refuses is walked for bytes and tried again.
+    refuses is walked for bytes and tried again; what it still refuses (integers past 64 bits,
+    non-string keys) is written by the standard library, and JSON it cannot read (a lone surrogate
+    escape, a number past a double) is read by the standard library, so that orjson changes nothing a
+    client sees.
     """
 
     name: ClassVar[str] = "default"
@@ -171,7 +174,15 @@ class JSONParser:
                 except TypeError:  # bytes (placeholders follow), or too deep: walk the data first
                     pass
             if out is None:
-                out = self._custom.dumps(self._portable(data, buffers, 0))
+                portable = self._portable(data, buffers, 0)
+                try:
+                    out = self._custom.dumps(portable)
+                except TypeError:
+                    if self._orjson_dumps is None:
+                        raise
+                    # what orjson refuses and JavaScript reads (integers past 64 bits, non-string keys):
+                    # the standard library writes it as JSON.stringify would have sent the number
+                    out = _stdlib_dumps(portable)
             body = out.decode() if isinstance(out, bytes) else out
         if buffers:
             if ptype not in (EVENT, ACK):
@@ -210,13 +221,14 @@ class JSONParser:
 class JSONPacketDecoder:
     """Decodes the default format, one Engine.IO message at a time (see :class:`Decoder`)."""
 
-    __slots__ = ("_buffers", "_loads", "_max_attachments", "_max_depth", "_max_size", "_partial")
+    __slots__ = ("_buffers", "_fallback", "_loads", "_max_attachments", "_max_depth", "_max_size", "_partial")
 
     def __init__(self, parser: JSONParser) -> None:
         self._max_attachments = parser.max_attachments
         self._max_depth = parser.max_depth
         self._max_size = parser.max_size
         self._loads = None if parser._custom is None else parser._custom.loads
+        self._fallback = parser._orjson_dumps is not None  # orjson: what it refuses, the stdlib reads
         self._partial: Packet | None = None  # a binary packet waiting for its attachments
         self._buffers: list[bytes] = []
 
@@ -294,18 +306,23 @@ class JSONPacketDecoder:
                 error = _nesting_error(s, i, self._max_depth)
                 if error is not None:
                     raise SocketIOProtocolError(error)
-            if self._loads is None:
+            loads = self._loads
+            if loads is not None:
+                try:
+                    data = loads(s[i:])
+                except Exception:
+                    if not self._fallback:
+                        raise SocketIOProtocolError("invalid JSON payload") from None
+                    # orjson refuses some JSON that JSON.stringify writes (a lone surrogate "\\ud800",
+                    # 1e400): the standard library decides
+                    loads = None
+            if loads is None:
                 try:
                     data, end = _stdlib_scan(s, i)
                 except (StopIteration, ValueError, RecursionError):
                     raise SocketIOProtocolError("invalid JSON payload") from None
                 if end != n and s[end:].strip(" \t\n\r"):
                     raise SocketIOProtocolError("data after the JSON payload")
-            else:
-                try:
-                    data = self._loads(s[i:])
-                except Exception:
-                    raise SocketIOProtocolError("invalid JSON payload") from None
         error = _incoming_error(ptype, data, pid)
         if error is not None:
             raise SocketIOProtocolError(error)
