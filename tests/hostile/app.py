@@ -152,6 +152,7 @@ class HostileServer(sioserver.AsyncServer):
             "closed": session.closed,
             "transport": session.transport,
             "queued_bytes": session.queued_bytes,
+            "get_parked": session in self.eio._parked,  # a long-poll GET waits for packets
             "sockets": sorted(client.sockets) if client is not None else [],
         }
 

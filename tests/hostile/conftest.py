@@ -151,6 +151,13 @@ class ServerProcess:
 
         return await wait_until(gone, timeout=timeout, interval=0.05, what=lambda: f"session {sid} still there: {seen}")
 
+    async def get_parked(self, sid: str, timeout: float = 2.0) -> None:
+        """Wait until a long-poll GET of session ``sid`` is parked on the server."""
+        async def parked() -> bool:
+            return bool((await self.session(sid)).get("get_parked"))
+
+        await wait_until(parked, timeout=timeout, interval=0.01, what=f"no GET of session {sid} parked")
+
     async def logs(self, since: int | None = None) -> list[dict[str, Any]]:
         return list(await self._get(f"/_debug/logs?since={self.log_mark if since is None else since}"))
 
