@@ -189,6 +189,14 @@ def explain(server: Any) -> str:
     return "\n" + str(server.context())
 
 
+async def explained(server: Any, body: Callable[[Peer], Awaitable[T]]) -> T:
+    """``with_peer`` against ``server``; a failed assertion carries the server's command line and log."""
+    try:
+        return await with_peer(server.url, body)
+    except AssertionError as e:
+        raise AssertionError(f"{e}{explain(server)}") from None
+
+
 # ---------------------------------------------------------------------------------------------- tests
 
 
@@ -206,10 +214,7 @@ async def test_polling(eio_server: Callable[..., Any], impl: str) -> None:
         if strict(impl, "polling", "client-close"):
             await peer.disconnect_gracefully()
 
-    try:
-        await with_peer(server.url, body)
-    except AssertionError as e:
-        raise AssertionError(f"{e}{explain(server)}") from None
+    await explained(server, body)
 
 
 async def test_websocket(eio_server: Callable[..., Any]) -> None:
@@ -224,10 +229,7 @@ async def test_websocket(eio_server: Callable[..., Any]) -> None:
         assert c.transport() == "websocket" and c.state == "connected" and not peer.reasons
         await peer.disconnect_gracefully()
 
-    try:
-        await with_peer(server.url, body)
-    except AssertionError as e:
-        raise AssertionError(f"{e}{explain(server)}") from None
+    await explained(server, body)
 
 
 async def test_upgrade(eio_server: Callable[..., Any]) -> None:
@@ -243,10 +245,7 @@ async def test_upgrade(eio_server: Callable[..., Any]) -> None:
         assert c.transport() == "websocket" and c.state == "connected" and not peer.reasons
         await peer.disconnect_gracefully()
 
-    try:
-        await with_peer(server.url, body)
-    except AssertionError as e:
-        raise AssertionError(f"{e}{explain(server)}") from None
+    await explained(server, body)
 
 
 async def test_large(eio_server: Callable[..., Any], impl: str) -> None:
