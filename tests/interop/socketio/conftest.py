@@ -1,6 +1,6 @@
 """Fixtures for the Socket.IO interop tests (the helpers live in sio_harness.py).
 
-``node_modules`` (npm ci of tests/interop) comes from tests/interop/conftest.py.
+``interop_node_modules`` (npm ci of tests/interop) comes from tests/conftest.py.
 """
 
 from __future__ import annotations
