@@ -166,6 +166,12 @@ class EngineServer:
     def handle_disconnect(self, session: Session, reason: DisconnectReason) -> None:
         """The session ended (exactly once per session)."""
 
+    def handle_open(self, session: Session) -> None:
+        """The handshake completed: the client has its OPEN packet (``handle_disconnect`` follows once)."""
+
+    def handle_upgrade(self, session: Session) -> None:
+        """The session moved from long-polling to WebSocket."""
+
     # -------------------------------------------------------------------- API
 
     def send(self, sid: str, data: str | bytes) -> bool:
@@ -341,6 +347,7 @@ class EngineServer:
     def _opened(self, session: Session) -> None:
         self.stats["handshakes"] += 1
         session.start_heartbeat()
+        self.handle_open(session)
 
     def _can_upgrade(self) -> bool:
         return self.allow_upgrades and "websocket" in self.transports

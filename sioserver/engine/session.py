@@ -316,6 +316,7 @@ class Session:
         for packet in held:
             conn.send(encode_packet(packet))
         log.debug("session %s upgraded to websocket (%d held packets flushed)", self.sid, len(held))
+        self.server.handle_upgrade(self)
 
     def _abort_probe(self, reason: str | None) -> None:
         conn = self._probe

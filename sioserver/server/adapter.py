@@ -22,6 +22,7 @@ from ..proto.socketio import Encoded, Packet
 from ..proto.websocket import encode_message
 
 if TYPE_CHECKING:
+    from .observer import Observer
     from .protocols import AckHandler, AdapterNamespace, Recipient
 
 __all__ = ["Adapter", "BroadcastOptions", "MemoryAdapter", "SharedMessage"]
@@ -82,7 +83,10 @@ class Adapter:
         joined = self.sids.get(sid)
         if joined is None:
             joined = self.sids[sid] = set()
+        observer = self.namespace.observer
         for room in rooms:
+            if observer is not None and room not in joined:
+                observer.room_joined(self.namespace, room, sid)
             joined.add(room)
             members = self.rooms.get(room)
             if members is None:
@@ -93,6 +97,10 @@ class Adapter:
     def delete(self, sid: str, room: str) -> None:
         joined = self.sids.get(sid)
         if joined is not None:
+            if room in joined:
+                observer = self.namespace.observer
+                if observer is not None:
+                    observer.room_left(self.namespace, room, sid)
             joined.discard(room)
         members = self.rooms.get(room)
         if members is not None:
@@ -104,7 +112,10 @@ class Adapter:
         joined = self.sids.pop(sid, None)
         if not joined:
             return
+        observer = self.namespace.observer
         for room in joined:
+            if observer is not None:
+                observer.room_left(self.namespace, room, sid)
             members = self.rooms.get(room)
             if members is not None:
                 members.discard(sid)
@@ -158,11 +169,24 @@ class Adapter:
     def broadcast(self, packet: Packet, opts: BroadcastOptions) -> int:
         """Deliver to every local target; returns how many sockets it was written to."""
         shared = SharedMessage(self.namespace.encode(packet))
+        observer = self.namespace.observer
+        if observer is not None:
+            return self._observed_broadcast(observer, shared, packet, opts)
         count = 0
         for socket in self._sockets(opts):
             socket.write_shared(shared, opts.volatile)
             count += 1
         return count
+
+    def _observed_broadcast(self, observer: Observer, shared: SharedMessage, packet: Packet,
+                            opts: BroadcastOptions) -> int:
+        sids = []
+        for socket in self._sockets(opts):
+            socket.write_shared(shared, opts.volatile)
+            sids.append(socket.sid)
+        if sids:
+            observer.event_sent(self.namespace, sids, packet.data)
+        return len(sids)
 
     def broadcast_with_ack(
         self,
@@ -176,12 +200,15 @@ class Adapter:
         ack_id = self.namespace.next_ack_id()
         packet = Packet(packet.type, packet.nsp, packet.data, ack_id)
         shared = SharedMessage(self.namespace.encode(packet))
-        count = 0
+        sids = []
         for socket in self._sockets(opts):
             socket.expect_ack(ack_id, ack, opts.timeout)
             socket.write_shared(shared, opts.volatile)
-            count += 1
-        client_count(count)
+            sids.append(socket.sid)
+        observer = self.namespace.observer
+        if observer is not None and sids:
+            observer.event_sent(self.namespace, sids, packet.data)
+        client_count(len(sids))
 
     # ------------------------------------------------------ cluster operations
 

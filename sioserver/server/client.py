@@ -77,20 +77,25 @@ class Client:
         if volatile and not session.writable:
             self.server.stats["volatile_dropped"] += 1
             return
+        observer = self.server.observer
         for message in encoded:
-            session.send(message)
+            if session.send(message) and observer is not None:
+                observer.message_sent(session, message)
 
     def write_shared(self, shared: SharedMessage, volatile: bool) -> None:
         session = self.session
         if volatile and not session.writable:
             self.server.stats["volatile_dropped"] += 1
             return
+        observer = self.server.observer
         if session.can_take_frames:
             for frame, message in zip(shared.frames, shared.messages, strict=True):
-                session.send_frame(frame, message)
+                if session.send_frame(frame, message) and observer is not None:
+                    observer.message_sent(session, message)
         else:
             for message in shared.messages:
-                session.send(message)
+                if session.send(message) and observer is not None:
+                    observer.message_sent(session, message)
 
     def close(self, reason: DisconnectReason) -> None:
         self.session.close(reason)

@@ -26,6 +26,7 @@ from .protocols import ServerEventResponder
 if TYPE_CHECKING:
     from .adapter import Adapter
     from .client import Client
+    from .observer import Observer
     from .server import AsyncServer
     from .socket import Socket
 
@@ -142,6 +143,10 @@ class Namespace:
     def ack_timeout(self) -> float:
         return self.server.ack_timeout
 
+    @property
+    def observer(self) -> Observer | None:
+        return self.server.observer
+
     def start_background_task(self, target: Callable[..., Awaitable[Any]], *args: Any) -> Any:
         return self.server.start_background_task(target, *args)
 
@@ -232,6 +237,9 @@ class Namespace:
         client.sockets.pop(self.name, None)
         if was_connected:  # always_connect: the client was told it is in, so it is told it is out
             client.write(self.encode(disconnect_packet(self.name)), False)
+            observer = self.server.observer
+            if observer is not None:
+                observer.socket_disconnected(socket, DisconnectReason.SERVER_DISCONNECT)
         else:
             client.refuse(self.name, message, data)
         client.socket_removed()
@@ -281,6 +289,9 @@ class Namespace:
     def _dispatch(self, socket: Socket, packet: Packet) -> None:
         data = packet.data
         event = data[0]
+        observer = self.server.observer
+        if observer is not None:
+            observer.event_received(socket, data)
         handlers = self.handlers
         handler = handlers.lookup(event)
         if handler is not None:
@@ -317,6 +328,9 @@ class Namespace:
         self.sockets.pop(sid, None)
         self.adapter.delete_all(sid)
         if was_connected:
+            observer = self.server.observer
+            if observer is not None:
+                observer.socket_disconnected(socket, reason)
             self._run_disconnect(socket, reason)
         self._cleanup()
 

@@ -16,6 +16,7 @@ an adapter that needs a private name of ``Namespace``, ``Socket`` or ``AsyncServ
                                        run the handler of a server-side event another server sent
     namespace.server                   an opaque key: one per AsyncServer (what a per-server link is keyed by)
     namespace.start_background_task(fn, *args)
+    namespace.observer                 the operations hooks (sioserver.server.observer), or None
 
     recipient.sid / rooms / handshake / session
     recipient.write_shared(message, volatile)
@@ -32,6 +33,7 @@ from ..proto.socketio import Encoded, Packet
 
 if TYPE_CHECKING:
     from .adapter import SharedMessage
+    from .observer import Observer
 
 __all__ = ["AckHandler", "AdapterNamespace", "Recipient", "ServerEventResponder"]
 
@@ -108,3 +110,7 @@ class AdapterNamespace(Protocol):
         """Run the handler of ``[event, *args]`` sent by another server; ``respond(answer)`` follows."""
 
     def start_background_task(self, target: Callable[..., Awaitable[Any]], *args: Any) -> Any: ...
+
+    @property
+    def observer(self) -> Observer | None:
+        """The operations hooks (Admin UI, metrics): room joins and leaves, broadcasts. None: unobserved."""

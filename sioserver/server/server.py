@@ -22,6 +22,7 @@ from .broadcast import BroadcastOperator, RemoteSocket
 from .client import Client
 from .compat import EnvironView, Manager, ServerCompat
 from .namespace import AsyncNamespace, Handlers, Namespace, NamespaceMatcher
+from .observer import Observer, ObserverSet
 from .options import SOCKETIO_OPTIONS, async_mode, logger_for, resolve_adapter, room_set, short
 from .protocols import AdapterNamespace
 from .socket import Socket
@@ -46,12 +47,28 @@ class _Engine(EngineServer):
         return True
 
     def handle_message(self, session: Session, data: str | bytes) -> None:
+        observer = self.sio.observer
+        if observer is not None:
+            observer.message_received(session, data)
         session.data.on_message(data)
 
     def handle_disconnect(self, session: Session, reason: DisconnectReason) -> None:
         client = session.data
         if client is not None:
             client.on_close(reason)
+        observer = self.sio.observer
+        if observer is not None:
+            observer.session_closed(session, reason)
+
+    def handle_open(self, session: Session) -> None:
+        observer = self.sio.observer
+        if observer is not None:
+            observer.session_opened(session)
+
+    def handle_upgrade(self, session: Session) -> None:
+        observer = self.sio.observer
+        if observer is not None:
+            observer.session_upgraded(session)
 
 
 class AsyncServer(ServerCompat):
@@ -112,6 +129,9 @@ class AsyncServer(ServerCompat):
         self.stats: Counter[str] = self.eio.stats
         self.environ = EnvironView(self)
         self.manager = Manager(self)
+        #: what operations tools watch (:mod:`sioserver.server.observer`); None costs nothing
+        self.observer: Observer | None = None
+        self._deferred_starts: list[Callable[[], Any]] = []
 
     # ---------------------------------------------------------------- registry
 
@@ -224,8 +244,45 @@ class AsyncServer(ServerCompat):
             self.start_background_task(nsp.adapter.init)
         return nsp
 
+    def observe(self, observer: Observer) -> None:
+        """Give ``observer`` every hook of :class:`~sioserver.server.observer.Observer` from now on."""
+        current = self.observer
+        if current is None:
+            self.observer = observer
+        elif isinstance(current, ObserverSet):
+            current.observers.append(observer)
+        else:
+            self.observer = ObserverSet([current, observer])
+
+    def when_running(self, start: Callable[[], Any]) -> None:
+        """Call ``start()`` now if the event loop runs, else when the front end starts serving."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            self._deferred_starts.append(start)
+        else:
+            start()
+
+    def instrument(self, auth: Any = None, mode: str = "development", read_only: bool = False,
+                   server_id: str | None = None, namespace: str = "/admin",
+                   server_stats_interval: float = 2) -> Any:
+        """Serve the official Socket.IO Admin UI (``@socket.io/admin-ui``) in ``namespace``.
+
+        python-socketio's signature: ``auth`` is ``{"username": .., "password": ..}``, a list of
+        them, a callable ``(auth) -> bool`` (sync or async), or ``False`` (no authentication: say
+        so explicitly). ``mode="production"`` sends only the server statistics; ``read_only``
+        refuses the UI's actions. Returns the :class:`~sioserver.server.admin.AdminUI`.
+        """
+        from .admin import AdminUI  # noqa: PLC0415 - only servers that ask for it
+
+        return AdminUI(self, auth=auth, mode=mode, read_only=read_only, server_id=server_id,
+                       namespace=namespace, server_stats_interval=server_stats_interval)
+
     def _start_adapters(self) -> None:
         """Run the init() of adapters whose namespace was made before the event loop ran."""
+        starts, self._deferred_starts = self._deferred_starts, []
+        for start in starts:
+            start()
         deferred, self._deferred_inits = self._deferred_inits, []
         for nsp in deferred:
             if self._namespaces.get(nsp.name) is nsp:
@@ -578,6 +635,8 @@ class AsyncServer(ServerCompat):
         ``max(grace, 5)`` seconds to finish; adapters are closed. aiohttp's shutdown (SIGTERM under
         ``sioserver.run`` or ``web.run_app``) calls this."""
         grace = self.shutdown_grace if grace is None else grace
+        if self.observer is not None:
+            self.observer.shutdown()
         await self.eio.shutdown(grace)  # closing sessions closes their sockets with SERVER_SHUTDOWN
         if self._handler_tasks:
             await asyncio.wait(list(self._handler_tasks), timeout=max(grace, 5.0))

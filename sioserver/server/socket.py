@@ -144,6 +144,9 @@ class Socket:
                                                namespace.name)
         packet = Packet(EVENT, self.namespace.name, [event, *args], ack_id)
         self.write(self.namespace.encode(packet), volatile)
+        observer = self.namespace.server.observer
+        if observer is not None:
+            observer.event_sent(self.namespace, [self.sid], packet.data)
 
     # ------------------------------------------------------------------ acks
 
@@ -198,6 +201,9 @@ class Socket:
         self.client.write(self.namespace.encode(Packet(CONNECT, self.namespace.name, {"sid": self.sid})))
         for encoded in held or ():
             self.client.write(encoded, False)
+        observer = self.namespace.server.observer
+        if observer is not None:
+            observer.socket_connected(self)
 
     def disconnect_from_server(self, close: bool = False) -> None:
         """``sio.disconnect(sid)``: the client is told (DISCONNECT packet), the handler runs."""

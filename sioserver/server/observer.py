@@ -1,0 +1,85 @@
+"""What operations tools (the Admin UI, metrics) see of a running server: one hook per fact.
+
+``AsyncServer.observer`` is ``None`` until a tool calls :meth:`AsyncServer.observe`; every hook site
+reads it once and does nothing more when it is ``None``, so an unobserved server pays one attribute
+load and one comparison per site. Hooks run synchronously inside the server's own call: they must be
+quick and must not raise (what they raise reaches the code that made the event).
+
+Every hook is a no-op here; a tool subclasses :class:`Observer` and overrides what it needs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..engine.session import DisconnectReason, Session
+    from .protocols import AdapterNamespace
+    from .socket import Socket
+
+__all__ = ["Observer", "ObserverSet"]
+
+class Observer:
+    """The hooks. ``session`` is the Engine.IO session (``sid``, ``transport``, ``environ``)."""
+
+    # ------------------------------------------------------------- Engine.IO sessions
+
+    def session_opened(self, session: Session) -> None:
+        """A handshake was accepted (``session.transport`` is where it started)."""
+
+    def session_upgraded(self, session: Session) -> None:
+        """The session moved to WebSocket (``session.transport`` is now ``"websocket"``)."""
+
+    def session_closed(self, session: Session, reason: DisconnectReason) -> None:
+        """The session ended (once per opened session)."""
+
+    def message_received(self, session: Session, data: str | bytes) -> None:
+        """A MESSAGE from the client (a Socket.IO packet or one binary attachment)."""
+
+    def message_sent(self, session: Session, data: str | bytes, count: int = 1) -> None:
+        """``count`` MESSAGEs of ``data`` written to the client (a broadcast reports each recipient)."""
+
+    # -------------------------------------------------------------- Socket.IO sockets
+
+    def socket_connected(self, socket: Socket) -> None:
+        """A socket joined its namespace (its CONNECT was answered)."""
+
+    def socket_disconnected(self, socket: Socket, reason: DisconnectReason) -> None:
+        """A connected socket left its namespace."""
+
+    def room_joined(self, namespace: AdapterNamespace, room: str, sid: str) -> None:
+        """``sid`` joined ``room`` (its own room at connect included)."""
+
+    def room_left(self, namespace: AdapterNamespace, room: str, sid: str) -> None:
+        """``sid`` left ``room`` (every room when it disconnects)."""
+
+    def event_received(self, socket: Socket, data: list[Any]) -> None:
+        """An EVENT from the client: ``data`` is ``[event, *args]``."""
+
+    def event_sent(self, namespace: AdapterNamespace, sids: list[str], data: list[Any]) -> None:
+        """An EVENT of this server written to these local sockets: ``data`` is ``[event, *args]``."""
+
+    # --------------------------------------------------------------------- server
+
+    def shutdown(self) -> None:
+        """The server begins to shut down: stop timers and tasks."""
+
+
+class ObserverSet(Observer):
+    """Several observers behind the one ``AsyncServer.observer`` slot, called in order."""
+
+    def __init__(self, observers: list[Observer]) -> None:
+        self.observers = observers
+
+
+def _fan_out(name: str) -> Any:
+    def hook(self: ObserverSet, *args: Any) -> None:
+        for observer in self.observers:
+            getattr(observer, name)(*args)
+
+    hook.__name__ = name
+    return hook
+
+
+for _name in [name for name in vars(Observer) if not name.startswith("_")]:
+    setattr(ObserverSet, _name, _fan_out(_name))
