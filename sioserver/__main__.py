@@ -1,15 +1,25 @@
 """``python -m sioserver module:sio [--host H] [--port N] [--static URL=PATH] [--asgi module:app]``:
-serve a server object from a module."""
+serve a server object from a module.
+
+``python -m sioserver doctor URL [--origin O]`` checks a deployed endpoint instead (see
+:mod:`sioserver.integrations.doctor`).
+"""
 
 from __future__ import annotations
 
 import argparse
-import logging
+import sys
 
 from .integrations.standalone import load, run
+from .logfmt import configure
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["doctor"]:
+        from .integrations.doctor import main as doctor  # noqa: PLC0415 - only for this subcommand
+
+        raise SystemExit(doctor(argv[1:]))
     parser = argparse.ArgumentParser(prog="python -m sioserver", description=__doc__)
     parser.add_argument("target", help="module:attribute of an AsyncServer (attribute defaults to 'sio')")
     parser.add_argument("--host", default="127.0.0.1")
@@ -22,8 +32,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="sioserver's own HTTP/1.1 front (default) or aiohttp")
     parser.add_argument("--no-uvloop", action="store_true")
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--log-format", choices=("text", "json"), default="text",
+                        help="json: one object per line, with sid, namespace and reason fields")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure(args.log_level, args.log_format)
     static = {}
     for item in args.static:
         url, sep, path = item.partition("=")

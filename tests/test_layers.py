@@ -11,7 +11,8 @@ resolved against the module's package.
 
 The package's entry points, ``sioserver/__init__.py`` and ``sioserver/__main__.py``, may import
 ``sioserver.integrations.standalone`` (``sioserver.run`` and ``python -m sioserver`` are the public way in
-to it) and nothing else of ``integrations/``.
+to it), ``__main__`` also ``sioserver.integrations.doctor`` (``python -m sioserver doctor``, an HTTP client
+of a deployment), and nothing else of ``integrations/``.
 
 ``LAZY`` names the third-party imports a core module may make inside a function only, paid for by those
 who use them: the msgpack codec imports ``msgpack`` when the first codec is made, so that importing
@@ -142,6 +143,8 @@ def violation(imp: Import) -> str | None:
         return "proto/ and exceptions import only the standard library, each other and sioserver.exceptions"
     if inside(target, "integrations") and source != "integrations":
         if source == "entry" and target in ("sioserver.integrations", "sioserver.integrations.standalone"):
+            return None
+        if imp.module == "sioserver.__main__" and target == "sioserver.integrations.doctor":
             return None
         return "only integrations/ imports integrations/ (the user or run() imports them)"
     if source == "engine" and inside(target, "server", "adapters"):

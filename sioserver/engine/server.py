@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import email.utils
+import json
 import logging
 import secrets
 from collections import Counter
@@ -67,6 +68,7 @@ ENGINE_OPTIONS: dict[str, Any] = {
     "body_timeout": 30.0,
     "allow_request": None,
     "poll_check_interval": 1.0,
+    "health_path": "/health",
     "logger": None,
 }
 
@@ -125,6 +127,10 @@ class EngineServer:
         self.handshake_limiter = RateLimiter(float(opts["max_handshake_rate"]))
         self.allow_request: AllowRequest | None = opts["allow_request"]
         self.poll_check_interval = float(opts["poll_check_interval"])
+        health_path = opts["health_path"]
+        if health_path and not str(health_path).startswith("/"):
+            raise ConfigurationError(f"health_path={health_path!r} must start with '/' (or be None: no health check)")
+        self.health_path: str | None = str(health_path) if health_path else None
         self.logger: logging.Logger = opts["logger"] or log
         # engineio_logger given: each session's start and end at INFO, as python-engineio
         self._session_level = logging.DEBUG if opts["logger"] is None else logging.INFO
@@ -171,6 +177,22 @@ class EngineServer:
 
     def handle_upgrade(self, session: Session) -> None:
         """The session moved from long-polling to WebSocket."""
+
+    # ----------------------------------------------------------------- health
+
+    def health(self) -> tuple[bool, str]:
+        """Whether this server should get traffic, and why not: False while it shuts down."""
+        if not self._accepting:
+            return False, "draining"
+        return True, "serving"
+
+    def health_response(self) -> HttpResponse:
+        """``GET <health_path>`` for load balancers and Kubernetes probes: 200 ``{"status": "serving"}``,
+        or 503 with the reason (``draining``, ``adapter down: /nsp``)."""
+        ok, status = self.health()
+        body = json.dumps({"status": status, "sessions": len(self.sessions)}).encode()
+        return HttpResponse(200 if ok else 503, body,
+                            [("Content-Type", "application/json"), ("Cache-Control", "no-store")])
 
     # -------------------------------------------------------------------- API
 

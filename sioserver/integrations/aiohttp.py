@@ -133,6 +133,17 @@ def attach(server: EngineServer, app: web.Application, path: str = "engine.io",
     handler = make_handler(server)
     app.router.add_route("*", prefix + "/", handler)
     app.router.add_route("*", prefix, handler)
+    health_path = server.health_path
+    if health_path is not None:
+        if any(route.method == "GET" and route.resource is not None and route.resource.canonical == health_path
+               for route in app.router.routes()):
+            server.logger.info("the app serves GET %s itself: no sioserver health check there", health_path)
+        else:
+            async def health(_: web.Request) -> web.Response:
+                response = server.health_response()
+                return web.Response(status=response.status, body=response.body, headers=response.headers)
+
+            app.router.add_get(health_path, health)
 
     async def on_startup(_: web.Application) -> None:
         server.logger.info("sioserver at %s/: %s", prefix, server.describe())

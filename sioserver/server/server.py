@@ -60,6 +60,14 @@ class _Engine(EngineServer):
         if observer is not None:
             observer.session_closed(session, reason)
 
+    def health(self) -> tuple[bool, str]:
+        ok, status = super().health()
+        if ok:
+            for nsp in list(self.sio._namespaces.values()):
+                if not getattr(nsp.adapter, "healthy", True):
+                    return False, f"adapter down: {nsp.name}"
+        return ok, status
+
     def handle_open(self, session: Session) -> None:
         observer = self.sio.observer
         if observer is not None:
