@@ -99,6 +99,23 @@ async def test_keep_alive_serves_many_requests_on_one_connection() -> None:
         writer.close()
 
 
+async def test_a_poll_parked_past_head_timeout_is_answered_once_and_kept_alive() -> None:
+    """The head deadline ends with the head: a long-poll parked longer than ``head_timeout`` (here on a
+    reused keep-alive connection, as browsers do) gets its ping, not a 408 written after it."""
+    sio = echo_server(ping_interval=0.6, ping_timeout=5)
+    async with running(sio, http=HttpConfig(head_timeout=0.2)) as port:
+        reader, writer = await connect(port)
+        writer.write(req("GET", HANDSHAKE))
+        sid = sid_of(await read_http_response(reader))
+        writer.write(req("GET", f"{HANDSHAKE}&sid={sid}"))
+        parked = await read_http_response(reader)
+        assert (parked.status, parked.body) == (200, b"2")
+        assert "connection" not in parked.headers  # still keep-alive
+        writer.write(req("POST", f"{HANDSHAKE}&sid={sid}", body=b"3"))
+        assert (await read_http_response(reader)).body == b"ok"  # the same connection goes on
+        writer.close()
+
+
 async def test_pipelined_requests_are_answered_in_order_behind_a_parked_poll() -> None:
     """A GET that parks holds the answers behind it; a POST on another connection releases it."""
     async with running() as port:

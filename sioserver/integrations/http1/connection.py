@@ -343,7 +343,7 @@ class HttpConnection(asyncio.Protocol):
         self._body_parts = []
         body = (parts[0] if len(parts) == 1 else b"".join(parts)) if parts else b""
         inflater = self._inflater
-        if self.deadline_kind == _BODY:
+        if self.deadline_kind in (_BODY, _HEAD):  # a request without a body still has its head deadline
             self.deadline_kind, self.deadline = _NONE, _INF
         if inflater is not None:
             self._inflater = None
