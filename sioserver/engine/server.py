@@ -186,6 +186,11 @@ class EngineServer:
             return False, "draining"
         return True, "serving"
 
+    def endpoints(self) -> dict[str, Callable[[], HttpResponse]]:
+        """The GET paths every front end serves beside the Engine.IO path: ``{path: answer()}``
+        (the health check; ``/metrics`` too on a Socket.IO server with ``metrics=True``)."""
+        return {self.health_path: self.health_response} if self.health_path else {}
+
     def health_response(self) -> HttpResponse:
         """``GET <health_path>`` for load balancers and Kubernetes probes: 200 ``{"status": "serving"}``,
         or 503 with the reason (``draining``, ``adapter down: /nsp``)."""

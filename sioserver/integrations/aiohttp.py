@@ -11,7 +11,7 @@ from aiohttp import web
 from aiohttp.client_exceptions import ClientPayloadError
 from aiohttp.http_exceptions import ContentLengthError, HttpProcessingError
 
-from ..engine.http import BodyTooLarge, IncompleteBody
+from ..engine.http import BodyTooLarge, HttpResponse, IncompleteBody
 from ..engine.server import EngineServer
 from ..engine.websocket import WebSocketConfig, WebSocketConnection, WebSocketHandler
 from .aiohttp_ws import upgrade_websocket
@@ -133,17 +133,18 @@ def attach(server: EngineServer, app: web.Application, path: str = "engine.io",
     handler = make_handler(server)
     app.router.add_route("*", prefix + "/", handler)
     app.router.add_route("*", prefix, handler)
-    health_path = server.health_path
-    if health_path is not None:
-        if any(route.method == "GET" and route.resource is not None and route.resource.canonical == health_path
-               for route in app.router.routes()):
-            server.logger.info("the app serves GET %s itself: no sioserver health check there", health_path)
-        else:
-            async def health(_: web.Request) -> web.Response:
-                response = server.health_response()
-                return web.Response(status=response.status, body=response.body, headers=response.headers)
+    taken = {route.resource.canonical for route in app.router.routes()
+             if route.method == "GET" and route.resource is not None}
+    for endpoint, answer in server.endpoints().items():
+        if endpoint in taken:
+            server.logger.info("the app serves GET %s itself: sioserver leaves it alone", endpoint)
+            continue
 
-            app.router.add_get(health_path, health)
+        async def serve(_: web.Request, answer: Callable[[], HttpResponse] = answer) -> web.Response:
+            response = answer()
+            return web.Response(status=response.status, body=response.body, headers=response.headers)
+
+        app.router.add_get(endpoint, serve)
 
     async def on_startup(_: web.Application) -> None:
         server.logger.info("sioserver at %s/: %s", prefix, server.describe())

@@ -1,4 +1,5 @@
-"""``GET /health``: 200 while serving, 503 while draining or while the adapter is down (aiohttp attach)."""
+"""``GET /health``: 200 while serving, 503 while draining or while the adapter is down (aiohttp attach and
+the HTTP/1.1 front of ``sioserver.run``)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import socketio
 from aiohttp import web
 
 import sioserver
+from sioserver.integrations.standalone import serve as serve_http1
 from tests._support.redis import RedisServer
 from tests._support.serving import AppServer, start
 from tests._support.wait import wait_until
@@ -101,3 +103,27 @@ async def poll_health(url: str, want: int, timeout: float = 15.0) -> dict[str, o
         return body if status == want else None
 
     return await wait_until(answered, timeout=timeout, what=f"GET /health answering {want}")
+
+
+async def test_the_http1_front_of_run_serves_it_too() -> None:
+    sio = sioserver.AsyncServer(shutdown_grace=1.0)
+    stop = asyncio.Event()
+    bound: asyncio.Future[list[tuple[str, int]]] = asyncio.get_running_loop().create_future()
+    serving = asyncio.create_task(serve_http1(sio, "127.0.0.1", 0, stop=stop, ready=bound.set_result))
+    try:
+        host, port = (await asyncio.wait_for(bound, 10))[0]
+        url = f"http://{host}:{port}"
+        assert await health(url) == (200, {"status": "serving", "sessions": 0}, "no-store")
+        async with aiohttp.ClientSession() as http, http.head(url + "/health") as response:
+            assert response.status == 200
+        client = socketio.AsyncClient(reconnection=False)
+        await client.connect(url, transports=["websocket"])
+        shutting = asyncio.create_task(sio.shutdown())  # what SIGTERM starts; the front still listens here
+        await asyncio.sleep(0)  # one turn: shutdown() has begun, and spreads the disconnects over 1 s
+        status, body, _ = await health(url)
+        assert (status, body["status"]) == (503, "draining")
+        await shutting
+        await client.disconnect()
+    finally:
+        stop.set()
+        await serving

@@ -97,8 +97,15 @@ class Http1Server:
             self._sweeper = self._loop.call_later(self._sweep_interval, self._sweep)
 
     async def handle_other(self, req: Http1Request) -> None:
-        """Everything that is not Engine.IO: a static file, the ASGI app, or 404."""
+        """Everything that is not Engine.IO: the server's own endpoints (health, metrics), a static file,
+        the ASGI app, or 404."""
         conn = req.conn
+        if self.engine is not None and req.method in ("GET", "HEAD") and not req.upgrade:
+            answer = self.engine.endpoints().get(req.path)  # /health, /metrics
+            if answer is not None:
+                response = answer()
+                conn.respond(response.status, response.headers, b"" if req.method == "HEAD" else response.body)
+                return
         if req.upgrade and self.asgi_app is None:
             conn.respond(404, [("Content-Type", "text/plain; charset=utf-8")], b"Not Found")
             return
