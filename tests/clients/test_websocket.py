@@ -197,25 +197,36 @@ async def test_masked_frame_from_server_fails_with_1002(
     assert payload[:2] == (1002).to_bytes(2, "big")
 
 
-def test_deflate_response_checks() -> None:
-    offer = DeflateOffer()
-    assert offer.header() == "permessage-deflate; client_max_window_bits"
-    params = offer.accept(["permessage-deflate; server_no_context_takeover; client_max_window_bits=10"])
-    assert params is not None
-    assert params.server_no_context_takeover and params.client_max_window_bits == 10
-    assert offer.accept([]) is None
-    for bad in (
-        "x-webkit-deflate-frame",
-        "permessage-deflate; foo",
-        "permessage-deflate; server_max_window_bits=16",
-        "permessage-deflate; server_max_window_bits",
-        "permessage-deflate; client_no_context_takeover=1",
-        "permessage-deflate; server_no_context_takeover; server_no_context_takeover",
-        "permessage-deflate, permessage-deflate",
-    ):
-        with pytest.raises(ValueError):
-            offer.accept([bad])
-    with pytest.raises(ValueError, match="not in the offer"):
-        DeflateOffer(client_max_window_bits=False).accept(["permessage-deflate; client_max_window_bits=9"])
-    promised = DeflateOffer(client_no_context_takeover=True).accept(["permessage-deflate"])
-    assert promised is not None and promised.client_no_context_takeover
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        ("Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=16\r\n", "server_max_window_bits"),
+        ("Sec-WebSocket-Extensions: x-webkit-deflate-frame\r\n", "not offered"),
+        ("Sec-WebSocket-Protocol: chat\r\n", "subprotocol"),
+    ],
+)
+async def test_a_101_the_client_must_refuse_fails_the_handshake(
+    raw_server: Callable[[RawHandler], Awaitable[str]], session: aiohttp.ClientSession, extra: str, match: str
+) -> None:
+    """The checks of sioserver.proto.websocket.validate_handshake_response, on a real connection."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, key: str) -> None:
+        writer.write(switching(key, extra))
+        await writer.drain()
+        await reader.read(100)  # until the client drops the connection
+
+    with pytest.raises(WebSocketHandshakeError, match=match) as info:
+        await connect(await raw_server(handler), session=session)
+    assert info.value.status == 101
+
+
+async def test_a_deflate_offer_of_ones_own_is_negotiated(echo_url: str, session: aiohttp.ClientSession) -> None:
+    offer = DeflateOffer(client_no_context_takeover=True, server_no_context_takeover=True)
+    ws = await connect(f"{echo_url}/echo?compress=1", session=session, compression=offer)
+    assert ws.deflate
+    assert "server_no_context_takeover" in ws.response_headers["Sec-WebSocket-Extensions"]
+    text = "no context " * 5000
+    for _ in range(2):
+        await ws.send(text)
+        assert await ws.recv() == text
+    await ws.close()

@@ -1,5 +1,7 @@
-"""An asyncio WebSocket client: aiohttp makes the opening handshake, :mod:`sioserver.proto.websocket` speaks
-RFC 6455 / RFC 7692 on the connection afterwards.
+"""An asyncio WebSocket client: aiohttp carries the opening handshake's HTTP request and response,
+:mod:`sioserver.proto.websocket` makes and checks the handshake (the key, Sec-WebSocket-Accept, the
+permessage-deflate offer and the server's answer to it) and speaks RFC 6455 / RFC 7692 on the connection
+afterwards: client and server share one implementation of the protocol.
 
 ::
 
@@ -40,14 +42,10 @@ to ``close_timeout`` for the server to close TCP first (section 7.1.1), and clos
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import logging
-import os
-import re
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -59,12 +57,13 @@ from sioserver.proto.websocket import (
     Close,
     CloseCode,
     Connection,
-    DeflateParams,
+    DeflateOffer,
     Ping,
     Pong,
     State,
-    accept_key,
-    parse_extensions,
+    client_key,
+    client_request_headers,
+    validate_handshake_response,
 )
 
 from .exceptions import WebSocketClosed, WebSocketHandshakeError
@@ -75,89 +74,6 @@ log = logging.getLogger("sioclient.websocket")
 
 #: Messages larger than this (after inflation) fail the connection with 1009 (Node's ``ws`` default).
 DEFAULT_MAX_MESSAGE_SIZE = 100 * 2**20
-
-_WINDOW_BITS_RE = re.compile(r"[89]|1[0-5]")  # RFC 7692 section 7.1.2: 8-15, no leading zeros
-
-
-@dataclass(frozen=True, slots=True)
-class DeflateOffer:
-    """The permessage-deflate offer a client makes (RFC 7692 section 7.1).
-
-    ``client_no_context_takeover`` promises that we compress every message on its own (the server may
-    then keep less state); ``client_max_window_bits`` lets the server pick our window size;
-    ``server_no_context_takeover`` / ``server_max_window_bits`` ask the server to limit its own.
-    """
-
-    client_no_context_takeover: bool = False
-    client_max_window_bits: bool = True
-    server_no_context_takeover: bool = False
-    server_max_window_bits: int | None = None
-    compress_level: int = 6
-    mem_level: int = 8
-
-    def header(self) -> str:
-        parts = ["permessage-deflate"]
-        if self.client_no_context_takeover:
-            parts.append("client_no_context_takeover")
-        if self.client_max_window_bits:
-            parts.append("client_max_window_bits")
-        if self.server_no_context_takeover:
-            parts.append("server_no_context_takeover")
-        if self.server_max_window_bits is not None:
-            parts.append(f"server_max_window_bits={self.server_max_window_bits}")
-        return "; ".join(parts)
-
-    def accept(self, values: Iterable[str]) -> DeflateParams | None:
-        """Check the server's Sec-WebSocket-Extensions against this offer (section 5.1); the
-        parameters to use, or None when the server declined. Raises ValueError for a response a
-        client must fail the connection on."""
-        try:
-            extensions = parse_extensions(values)
-        except HandshakeError as exc:
-            raise ValueError(exc.reason) from None
-        if not extensions:
-            return None
-        if len(extensions) > 1:
-            raise ValueError("more than one extension accepted, only permessage-deflate was offered")
-        name, params = extensions[0]
-        if name != "permessage-deflate":
-            raise ValueError(f"extension {name!r} accepted but not offered")
-        seen: dict[str, str | None] = {}
-        for param, value in params:
-            if param in seen:
-                raise ValueError(f"repeated permessage-deflate parameter {param!r}")
-            seen[param] = value
-        server_reset = client_reset = False
-        server_bits = client_bits = 15
-        for param, value in seen.items():
-            if param in ("server_no_context_takeover", "client_no_context_takeover"):
-                if value is not None:
-                    raise ValueError(f"{param} takes no value")
-                if param == "server_no_context_takeover":
-                    server_reset = True
-                else:
-                    client_reset = True
-            elif param in ("server_max_window_bits", "client_max_window_bits"):
-                if value is None or not _WINDOW_BITS_RE.fullmatch(value):
-                    raise ValueError(f"invalid {param} value {value!r}")
-                if param == "server_max_window_bits":
-                    if self.server_max_window_bits is not None and int(value) > self.server_max_window_bits:
-                        raise ValueError("server_max_window_bits larger than offered")
-                    server_bits = int(value)
-                else:
-                    if not self.client_max_window_bits:
-                        raise ValueError("client_max_window_bits in the response but not in the offer")
-                    client_bits = int(value)
-            else:
-                raise ValueError(f"unknown permessage-deflate parameter {param!r}")
-        if self.server_no_context_takeover and not server_reset:
-            raise ValueError("server_no_context_takeover offered but not accepted")
-        if self.server_max_window_bits is not None and "server_max_window_bits" not in seen:
-            raise ValueError("server_max_window_bits offered but not accepted")
-        # We promised to reset our context per message when we offered client_no_context_takeover.
-        client_reset = client_reset or self.client_no_context_takeover
-        return DeflateParams(server_reset, client_reset, server_bits, client_bits, self.compress_level, self.mem_level)
-
 
 class _Takeover:
     """What ``ResponseHandler.set_parser`` expects as parser *and* payload: it receives every byte the
@@ -450,10 +366,6 @@ def _http_url(url: str | URL) -> URL:
     return u.with_scheme(scheme)
 
 
-def _tokens(values: Iterable[str]) -> set[str]:
-    return {t.strip().lower() for v in values for t in v.split(",")}
-
-
 async def connect(
     url: str | URL,
     *,
@@ -481,15 +393,8 @@ async def connect(
     request_headers: list[tuple[str, str]] = []
     if headers is not None:
         request_headers.extend(headers.items() if isinstance(headers, Mapping) else headers)
-    key = base64.b64encode(os.urandom(16)).decode()
-    request_headers += [
-        ("Upgrade", "websocket"),
-        ("Connection", "Upgrade"),
-        ("Sec-WebSocket-Key", key),
-        ("Sec-WebSocket-Version", "13"),
-    ]
-    if offer is not None:
-        request_headers.append(("Sec-WebSocket-Extensions", offer.header()))
+    key = client_key()
+    request_headers += client_request_headers(key, offer)
     timeout = aiohttp.ClientTimeout(total=open_timeout)
     response = await session.request(
         "GET",
@@ -508,24 +413,10 @@ async def connect(
             raise WebSocketHandshakeError(
                 f"WebSocket handshake refused: HTTP {response.status} {body[:200]!r}", response.status, body
             )
-        hdrs = response.headers
-        if "websocket" not in _tokens(hdrs.getall("Upgrade", [])):
-            raise WebSocketHandshakeError("101 without Upgrade: websocket", 101)
-        if "upgrade" not in _tokens(hdrs.getall("Connection", [])):
-            raise WebSocketHandshakeError("101 without Connection: upgrade", 101)
-        if hdrs.getall("Sec-WebSocket-Accept", []) != [accept_key(key)]:
-            raise WebSocketHandshakeError("wrong Sec-WebSocket-Accept", 101)
-        if "Sec-WebSocket-Protocol" in hdrs:
-            raise WebSocketHandshakeError("subprotocol selected but none offered", 101)
-        extensions = hdrs.getall("Sec-WebSocket-Extensions", [])
-        deflate: DeflateParams | None = None
-        if extensions:
-            if offer is None:
-                raise WebSocketHandshakeError("extension accepted but none offered", 101)
-            try:
-                deflate = offer.accept(extensions)
-            except ValueError as exc:
-                raise WebSocketHandshakeError(f"bad Sec-WebSocket-Extensions: {exc}", 101) from None
+        try:
+            deflate = validate_handshake_response(key, response.headers, offer)
+        except HandshakeError as exc:
+            raise WebSocketHandshakeError(exc.reason, 101) from None
         conn = response.connection
         protocol = conn.protocol if conn is not None else None
         transport = conn.transport if conn is not None else None
