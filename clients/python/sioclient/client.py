@@ -17,33 +17,8 @@
     answer = await client.call("sum", (1, 2), timeout=5)
     await client.wait()                 # until disconnected for good
 
-Emitting while disconnected
----------------------------
-* Namespace connected: the packet is queued on the Engine.IO session at once (``emit`` only waits when
-  more than a megabyte is queued there).
-* Namespace not connected but *active* - its connect is in flight, or the connection dropped and the
-  client is reconnecting: the packet is buffered, up to ``max_buffered_emits`` packets per namespace
-  (default 100), and sent in order right after the namespace's next CONNECT succeeds, before its
-  ``connect`` handler runs. One more raises :class:`~sioclient.exceptions.EmitBufferFullError` and
-  nothing is queued. ``max_buffered_emits=0`` turns buffering off (every such emit raises).
-* Namespace inactive - never connected, ``disconnect()`` called, the server disconnected or refused it,
-  reconnection off or given up: :class:`~sioclient.exceptions.NotConnectedError`.
-* A ``call()`` timeout covers its time in the buffer; a timed-out call leaves the buffer. When the
-  client gives up (``disconnect()``, reconnection exhausted, namespace refused), buffered packets are
-  dropped and their ``call()`` raises :class:`~sioclient.exceptions.DisconnectedError`.
-* Acks still due when the connection drops can never come (ids belong to the server-side socket of the
-  old session): a waiting ``call()`` raises DisconnectedError at once; an ``emit(callback=)`` callback
-  is forgotten (logged at debug level). Buffered packets keep their acks.
-
-Reconnection
-------------
-When the Engine.IO session ends for any reason other than ``disconnect()``, a server-side DISCONNECT or
-a refusal, the client reconnects: attempt ``n`` (0, 1, ...) waits a time drawn uniformly from
-``[(1 - randomization_factor) * c, c]`` with ``c = min(reconnection_delay_max, reconnection_delay * 2**n)``
-(see :class:`Backoff`), then makes a new Engine.IO session and sends CONNECT for every active
-namespace, calling ``auth`` again when it is callable. ``reconnection_attempts=0`` tries forever. A
-namespace the server refuses on reconnect becomes inactive (its ``connect_error`` handler runs); when
-none is left the client stops. Each failed attempt calls ``connect_error({"message": ...})``.
+What happens to an emit while a namespace is not connected is :mod:`sioclient.namespace`'s to say; when
+and how the client reconnects, :mod:`sioclient.reconnection`'s.
 
 Disconnect reasons (as the JavaScript client names them): "io server disconnect", "io client
 disconnect", "ping timeout", "transport close", "transport error", "parse error".
@@ -54,12 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-import logging
-import math
-import random
-from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 import aiohttp
@@ -79,111 +49,18 @@ from sioserver.proto.socketio import (
 )
 
 from .engine import TRANSPORTS, EngineClient, EngineClosedError
-from .exceptions import (
-    AckTimeoutError,
-    ConnectionError,
-    DisconnectedError,
-    EmitBufferFullError,
-    NotConnectedError,
-)
+from .exceptions import AckTimeoutError, ConnectionError, DisconnectedError, NotConnectedError
+from .handlers import Handlers
+from .namespace import Ack, ClientNamespace
+from .options import CLIENT_OPTIONS, CONNECT_OPTIONS, make_logger, namespaces_option, transports_option
+from .reconnection import Backoff, reconnect
 
 __all__ = ["CLIENT_OPTIONS", "AsyncClient", "Backoff"]
 
 H = TypeVar("H", bound=Callable[..., Any])
 Auth = Mapping[str, Any] | Callable[[], Any] | None
 
-#: AsyncClient options and their defaults (times in seconds).
-CLIENT_OPTIONS: dict[str, Any] = {
-    "reconnection": True,
-    "reconnection_attempts": 0,
-    "reconnection_delay": 1.0,
-    "reconnection_delay_max": 5.0,
-    "randomization_factor": 0.5,
-    "serializer": "default",
-    "logger": False,
-    "request_timeout": 5.0,
-    "max_buffered_emits": 100,
-    "http_session": None,
-    "ssl_verify": True,
-    "websocket_compression": True,
-}
-_CONNECT_OPTIONS = ("headers", "auth", "transports", "namespaces", "socketio_path", "wait_timeout", "retry")
 _CLIENT_RESERVED = frozenset({"connect", "connect_error", "disconnect"})
-
-log = logging.getLogger("sioclient")
-
-
-class Backoff:
-    """Exponential backoff with jitter.
-
-    Attempt ``n`` (from 0) may wait up to ``c(n) = min(delay_max, delay * 2**n)``; the wait is drawn
-    uniformly from ``[(1 - randomization_factor) * c(n), c(n)]``. ``randomization_factor=1`` is
-    "full jitter" (anywhere from 0 to the ceiling), 0 no jitter (exactly the ceiling), the default
-    0.5 keeps every wait within the upper half. No wait is ever longer than ``delay_max``.
-    """
-
-    def __init__(
-        self,
-        delay: float = 1.0,
-        delay_max: float = 5.0,
-        randomization_factor: float = 0.5,
-        *,
-        rng: Callable[[], float] = random.random,
-    ) -> None:
-        if delay < 0 or delay_max < delay:
-            raise ConfigurationError("need 0 <= reconnection_delay <= reconnection_delay_max")
-        if not 0 <= randomization_factor <= 1:
-            raise ConfigurationError("randomization_factor must be between 0 and 1")
-        self.delay = float(delay)
-        self.delay_max = float(delay_max)
-        self.randomization_factor = float(randomization_factor)
-        self._rng = rng
-
-    def ceiling(self, attempt: int) -> float:
-        return min(self.delay_max, math.ldexp(self.delay, min(attempt, 64)))  # delay * 2**attempt
-
-    def bounds(self, attempt: int) -> tuple[float, float]:
-        """The interval attempt ``attempt``'s wait is drawn from."""
-        high = self.ceiling(attempt)
-        return high * (1 - self.randomization_factor), high
-
-    def duration(self, attempt: int) -> float:
-        low, high = self.bounds(attempt)
-        return high - (high - low) * float(self._rng())
-
-
-@dataclass(slots=True)
-class _Ack:
-    callback: Callable[..., Any] | None
-    future: asyncio.Future[list[Any]] | None
-
-
-class _Namespace:
-    """The client's side of one namespace."""
-
-    __slots__ = ("acks", "active", "buffer", "connected", "name", "next_id", "sid", "waiter")
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.sid: str | None = None
-        self.connected = False
-        self.active = False  # should be connected: connecting, connected or reconnecting
-        self.buffer: deque[tuple[int | None, Encoded]] = deque()
-        self.acks: dict[int, _Ack] = {}
-        self.next_id = 0
-        self.waiter: asyncio.Future[Any] | None = None  # the answer to our CONNECT
-
-
-def _make_logger(logger: Any) -> logging.Logger:
-    if isinstance(logger, logging.Logger):
-        return logger
-    if logger is True:
-        log.setLevel(logging.INFO)
-        if not log.hasHandlers():
-            log.addHandler(logging.StreamHandler())
-    elif logger is not False:
-        raise ConfigurationError("logger must be True, False or a logging.Logger")
-    return log
 
 
 class AsyncClient:
@@ -207,7 +84,7 @@ class AsyncClient:
             raise ConfigurationError("reconnection_attempts must be >= 0 (0: no limit)")
         self.backoff = Backoff(opts["reconnection_delay"], opts["reconnection_delay_max"], opts["randomization_factor"])
         self.parser = make_parser(opts["serializer"]) if isinstance(opts["serializer"], str) else opts["serializer"]
-        self.logger = _make_logger(opts["logger"])
+        self.logger = make_logger(opts["logger"])
         self.request_timeout = float(opts["request_timeout"])
         self.max_buffered_emits = int(opts["max_buffered_emits"])
         if self.max_buffered_emits < 0:
@@ -215,8 +92,9 @@ class AsyncClient:
         self._external_session: aiohttp.ClientSession | None = opts["http_session"]
         self._ssl = bool(opts["ssl_verify"])
         self._compression = bool(opts["websocket_compression"])
-        self.handlers: dict[str, dict[Any, Callable[..., Any]]] = {}
-        self._namespaces: dict[str, _Namespace] = {}
+        self._handlers = Handlers(self.logger)
+        self.handlers = self._handlers.table  #: ``handlers[namespace][event]``, as in python-socketio
+        self._namespaces: dict[str, ClientNamespace] = {}
         self._session: aiohttp.ClientSession | None = None
         self._engine: EngineClient | None = None
         self._decoder = self.parser.decoder()
@@ -230,7 +108,6 @@ class AsyncClient:
         self._establishing = False
         self._reconnect_task: asyncio.Task[None] | None = None
         self._done: asyncio.Event | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
 
     # -- handlers ----------------------------------------------------------------------------------
     def on(self, event: str, handler: H | None = None, namespace: str | None = None) -> Any:
@@ -240,8 +117,7 @@ class AsyncClient:
         nsp = namespace or "/"
 
         def register(fn: H) -> H:
-            self.handlers.setdefault(nsp, {})[event] = fn
-            return fn
+            return self._handlers.register(nsp, event, fn)
 
         if handler is None:
             return register
@@ -310,30 +186,18 @@ class AsyncClient:
         silent for ``wait_timeout`` s. ``retry=True`` keeps trying with the reconnection backoff.
         """
         if unknown:
-            check_options(unknown, _CONNECT_OPTIONS, "AsyncClient.connect()")
+            check_options(unknown, CONNECT_OPTIONS, "AsyncClient.connect()")
         if self._state != "disconnected":
             raise ConnectionError("already connected (or connecting)")
-        if isinstance(transports, str):
-            transports = [transports]
-        chosen = list(transports) if transports is not None else list(TRANSPORTS)
-        if not chosen or any(t not in TRANSPORTS for t in chosen) or len(set(chosen)) != len(chosen):
-            raise ValueError(f"transports must be a non-empty list drawn from {list(TRANSPORTS)}, not {chosen!r}")
-        if isinstance(namespaces, str):
-            namespaces = [namespaces]
-        if namespaces is None:
-            names = sorted(n for n in self.handlers if n != "*") or ["/"]
-        else:
-            names = list(dict.fromkeys(namespaces))
-        for name in names:
-            if not isinstance(name, str) or not name.startswith("/"):
-                raise ValueError(f"namespace must start with '/': {name!r}")
+        chosen = transports_option(transports)
+        names = namespaces_option(namespaces, self._handlers.namespaces())
         self._url = url
         self._headers = dict(headers or {})
         self._auth = auth
         self._transports = chosen
         self._path = socketio_path
         self._wait_timeout = float(wait_timeout)
-        self._namespaces = {name: _Namespace(name) for name in names}
+        self._namespaces = {name: ClientNamespace(name, self.logger) for name in names}
         for ns in self._namespaces.values():
             ns.active = True
         self._done = asyncio.Event()
@@ -460,7 +324,7 @@ class AsyncClient:
             raise ConnectionError(f"auth must be a dict (or return one), not {type(auth).__name__}")
         return dict(auth) if auth is not None else None
 
-    async def _send_connect(self, ns: _Namespace) -> None:
+    async def _send_connect(self, ns: ClientNamespace) -> None:
         data = await self._auth_payload()
         try:
             encoded = self.parser.encode(Packet(CONNECT, ns.name, data))
@@ -476,31 +340,27 @@ class AsyncClient:
 
     # -- reconnecting ------------------------------------------------------------------------------
     async def _reconnect_loop(self) -> None:
-        attempt = 0
+        def failed(exc: ConnectionError) -> None:
+            self._reset_namespaces()
+            for ns in self._namespaces.values():
+                if ns.active:
+                    self._handlers.trigger(ns.name, "connect_error", {"message": exc.message})
+
         try:
-            while any(ns.active for ns in self._namespaces.values()):
-                if self.reconnection_attempts and attempt >= self.reconnection_attempts:
-                    self.logger.warning("giving up after %d reconnection attempts", attempt)
-                    break
-                delay = self.backoff.duration(attempt)
-                attempt += 1
-                self.logger.info("reconnection attempt %d in %.2f s", attempt, delay)
-                await asyncio.sleep(delay)
-                try:
-                    await self._establish(initial=False)
-                except ConnectionError as exc:
-                    self.logger.info("reconnection attempt %d failed: %s", attempt, exc.message)
-                    self._reset_namespaces()
-                    for ns in self._namespaces.values():
-                        if ns.active:
-                            self._trigger(ns.name, "connect_error", {"message": exc.message})
-                    continue
-                self._state = "connected"
-                self.logger.info("reconnected after %d attempt(s)", attempt)
-                return
+            attempts = await reconnect(
+                self.backoff,
+                self.reconnection_attempts,
+                wanted=lambda: any(ns.active for ns in self._namespaces.values()),
+                attempt=lambda: self._establish(initial=False),
+                failed=failed,
+                logger=self.logger,
+            )
         finally:
             self._reconnect_task = None
-        if self._state == "reconnecting":
+        if attempts is not None:
+            self._state = "connected"
+            self.logger.info("reconnected after %d attempt(s)", attempts)
+        elif self._state == "reconnecting":
             await self._shutdown("reconnection failed")
 
     # -- incoming ----------------------------------------------------------------------------------
@@ -531,59 +391,40 @@ class AsyncClient:
         elif ptype == DISCONNECT:
             self._on_server_disconnect(ns)
 
-    def _on_connect(self, ns: _Namespace, packet: Packet) -> None:
+    def _on_connect(self, ns: ClientNamespace, packet: Packet) -> None:
         data = packet.data
         if not isinstance(data, dict) or not isinstance(data.get("sid"), str):
             self._on_connect_error(ns, Packet(CONNECT_ERROR, ns.name, {"message": "CONNECT without a sid"}))
             return
         if ns.connected or not ns.active:
             return
-        ns.sid = data["sid"]
-        ns.connected = True
-        while ns.buffer:
-            _, encoded = ns.buffer.popleft()
+        ns.connected_as(data["sid"])
+        for encoded in ns.drain_buffer():
             self._send(encoded)
         self.logger.info("namespace %s connected (sid %s)", ns.name, ns.sid)
-        self._trigger(ns.name, "connect")
-        if ns.waiter is not None and not ns.waiter.done():
-            ns.waiter.set_result(True)
+        self._handlers.trigger(ns.name, "connect")
+        ns.answer(True)
 
-    def _on_connect_error(self, ns: _Namespace, packet: Packet) -> None:
+    def _on_connect_error(self, ns: ClientNamespace, packet: Packet) -> None:
         data = packet.data
         if not isinstance(data, dict):
             data = {"message": str(data)}
         self.logger.info("namespace %s refused: %s", ns.name, data)
         if not ns.connected:
             ns.active = False
-            self._drop_buffer(ns, "connection refused")
-        self._trigger(ns.name, "connect_error", data)
-        if ns.waiter is not None and not ns.waiter.done():
-            ns.waiter.set_result(data)
+            ns.drop_buffer("connection refused")
+        self._handlers.trigger(ns.name, "connect_error", data)
+        ns.answer(data)
 
-    def _on_server_disconnect(self, ns: _Namespace) -> None:
-        was_connected = ns.connected
-        ns.connected = False
-        ns.active = False
-        ns.sid = None
-        self._fail_acks(ns, "io server disconnect")
-        self._drop_buffer(ns, "io server disconnect")
-        if was_connected:
-            self._trigger(ns.name, "disconnect", "io server disconnect")
+    def _on_server_disconnect(self, ns: ClientNamespace) -> None:
+        if ns.lost("io server disconnect", give_up=True):
+            self._handlers.trigger(ns.name, "disconnect", "io server disconnect")
         if not any(ns.active for ns in self._namespaces.values()) and not self._establishing:
-            self._spawn(self._shutdown("io server disconnect"))
+            self._handlers.spawn(self._shutdown("io server disconnect"))
 
-    def _handler(self, nsp: str, event: Any) -> tuple[Callable[..., Any] | None, bool]:
-        handlers = self.handlers.get(nsp)
-        if handlers is None:
-            return None, False
-        handler = handlers.get(event)
-        if handler is not None:
-            return handler, False
-        return handlers.get("*"), True
-
-    def _on_event(self, engine: EngineClient, ns: _Namespace, packet: Packet) -> None:
+    def _on_event(self, engine: EngineClient, ns: ClientNamespace, packet: Packet) -> None:
         event, *args = packet.data
-        handler, catch_all = self._handler(ns.name, event)
+        handler, catch_all = self._handlers.lookup(ns.name, event)
         if handler is None:
             self.logger.debug("no handler for %r on %s", event, ns.name)
             if packet.id is not None:
@@ -591,12 +432,12 @@ class AsyncClient:
             return
         if catch_all:
             args = [event, *args]
-        self._spawn(self._run_event(engine, ns, handler, event, args, packet.id))
+        self._handlers.spawn(self._run_event(engine, ns, handler, event, args, packet.id))
 
     async def _run_event(
         self,
         engine: EngineClient,
-        ns: _Namespace,
+        ns: ClientNamespace,
         handler: Callable[..., Any],
         event: Any,
         args: list[Any],
@@ -621,9 +462,9 @@ class AsyncClient:
         except EngineClosedError:
             self.logger.debug("ack %d for %r dropped: the session is gone", ack_id, event)
 
-    def _on_ack(self, ns: _Namespace, packet: Packet) -> None:
+    def _on_ack(self, ns: ClientNamespace, packet: Packet) -> None:
         assert packet.id is not None
-        entry = ns.acks.pop(packet.id, None)
+        entry = ns.take_ack(packet.id)
         if entry is None:
             self.logger.debug("unexpected ack %d on %s", packet.id, ns.name)
             return
@@ -632,15 +473,7 @@ class AsyncClient:
             if not entry.future.done():
                 entry.future.set_result(args)
         elif entry.callback is not None:
-            self._spawn(self._call(entry.callback, args))
-
-    async def _call(self, fn: Callable[..., Any], args: list[Any]) -> None:
-        try:
-            result = fn(*args)
-            if inspect.isawaitable(result):
-                await result
-        except Exception:
-            self.logger.exception("callback %r failed", fn)
+            self._handlers.spawn(self._handlers.call(entry.callback, args))
 
     def _on_engine_close(self, engine: EngineClient, reason: str) -> None:
         if engine is not self._engine:
@@ -648,61 +481,18 @@ class AsyncClient:
         self._engine = None
         self._decoder.reset()
         for ns in self._namespaces.values():
-            if ns.waiter is not None and not ns.waiter.done():
-                ns.waiter.set_result(DisconnectedError(reason))
+            ns.answer(DisconnectedError(reason))
             if ns.connected:
-                ns.connected = False
-                ns.sid = None
-                self._fail_acks(ns, reason)
+                ns.lost(reason, give_up=False)
                 self.logger.info("namespace %s disconnected: %s", ns.name, reason)
-                self._trigger(ns.name, "disconnect", reason)
+                self._handlers.trigger(ns.name, "disconnect", reason)
         if self._establishing or self._state in ("disconnecting", "disconnected"):
             return
         if self.reconnection and any(ns.active for ns in self._namespaces.values()):
             self._state = "reconnecting"
             self._reconnect_task = asyncio.get_running_loop().create_task(self._reconnect_loop())
         else:
-            self._spawn(self._shutdown(reason))
-
-    # -- handlers' execution -----------------------------------------------------------------------
-    def _trigger(self, nsp: str, event: str, *args: Any) -> None:
-        handler = self.handlers.get(nsp, {}).get(event)
-        if handler is None:
-            return
-        if event == "disconnect" and args:
-            with contextlib.suppress(TypeError, ValueError):
-                inspect.signature(handler).bind(*args)
-                self._spawn(self._call(handler, list(args)))
-                return
-            self._spawn(self._call(handler, []))  # a disconnect handler that takes no reason
-            return
-        self._spawn(self._call(handler, list(args)))
-
-    def _spawn(self, coro: Awaitable[Any]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    # -- acks ----------------------------------------------------------------------------------------
-    def _fail_acks(self, ns: _Namespace, reason: str) -> None:
-        """Acks that were sent can never be answered now; buffered packets keep theirs."""
-        buffered = {ack_id for ack_id, _ in ns.buffer}
-        for ack_id in [i for i in ns.acks if i not in buffered]:
-            entry = ns.acks.pop(ack_id)
-            if entry.future is not None:
-                if not entry.future.done():
-                    entry.future.set_exception(DisconnectedError(reason))
-            else:
-                self.logger.debug("ack %d on %s forgotten: %s", ack_id, ns.name, reason)
-
-    def _drop_buffer(self, ns: _Namespace, reason: str) -> None:
-        for ack_id, _ in ns.buffer:
-            entry = ns.acks.pop(ack_id, None) if ack_id is not None else None
-            if entry is not None and entry.future is not None and not entry.future.done():
-                entry.future.set_exception(DisconnectedError(reason))
-        if ns.buffer:
-            self.logger.info("%d buffered packet(s) on %s dropped: %s", len(ns.buffer), ns.name, reason)
-        ns.buffer.clear()
+            self._handlers.spawn(self._shutdown(reason))
 
     # -- emitting ------------------------------------------------------------------------------------
     async def emit(
@@ -730,8 +520,7 @@ class AsyncClient:
         except TimeoutError:
             ns = self._namespaces.get(nsp)
             if ns is not None and ack_id is not None:
-                ns.acks.pop(ack_id, None)
-                ns.buffer = deque(entry for entry in ns.buffer if entry[0] != ack_id)
+                ns.forget(ack_id)
             raise AckTimeoutError(f"no answer to {event!r} on {nsp} within {timeout} s") from None
         return answer_of(args)
 
@@ -748,25 +537,16 @@ class AsyncClient:
             raise NotConnectedError(f"namespace {nsp} is not connected")
         if event in _CLIENT_RESERVED:
             raise ValueError(f"{event!r} is a reserved event name")
-        ack_id = None
-        if callback is not None or future is not None:
-            ack_id = ns.next_id
-        encoded = self.parser.encode(Packet(EVENT, nsp, [event, *args], ack_id))
-        if ack_id is not None:
-            ns.next_id += 1
-            ns.acks[ack_id] = _Ack(callback, future)
+        wants_ack = callback is not None or future is not None
+        # encoded before the id is taken: data that cannot be sent must not use up an id
+        encoded = self.parser.encode(Packet(EVENT, nsp, [event, *args], ns.next_id if wants_ack else None))
+        ack_id = ns.add_ack(Ack(callback, future)) if wants_ack else None
         engine = self._engine
         if ns.connected and engine is not None and engine.is_open:
             engine.send(encoded)
             await engine.drain()
             return ack_id
-        if len(ns.buffer) >= self.max_buffered_emits:
-            if ack_id is not None:
-                del ns.acks[ack_id]
-            raise EmitBufferFullError(
-                f"namespace {nsp} is reconnecting and {len(ns.buffer)} packets are buffered already"
-            )
-        ns.buffer.append((ack_id, encoded))
+        ns.buffer_emit(ack_id, encoded, self.max_buffered_emits)
         return ack_id
 
     # -- disconnecting -----------------------------------------------------------------------------
@@ -796,16 +576,10 @@ class AsyncClient:
         for ns in self._namespaces.values():
             if ns.connected and engine is not None and engine.is_open:
                 engine.send(self.parser.encode(Packet(DISCONNECT, ns.name)))  # flushed by engine.close()
-            was_connected = ns.connected
-            ns.connected = False
-            ns.active = False
-            ns.sid = None
-            self._fail_acks(ns, reason)
-            self._drop_buffer(ns, reason)
-            if ns.waiter is not None and not ns.waiter.done():
-                ns.waiter.set_result(DisconnectedError(reason))
+            was_connected = ns.lost(reason, give_up=True)
+            ns.answer(DisconnectedError(reason))
             if was_connected:
-                self._trigger(ns.name, "disconnect", reason)
+                self._handlers.trigger(ns.name, "disconnect", reason)
         await self._close_engine()
         if self._session is not None:
             await self._session.close()
