@@ -243,3 +243,15 @@ def test_js_date_iso_edges() -> None:
 def test_dialects_say_what_they_match() -> None:
     assert "notepack.io 2.2.0" in repr(SOCKET_IO_MSGPACK_PARSER) and not SOCKET_IO_MSGPACK_PARSER.timestamps
     assert "notepack.io 3.0.1" in REDIS_ADAPTER.name and REDIS_ADAPTER.timestamps
+
+
+def test_ext_format_scan_covers_every_msgpack_type():
+    # One of each first byte: the scan must land on every extension and report its format.
+    ext = msgpack.ExtType
+    values = [None, True, False, 1, 200, 70_000, 2**40, -1, -100, -40_000, -(2**40), 1.5,
+              "s", "x" * 40, "y" * 300, "z" * 70_000, b"b", b"c" * 300, b"d" * 70_000,
+              list(range(20)), list(range(70_000)), {str(i): i for i in range(20)},
+              ext(0, b"a"), ext(0, b"ab"), ext(0, b"abcd"), ext(0, b"12345678"), ext(0, b"x" * 16),
+              ext(0, b"abc"), ext(0, b"x" * 300), ext(0, b"y" * 70_000)]
+    raw = msgpack.packb(values, use_bin_type=True) + b"\xca\x00\x00\x00\x00"  # float 32 too
+    assert notepack._ext_formats(raw) == [True] * 5 + [False] * 3
