@@ -576,3 +576,9 @@ def test_orjson_fallbacks_keep_the_wire_javascript_reads():
     assert decode(['2["x",1e400]'], parser) == event_packet("x", math.inf)
     reject(['2["x",NaN]'], "invalid JSON", parser)
     reject(['2["x"] trailing'], "invalid JSON|data after", parser)
+
+
+def test_custom_json_module_refusals_reach_the_caller():
+    # only orjson's refusals fall back to the standard library; another module's are the caller's to see
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        JSONParser(json=RecordingJSON()).encode(event_packet("x", object()))
