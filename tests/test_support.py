@@ -25,6 +25,14 @@ def test_a_missing_tool_is_skipped_with_its_reason_elsewhere(monkeypatch: pytest
         tools.executable("no-such-tool-0")
 
 
+def test_a_slow_test_runs_only_with_sioserver_slow(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SIOSERVER_SLOW", raising=False)
+    with pytest.raises(pytest.skip.Exception, match=r"slow \(a minute\): set SIOSERVER_SLOW=1"):
+        tools.slow("a minute")
+    monkeypatch.setenv("SIOSERVER_SLOW", "1")
+    tools.slow("a minute")  # runs
+
+
 def test_a_process_is_ready_at_its_ready_line_and_its_output_is_kept(tmp_path: Path) -> None:
     code = "import time; print('starting'); print('READY 4321', flush=True); time.sleep(30)"
     proc = Process([sys.executable, "-c", code], log_path=tmp_path / "p.log", name="sleeper")

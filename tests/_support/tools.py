@@ -27,6 +27,12 @@ def missing(what: str) -> NoReturn:
     pytest.skip(message)
 
 
+def slow(what: str) -> None:
+    """A documented slow test runs with SIOSERVER_SLOW=1 only; elsewhere it is skipped, saying so."""
+    if os.environ.get("SIOSERVER_SLOW") != "1":
+        pytest.skip(f"slow ({what}): set SIOSERVER_SLOW=1")
+
+
 def executable(name: str, *, also: Iterable[str] = (), env: str | None = None, why: str = "") -> str:
     """The path of ``name`` (``$env`` first, then PATH, then the paths in ``also``), or ``missing()``."""
     candidates = [os.environ.get(env, "")] if env else []

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT / "clients" / "python"))
 
 import sioclient  # noqa: E402
 
-from tests._support import node  # noqa: E402
+from tests._support import node, tools  # noqa: E402
 from tests._support.ports import free_port  # noqa: E402
 from tests._support.procs import Process, python_env, start_all  # noqa: E402
 
@@ -73,7 +73,7 @@ def slow_reference(impl: str, client: str, transport: str) -> None:
     if impl == "python-socketio" and client == "python-socketio" and transport == "polling":
         # the reference run of python-socketio with its own client over polling only takes 30 s: the
         # client's disconnect() waits for its pending GET, which the server answers at the next ping
-        pytest.skip("30 s on python-socketio itself; the other reference runs check the transcript")
+        tools.slow("30 s on python-socketio itself; the other reference runs check the transcript")
 
 
 def plain(transcript: Any) -> Any:
