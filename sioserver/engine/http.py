@@ -1,8 +1,30 @@
 """What the Engine.IO server needs from an HTTP server, and what it answers.
 
-The engine never imports a web framework: an integration (``sioserver.integrations``) wraps its
-framework's request in something that satisfies :class:`HttpRequest` and turns :class:`HttpResponse`
-back into the framework's response.
+The engine never imports a web framework: a front end (``sioserver.integrations``) wraps its server's
+request in something that satisfies :class:`HttpRequest`, awaits ``EngineServer.handle_request(request)``
+and turns the :class:`HttpResponse` it returns back into its server's response.
+
+The contract, for whoever writes a front end:
+
+* ``handle_request`` returns ``None`` only after it called ``request.upgrade_websocket``: the request
+  became a WebSocket and the front end sends no HTTP response of its own (other than what its upgrade
+  sent).
+* ``upgrade_websocket(handler, config, extra_headers)`` validates the handshake (raising
+  :class:`~sioserver.exceptions.HandshakeError` with the reason when it is invalid, ``OSError`` when the
+  client is gone), answers 101 with ``extra_headers`` (and permessage-deflate when ``config.compression``
+  is on and the front end can do it), and returns a
+  :class:`~sioserver.engine.transport.WebSocketTransport` whose events go to ``handler`` (see
+  :mod:`sioserver.engine.transport`). A front end that does its own WebSocket framing (ASGI) returns a
+  transport of its own; one that takes the socket over returns
+  :class:`~sioserver.engine.websocket.WebSocketConnection`. No handler callback may run before
+  ``upgrade_websocket`` has returned. ``config.max_message_size`` bounds a received message (close 1009).
+* ``read_body`` and ``is_disconnected`` are only called on long-polling requests; ``environ()`` is called
+  at the handshake (possibly more than once: build it once) and the session keeps it for its life.
+* Optional: ``release()``, called once the connect handler has run (for Socket.IO: the first namespace's),
+  for a front end to drop what it keeps of the handshake request (its environ may hold the framework's
+  request object for the connect handler; an idle connection should not keep it).
+* Headers are looked up case-insensitively; ``query`` holds the decoded query parameters (first value of
+  each).
 """
 
 from __future__ import annotations
@@ -15,7 +37,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..proto.engineio import EngineError, error_body
-from .websocket import WebSocketConfig, WebSocketConnection, WebSocketHandler
+from .transport import TransportHandler, WebSocketTransport
+from .websocket import WebSocketConfig
 
 __all__ = [
     "BodyTooLarge",
@@ -68,8 +91,8 @@ class HttpRequest(Protocol):
         ...
 
     def upgrade_websocket(
-        self, handler: WebSocketHandler, config: WebSocketConfig, extra_headers: Sequence[tuple[str, str]]
-    ) -> WebSocketConnection:
+        self, handler: TransportHandler, config: WebSocketConfig, extra_headers: Sequence[tuple[str, str]]
+    ) -> WebSocketTransport:
         """Answer 101 and hand the connection to ``handler``; raises HandshakeError if invalid."""
         ...
 

@@ -1,9 +1,14 @@
-"""The Engine.IO v4 server: request routing, handshake, long-polling and the WebSocket transport.
+"""The Engine.IO v4 server: request routing, handshake, upgrade, and the options of every session.
 
-Subclasses (the public ``sioserver.engineio.AsyncServer`` and the Socket.IO server) override the
-three hooks :meth:`EngineServer.accept`, :meth:`EngineServer.handle_message` and
-:meth:`EngineServer.handle_disconnect`. ``handle_message`` is called synchronously from the
-transport with no task per message: a subclass that needs to await decides so itself.
+Subclasses (the public ``sioserver.engineio.AsyncServer``) override :meth:`EngineServer.accept`,
+:meth:`EngineServer.handle_message` and :meth:`EngineServer.handle_disconnect`; an upper layer with a
+receiver of its own per session (the Socket.IO server) sets ``session.receiver`` in ``accept`` instead,
+and gets each message with no call in between. Messages are delivered synchronously from the transport
+with no task per message: a receiver that needs to await decides so itself.
+
+Front ends call :meth:`EngineServer.handle_request` with an object that satisfies
+:class:`~sioserver.engine.http.HttpRequest` and answer with the :class:`~sioserver.engine.http.HttpResponse`
+it returns (``None``: the request became a WebSocket, see ``HttpRequest.upgrade_websocket``).
 """
 
 from __future__ import annotations
@@ -18,27 +23,12 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from ..exceptions import ConfigurationError, EngineIOProtocolError, HandshakeError, check_options
-from ..proto.engineio import (
-    EngineError,
-    Packet,
-    PacketType,
-    decode_payload,
-    encode_packet,
-    encode_payload,
-    open_packet,
-)
-from .http import (
-    BodyTooLarge,
-    CorsPolicy,
-    HttpRequest,
-    HttpResponse,
-    IncompleteBody,
-    compress_body,
-    error_response,
-)
-from .session import DisconnectReason, Session
-from .websocket import WebSocketConfig, WebSocketConnection
+from ..exceptions import ConfigurationError, HandshakeError, check_options
+from ..proto.engineio import EngineError, open_packet
+from .http import CorsPolicy, HttpRequest, HttpResponse, error_response
+from .polling import Polling, PollingConfig
+from .session import SERVER_SIDE, DisconnectReason, Session, SessionConfig, SessionContext
+from .websocket import WebSocketConfig
 
 __all__ = ["ENGINE_OPTIONS", "EngineServer"]
 
@@ -61,6 +51,7 @@ ENGINE_OPTIONS: dict[str, Any] = {
     "compression_threshold": 1024,
     "compression": False,
     "max_buffered_bytes": 8 * 1024 * 1024,
+    "max_buffered_bytes_total": 64 * 1024 * 1024,
     "slow_consumer_policy": "disconnect",
     "max_payload_packets": 1000,
     "max_connections": 0,
@@ -73,9 +64,6 @@ ENGINE_OPTIONS: dict[str, Any] = {
 }
 
 _TEXT_HEADERS = [("Content-Type", "text/plain; charset=UTF-8")]
-_OK_HEADERS = [("Content-Type", "text/html; charset=UTF-8")]
-_CLOSE_BODY = encode_payload([Packet(PacketType.CLOSE, "")]).encode()
-_NOOP_BODY = encode_payload([Packet(PacketType.NOOP, "")]).encode()
 
 
 class EngineServer:
@@ -118,9 +106,13 @@ class EngineServer:
         self.http_compression = bool(opts["http_compression"])
         self.compression_threshold = int(opts["compression_threshold"])
         self.max_buffered_bytes = int(opts["max_buffered_bytes"])
+        self.max_buffered_bytes_total = int(opts["max_buffered_bytes_total"])
         self.slow_consumer_policy = str(opts["slow_consumer_policy"])
         if self.slow_consumer_policy not in ("disconnect", "drop"):
             raise ConfigurationError("slow_consumer_policy must be 'disconnect' or 'drop'")
+        if self.max_buffered_bytes < 1 or self.max_buffered_bytes_total < 0:
+            raise ConfigurationError("max_buffered_bytes must be positive and max_buffered_bytes_total >= 0 "
+                                     "(0: no bound across sessions)")
         self.max_payload_packets = int(opts["max_payload_packets"])
         self.max_connections = int(opts["max_connections"])
         self.body_timeout = float(opts["body_timeout"])
@@ -142,9 +134,34 @@ class EngineServer:
         self.sessions: dict[str, Session] = {}
         self.stats: Counter[str] = Counter()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._poll_sweeper: asyncio.TimerHandle | None = None
-        self._parked: set[Session] = set()
         self._accepting = True
+        self.session_context = SessionContext(
+            SessionConfig(
+                ping_interval=self.ping_interval,
+                ping_timeout=self.ping_timeout,
+                upgrade_timeout=self.upgrade_timeout,
+                max_buffered_bytes=self.max_buffered_bytes,
+                max_buffered_bytes_total=self.max_buffered_bytes_total,
+                slow_consumer_policy=self.slow_consumer_policy,
+            ),
+            self.session_closed,
+            self.stats,
+            self.logger,
+            on_upgraded=self.handle_upgrade,
+        )
+        self.polling = Polling(
+            PollingConfig(
+                max_http_buffer_size=self.max_http_buffer_size,
+                max_payload_packets=self.max_payload_packets,
+                body_timeout=self.body_timeout,
+                http_compression=self.http_compression,
+                compression_threshold=self.compression_threshold,
+                poll_check_interval=self.poll_check_interval,
+            ),
+            self._forget,
+            self.stats,
+            self.logger,
+        )
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -163,14 +180,15 @@ class EngineServer:
     # -------------------------------------------------------------- subclass hooks
 
     async def accept(self, session: Session) -> bool:
-        """Called at the handshake, before the OPEN packet. Return False to refuse (403)."""
+        """Called at the handshake, before the OPEN packet. Return False to refuse (403). An upper layer
+        may set ``session.receiver`` here; otherwise messages go to :meth:`handle_message`."""
         return True
 
     def handle_message(self, session: Session, data: str | bytes) -> None:
-        """A MESSAGE from the client."""
+        """A MESSAGE from the client (for sessions whose receiver was left as it was)."""
 
     def handle_disconnect(self, session: Session, reason: DisconnectReason) -> None:
-        """The session ended (exactly once per session)."""
+        """The session ended (exactly once per session; for sessions whose receiver was left as it was)."""
 
     def handle_open(self, session: Session) -> None:
         """The handshake completed: the client has its OPEN packet (``handle_disconnect`` follows once)."""
@@ -216,22 +234,19 @@ class EngineServer:
             session.close(reason)
 
     def session_closed(self, session: Session, reason: DisconnectReason) -> None:
-        """Called by :meth:`Session.close`."""
+        """Called by :meth:`Session.close` (through the session context), before the receiver is told."""
         if self.sessions.get(session.sid) is session:
-            # a polling session closed with no GET parked keeps its sid until the next GET has
-            # taken the CLOSE packet (or the client is gone for a heartbeat period)
-            if session.ws is None and session.poll_waiter is None and reason not in _CLIENT_GONE:
+            # as the reference: a polling session the server closed with no GET parked keeps its sid
+            # until the next GET has taken the CLOSE packet (or for a heartbeat period); every other
+            # session is forgotten at once, and its sid is unknown from the next request on
+            if session.ws is None and session.poll_waiter is None and reason in SERVER_SIDE:
                 self.loop.call_later(self.ping_interval + self.ping_timeout, self._forget, session)
             else:
                 del self.sessions[session.sid]
-        self._parked.discard(session)
+        self.polling.session_closed(session)
         self.stats["disconnects"] += 1
         self.stats[f"disconnect:{reason.value}"] += 1
         self.logger.log(self._session_level, "session %s closed: %s", session.sid, reason.value)
-        try:
-            self.handle_disconnect(session, reason)
-        except Exception:
-            self.logger.exception("disconnect handler failed for session %s", session.sid)
 
     def _forget(self, session: Session) -> None:
         if self.sessions.get(session.sid) is session:
@@ -267,9 +282,9 @@ class EngineServer:
             if session.transport != "polling" or session.ws is not None:
                 return self._refuse(request, EngineError.BAD_REQUEST, "polling on a websocket session", cors)
             if method == "GET":
-                return await self._poll(request, session, cors)
+                return await self.polling.get(request, session, cors)
             if method == "POST":
-                return await self._post(request, session, cors)
+                return await self.polling.post(request, session, cors)
             return self._refuse(request, EngineError.BAD_REQUEST, f"method {method}", cors)
         if method != "GET":
             return self._refuse(request, EngineError.BAD_HANDSHAKE_METHOD, f"{method} handshake", cors)
@@ -320,7 +335,8 @@ class EngineServer:
         self, request: HttpRequest, transport: str, cors: list[tuple[str, str]]
     ) -> HttpResponse | None:
         sid = secrets.token_urlsafe(15)
-        session = Session(self, sid, transport, request.environ())
+        session = Session(self.session_context, sid, transport, request.environ())
+        session.receiver = _Hooks(self, session)
         self.logger.log(self._session_level, "session %s: %s handshake from %s", sid, transport, request.remote_addr)
         upgrades = ["websocket"] if transport == "polling" and self._can_upgrade() else []
         opening = open_packet(
@@ -348,16 +364,15 @@ class EngineServer:
                 accepted = False
             if not accepted or conn.closed:
                 self.sessions.pop(sid, None)
+                session.take_outbox()
                 session.state = Session.CLOSED
                 if not conn.closed:
                     conn.close(1008, "refused")
                 return None
-            # what the connect handler sent waited in the queue; it follows the OPEN packet
+            # what the connect handler sent waited in the outbox; it follows the OPEN packet
             conn.send(opening)
-            session.ws = conn
-            for packet in session.take_queue():
-                conn.send(encode_packet(packet))
-            self._opened(session)
+            session.attach_ws(conn)
+            self._opened(session, request)
             return None
         self.sessions[sid] = session
         try:
@@ -367,118 +382,29 @@ class EngineServer:
             accepted = False
         if not accepted:
             self.sessions.pop(sid, None)
+            session.take_outbox()
+            session.state = Session.CLOSED
             return self._refuse(request, EngineError.FORBIDDEN, "refused by the connect handler", cors)
-        self._opened(session)
+        self._opened(session, request)
         return HttpResponse(200, opening.encode(), [*_TEXT_HEADERS, *headers])
 
-    def _opened(self, session: Session) -> None:
+    def _opened(self, session: Session, request: HttpRequest) -> None:
         self.stats["handshakes"] += 1
         session.start_heartbeat()
         self.handle_open(session)
+        release = getattr(request, "release", None)  # optional: see the HttpRequest contract
+        if release is not None:
+            if self.release_after_accept:
+                release()
+            else:
+                session.hold_request(release)
+
+    #: call the handshake request's ``release()`` once :meth:`accept` has run; an upper layer whose own
+    #: connect handlers run later (Socket.IO) sets False and calls ``session.release_request()`` itself
+    release_after_accept = True
 
     def _can_upgrade(self) -> bool:
         return self.allow_upgrades and "websocket" in self.transports
-
-    # ----------------------------------------------------------------- polling
-
-    async def _poll(self, request: HttpRequest, session: Session, cors: list[tuple[str, str]]) -> HttpResponse:
-        if session.poll_waiter is not None:
-            # a second concurrent GET: the first gets a CLOSE packet, this one a 400, the session ends
-            self.logger.info("session %s: overlapping GET requests; closing it", session.sid)
-            session.close(DisconnectReason.TRANSPORT_ERROR)
-            return error_response(EngineError.BAD_REQUEST, cors)
-        if session.closed:
-            self._forget(session)
-            return HttpResponse(200, _CLOSE_BODY, [*_TEXT_HEADERS, *cors])
-        if session.upgrading:
-            return HttpResponse(200, _NOOP_BODY, [*_TEXT_HEADERS, *cors])
-        if not session.queue:
-            waiter = self.loop.create_future()
-            session.poll_waiter = waiter
-            session.poll_request = request
-            self._park(session)
-            try:
-                await waiter
-            except asyncio.CancelledError:
-                # the client went away mid-poll and the framework cancelled us
-                session.close(DisconnectReason.TRANSPORT_CLOSE)
-                raise
-            finally:
-                session.poll_waiter = None
-                session.poll_request = None
-                self._parked.discard(session)
-            if session.closed:
-                self._forget(session)
-                return HttpResponse(200, _CLOSE_BODY, [*_TEXT_HEADERS, *cors])
-            if session.upgrading or not session.queue:
-                return HttpResponse(200, _NOOP_BODY, [*_TEXT_HEADERS, *cors])
-        body = encode_payload(session.take_queue()).encode()
-        headers = [*_TEXT_HEADERS, *cors]
-        if self.http_compression:
-            body, encoding = compress_body(body, request.headers.get("Accept-Encoding"), self.compression_threshold)
-            if encoding:
-                headers.append(("Content-Encoding", encoding))
-        return HttpResponse(200, body, headers)
-
-    def _park(self, session: Session) -> None:
-        self._parked.add(session)
-        if self._poll_sweeper is None:
-            self._poll_sweeper = self.loop.call_later(self.poll_check_interval, self._sweep_parked)
-
-    def _sweep_parked(self) -> None:
-        """Close sessions whose parked GET was aborted by the client (frameworks do not always say)."""
-        self._poll_sweeper = None
-        for session in list(self._parked):
-            request = session.poll_request
-            if request is not None and request.is_disconnected():
-                self.logger.info("session %s: the client aborted its GET; closing it", session.sid)
-                session.close(DisconnectReason.TRANSPORT_CLOSE)
-        if self._parked:
-            self._poll_sweeper = self.loop.call_later(self.poll_check_interval, self._sweep_parked)
-
-    async def _post(self, request: HttpRequest, session: Session, cors: list[tuple[str, str]]) -> HttpResponse:
-        if session.posting:
-            self.logger.info("session %s: overlapping POST requests; closing it", session.sid)
-            session.close(DisconnectReason.TRANSPORT_ERROR)
-            return error_response(EngineError.BAD_REQUEST, cors)
-        session.posting = True
-        try:
-            body = await request.read_body(self.max_http_buffer_size, self.body_timeout)
-        except BodyTooLarge:
-            self.stats["refused:payload_too_large"] += 1
-            # as the reference server: 413, and the session stays (the client's transport errors out)
-            self.logger.warning(
-                "session %s: POST body over max_http_buffer_size=%d; answered 413",
-                session.sid,
-                self.max_http_buffer_size,
-            )
-            return HttpResponse(413, b'{"code":3,"message":"Payload too large"}',
-                                [("Content-Type", "application/json"), *cors])
-        except IncompleteBody as exc:
-            self.logger.info("session %s: truncated POST body (%s); not processed, closing the session",
-                             session.sid, exc)
-            session.close(DisconnectReason.TRANSPORT_ERROR)
-            return error_response(EngineError.BAD_REQUEST, cors)
-        except asyncio.CancelledError:
-            # the client went away mid-body and the framework cancelled us: same answer, nobody to tell
-            self.logger.info("session %s: truncated POST body (the client went away mid-body); not processed, "
-                             "closing the session", session.sid)
-            session.close(DisconnectReason.TRANSPORT_ERROR)
-            raise
-        finally:
-            session.posting = False
-        try:
-            packets = decode_payload(body.decode("utf-8"), self.max_payload_packets)
-        except (UnicodeDecodeError, EngineIOProtocolError) as exc:
-            self.logger.info("session %s: bad POST payload (%s); closing it", session.sid, exc)
-            self.stats["protocol_errors"] += 1
-            session.close(DisconnectReason.TRANSPORT_ERROR)
-            return error_response(EngineError.BAD_REQUEST, cors)
-        for packet in packets:
-            if session.closed:
-                break
-            session.receive(packet)
-        return HttpResponse(200, b"ok", [*_OK_HEADERS, *cors])
 
     # --------------------------------------------------------------- websocket
 
@@ -487,17 +413,16 @@ class EngineServer:
             return self._refuse(request, EngineError.BAD_REQUEST, "websocket request without upgrade", cors)
         if not self._can_upgrade():
             return self._refuse(request, EngineError.BAD_REQUEST, "upgrades are disabled", cors)
-        probe = _ProbeHandler(session)
         try:
-            conn = request.upgrade_websocket(probe, self.ws_config, cors)
+            conn = request.upgrade_websocket(session, self.ws_config, cors)
         except HandshakeError as exc:
             return self._refuse(request, EngineError.BAD_REQUEST, exc.reason, cors)
         except OSError as exc:
             return self._gone_during_upgrade(request, exc)
-        if session.closed or session.ws is not None or session.upgrading or session._probe is not None:
+        if session.closed or session.ws is not None or session.upgrading or session.probing:
             # a second WebSocket for this sid
             self.logger.info("session %s: a second websocket for the same sid; closing it", session.sid)
-            conn.close(1008, "session already has a websocket")
+            conn.close(None)
             return None
         session.begin_probe(conn)
         return None
@@ -517,15 +442,10 @@ class EngineServer:
                     session.close(DisconnectReason.SERVER_SHUTDOWN)
                 await asyncio.sleep(pause)
         self.close_all(DisconnectReason.SERVER_SHUTDOWN)
-        if self._poll_sweeper is not None:
-            self._poll_sweeper.cancel()
-            self._poll_sweeper = None
+        self.polling.close()
+        self.session_context.wheel.close()
+        self.session_context.backlogs.close()
         await asyncio.sleep(0)
-
-
-_CLIENT_GONE = frozenset(
-    {DisconnectReason.CLIENT_DISCONNECT, DisconnectReason.PING_TIMEOUT, DisconnectReason.TRANSPORT_CLOSE}
-)
 
 
 class RateLimiter:
@@ -565,23 +485,20 @@ class RateLimiter:
             del self.buckets[next(iter(self.buckets))]
 
 
-class _ProbeHandler:
-    """Routes the probe WebSocket's messages to its session until the upgrade completes."""
+class _Hooks:
+    """The receiver of a session whose upper layer set none: the server's own hooks."""
 
-    __slots__ = ("session",)
+    __slots__ = ("server", "session")
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, server: EngineServer, session: Session) -> None:
+        self.server = server
         self.session = session
 
-    def on_ws_message(self, conn: WebSocketConnection, data: str | bytes) -> None:
-        session = self.session
-        if session.ws is conn:
-            session.on_ws_message(conn, data)
-        else:
-            session.probe_message(conn, data)
+    def on_message(self, data: str | bytes) -> None:
+        self.server.handle_message(self.session, data)
 
-    def on_ws_close(self, conn: WebSocketConnection, code: int, reason: str) -> None:
-        self.session.on_ws_close(conn, code, reason)
+    def on_close(self, reason: DisconnectReason) -> None:
+        self.server.handle_disconnect(self.session, reason)
 
 
 def _is_upgrade(request: HttpRequest) -> bool:

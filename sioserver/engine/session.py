@@ -1,44 +1,49 @@
-"""One Engine.IO session: its transport, its outgoing buffer, its heartbeat and its upgrade.
+"""One Engine.IO session: its transport, its outbox, its heartbeat and its upgrade.
 
 Theory of operation
 -------------------
-A session starts on long-polling or directly on WebSocket. Outgoing packets go straight to the
-WebSocket when there is one; on polling they wait in ``queue`` until a GET takes them all. A GET that
-finds the queue empty parks on ``poll_waiter``; anything that must answer it (a packet, the close,
-the upgrade's noop) wakes it.
+A session knows nothing of the server that made it: it gets a :class:`SessionContext` (the configuration
+and what every session of the server shares: the heartbeat wheel, the backlog account, the stats, the
+callback that tells the server a session ended) and a :class:`Receiver` (the upper layer: the Socket.IO
+client, or the Engine.IO server's handlers) to which it delivers every MESSAGE and, once, its end.
 
-Upgrade (polling -> WebSocket): a WebSocket with this sid is the *probe*. ``2probe`` on it is answered
-``3probe`` and the session enters ``upgrading``: a parked or new GET is answered ``6`` (noop) at once so
-the client can pause polling, and outgoing packets are held. ``5`` on the probe makes it the transport
-and flushes what was held. A probe that does not finish within ``upgrade_timeout`` is closed and
-polling goes on.
+Outgoing packets go straight to the WebSocket while its transport is under the high-water mark and the
+outbox is empty; otherwise they wait in the outbox (:mod:`sioserver.engine.outbox`), which feeds the
+transport each time it drains. On long-polling they wait in the same outbox until a GET takes them all
+(:mod:`sioserver.engine.polling`). ``owed`` counts the bytes the client owes (outbox and transport
+buffer); past ``max_buffered_bytes`` the slow-consumer policy applies to this session, and past
+``max_buffered_bytes_total`` across all sessions to the largest backlogs first.
+
+Upgrade (polling -> WebSocket): a WebSocket with this sid is the *probe*, and the session is its handler
+from the start. ``2probe`` on it is answered ``3probe`` and the session enters ``upgrading``: a parked or
+new GET is answered ``6`` (noop) at once so the client can pause polling, and outgoing packets are held.
+``5`` on the probe makes it the transport and flushes what was held. A probe that does not finish within
+``upgrade_timeout`` is closed and polling goes on.
 
 Heartbeat: the server sends ``2`` ``ping_interval`` after the handshake and after every pong; no ``3``
-within ``ping_timeout`` of a ping closes the session (so a silent client is closed at exactly
-interval + timeout). Timers are loop timer handles, not tasks.
+within ``ping_timeout`` of a ping closes the session (so a silent client is closed at interval + timeout).
+The deadlines live in the server's :class:`~sioserver.engine.heartbeat.HeartbeatWheel`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter, deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ..exceptions import EngineIOProtocolError
-from ..proto.engineio import Packet, PacketType, decode_packet, encode_packet
-from .websocket import WebSocketConnection
+from ..proto.engineio import Packet, PacketType, decode_packet
+from .heartbeat import HeartbeatWheel
+from .outbox import Backlogs, OutItem, item_size
+from .transport import SharedPacket, WebSocketTransport
 
-if TYPE_CHECKING:
-    from .server import EngineServer
-
-__all__ = ["DisconnectReason", "Session"]
+__all__ = ["SERVER_SIDE", "DisconnectReason", "Receiver", "Session", "SessionConfig", "SessionContext"]
 
 log = logging.getLogger("sioserver.engine")
-
-_PING = "2"
-_NOOP_PACKET = Packet(PacketType.NOOP, "")
-_CLOSE_PACKET = Packet(PacketType.CLOSE, "")
 
 
 class DisconnectReason(StrEnum):
@@ -54,28 +59,94 @@ class DisconnectReason(StrEnum):
     PARSE_ERROR = "parse error"
 
 
-_SERVER_SIDE = frozenset(
+#: the server ended the session (``socket.close()`` in the reference): a polling session with no GET
+#: parked keeps its sid until the next GET, which is answered with a noop and the close packet
+SERVER_SIDE = frozenset(
     {DisconnectReason.SERVER_DISCONNECT, DisconnectReason.SERVER_SHUTDOWN, DisconnectReason.SLOW_CONSUMER}
 )
 
 
+class Receiver(Protocol):
+    """The upper layer of one session."""
+
+    def on_message(self, data: str | bytes) -> None:
+        """A MESSAGE from the client (``str`` text, ``bytes`` binary). Called synchronously from the
+        transport, with no task per message: a receiver that needs to await decides so itself."""
+
+    def on_close(self, reason: DisconnectReason) -> None:
+        """The session ended (exactly once)."""
+
+
+class _NoReceiver:
+    __slots__ = ()
+
+    def on_message(self, data: str | bytes) -> None:
+        pass
+
+    def on_close(self, reason: DisconnectReason) -> None:
+        pass
+
+
+_NO_RECEIVER = _NoReceiver()
+
+
+@dataclass(frozen=True, slots=True)
+class SessionConfig:
+    """What a session is told by its server. Times in seconds, sizes in bytes."""
+
+    ping_interval: float = 25.0
+    ping_timeout: float = 20.0
+    upgrade_timeout: float = 10.0
+    max_buffered_bytes: int = 8 * 1024 * 1024
+    max_buffered_bytes_total: int = 64 * 1024 * 1024
+    slow_consumer_policy: str = "disconnect"
+
+
+class SessionContext:
+    """What every session of one server shares."""
+
+    __slots__ = ("backlogs", "config", "logger", "on_closed", "on_upgraded", "stats", "wheel")
+
+    def __init__(
+        self,
+        config: SessionConfig,
+        on_closed: Callable[[Session, DisconnectReason], None],
+        stats: Counter[str] | None = None,
+        logger: logging.Logger = log,
+        on_upgraded: Callable[[Session], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.on_closed = on_closed
+        self.on_upgraded: Callable[[Session], None] = on_upgraded or _nothing
+        self.stats: Counter[str] = Counter() if stats is None else stats
+        self.logger = logger
+        self.wheel = HeartbeatWheel()
+        self.backlogs = Backlogs(config.max_buffered_bytes_total, self.stats, logger)
+
+
+def _nothing(session: Session) -> None:
+    pass
+
+
 class Session:
-    """An Engine.IO session. The upper layer keeps its own state in ``data``."""
+    """An Engine.IO session."""
 
     __slots__ = (
+        "_beat",
+        "_ctx",
         "_dropping",
-        "_ping_handle",
+        "_outbox",
+        "_owed",
+        "_pinged",
         "_probe",
         "_probe_handle",
-        "_timeout_handle",
-        "data",
+        "_release",
+        "close_reason",
         "environ",
         "poll_request",
         "poll_waiter",
         "posting",
-        "queue",
-        "queued_bytes",
-        "server",
+        "receiver",
         "sid",
         "state",
         "transport",
@@ -86,25 +157,27 @@ class Session:
     OPEN = 1
     CLOSED = 2
 
-    def __init__(self, server: EngineServer, sid: str, transport: str, environ: dict[str, Any]) -> None:
-        self.server = server
+    def __init__(self, ctx: SessionContext, sid: str, transport: str, environ: dict[str, Any]) -> None:
+        self._ctx = ctx
         self.sid = sid
         self.transport = transport
         self.environ = environ
         self.state = Session.OPEN
-        self.queue: list[Packet] = []
-        self.queued_bytes = 0
+        self.close_reason: DisconnectReason | None = None
+        self.receiver: Receiver = _NO_RECEIVER
+        self.ws: WebSocketTransport | None = None
+        self.upgrading = False
         self.poll_waiter: asyncio.Future[None] | None = None
         self.poll_request: Any = None
         self.posting = False
-        self.ws: WebSocketConnection | None = None
-        self.upgrading = False
-        self.data: Any = None
-        self._probe: WebSocketConnection | None = None
+        self._outbox: deque[OutItem] | None = None
+        self._owed = 0
         self._dropping = False
+        self._probe: WebSocketTransport | None = None
         self._probe_handle: asyncio.TimerHandle | None = None
-        self._ping_handle: asyncio.TimerHandle | None = None
-        self._timeout_handle: asyncio.TimerHandle | None = None
+        self._beat: Any = None  # the heartbeat wheel's bookkeeping
+        self._pinged = False
+        self._release: Callable[[], None] | None = None
 
     def __repr__(self) -> str:
         return f"<Session {self.sid} {self.transport}{' closed' if self.closed else ''}>"
@@ -114,92 +187,169 @@ class Session:
         return self.state == Session.CLOSED
 
     @property
+    def owed(self) -> int:
+        """Bytes the client owes: what waits in the outbox and in the transport's buffer."""
+        ws = self.ws
+        return self._owed + (ws.buffered_amount if ws is not None else 0)
+
+    @property
     def writable(self) -> bool:
         """Whether a packet sent now goes out at once (volatile packets are dropped otherwise)."""
+        if self._outbox:
+            return False
         ws = self.ws
         if ws is not None and not self.upgrading:
             return ws.writable and ws.buffered_amount == 0
-        return self.poll_waiter is not None and not self.queue
+        return self.poll_waiter is not None
 
     @property
-    def can_take_frames(self) -> bool:
-        """Whether :meth:`send_frame` may write shared, pre-encoded frame bytes."""
-        ws = self.ws
-        return ws is not None and not self.upgrading and self.state == Session.OPEN and not ws.compressing
+    def probing(self) -> bool:
+        return self._probe is not None
 
     # ------------------------------------------------------------------ sending
 
     def send(self, data: str | bytes) -> bool:
-        """Send a MESSAGE packet. False if it was not sent (session closed, or over the backlog bound)."""
+        """Send a MESSAGE. False if it was not sent (session closed, or over a backlog bound)."""
         ws = self.ws
-        if ws is not None and not self.upgrading and self.state == Session.OPEN:  # the hot path
-            if ws.buffered_amount > self.server.max_buffered_bytes:
-                return self._over_bound(ws.buffered_amount)
-            ws.send("4" + data if isinstance(data, str) else data)
-            return True
-        return self.send_packet(Packet(PacketType.MESSAGE, data))
+        if ws is not None and self._outbox is None and not self.upgrading and ws.writable:  # the hot path
+            if self.state == Session.OPEN:
+                ws.send("4" + data if isinstance(data, str) else data)
+                return True
+            return False
+        return self._enqueue("4" + data if isinstance(data, str) else data, True)
 
-    def send_packet(self, packet: Packet) -> bool:
+    def send_shared(self, packets: Sequence[SharedPacket], volatile: bool = False) -> bool:
+        """Send MESSAGEs shared by many sessions (a broadcast): a WebSocket gets the frames encoded once
+        for all; everything else waits in the outbox as references. Eligibility is decided here, once.
+        ``volatile`` packets are dropped (and counted) when they cannot go out at once."""
         if self.state != Session.OPEN:
             return False
         ws = self.ws
-        if ws is not None and not self.upgrading:
-            if ws.buffered_amount > self.server.max_buffered_bytes and packet.type is PacketType.MESSAGE:
-                return self._over_bound(ws.buffered_amount)
-            ws.send(encode_packet(packet))
+        if ws is not None and self._outbox is None and not self.upgrading:  # the hot path
+            if volatile and not (ws.writable and ws.buffered_amount == 0):
+                self._ctx.stats["volatile_dropped"] += 1
+                return False
+            for packet in packets:
+                if ws.writable:
+                    ws.send_shared(packet)
+                elif not self._enqueue(packet, True):
+                    return False
             return True
-        size = len(packet.data) + 1
-        if self.queued_bytes + size > self.server.max_buffered_bytes and packet.type is PacketType.MESSAGE:
-            return self._over_bound(self.queued_bytes + size)
-        self.queue.append(packet)
-        self.queued_bytes += size
-        waiter = self.poll_waiter
-        if waiter is not None and not waiter.done() and not self.upgrading:
-            waiter.set_result(None)
-        return True
+        if volatile and not self.writable:
+            self._ctx.stats["volatile_dropped"] += 1
+            return False
+        return all(self._enqueue(packet, True) for packet in packets)
 
-    def send_frame(self, frame: bytes, data: str | bytes) -> bool:
-        """Send a MESSAGE whose WebSocket frame was encoded once for many sessions (a broadcast).
+    def send_packet(self, packet: Packet) -> bool:
+        """Send any packet (a MESSAGE is bounded; control packets always go)."""
+        data = packet.data
+        if isinstance(data, bytes):
+            item: OutItem = data
+        else:
+            item = "%d%s" % (packet.type, data)
+        return self._enqueue(item, packet.type is PacketType.MESSAGE)
 
-        ``data`` is the message itself, used when this session cannot take the shared frame
-        (long-polling, an upgrade in progress, or a WebSocket with per-message compression).
-        """
+    def _enqueue(self, item: OutItem, bounded: bool) -> bool:
+        if self.state != Session.OPEN:
+            return False
         ws = self.ws
-        if ws is not None and not self.upgrading and self.state == Session.OPEN and not ws.compressing:
-            if ws.buffered_amount > self.server.max_buffered_bytes:
-                return self._over_bound(ws.buffered_amount)
-            ws.send_frame(frame)
+        box = self._outbox
+        if ws is not None and box is None and not self.upgrading and ws.writable:
+            _write(ws, item)
             return True
-        return self.send(data)
+        size = item_size(item)
+        if bounded:
+            if self._dropping:
+                self._ctx.stats["dropped_slow_consumer"] += 1
+                return False
+            if self.owed + size > self._ctx.config.max_buffered_bytes:
+                return self._over_bound(self.owed + size)
+        backlogs = self._ctx.backlogs
+        if box is None:
+            box = self._outbox = deque()
+            backlogs.backlogged.add(self)
+        box.append(item)
+        self._owed += size
+        backlogs.total += size
+        if ws is None:
+            waiter = self.poll_waiter
+            if waiter is not None and not self.upgrading and not waiter.done():
+                waiter.set_result(None)
+        if backlogs.over():
+            backlogs.relieve()
+        return self.state == Session.OPEN
+
+    def _flush(self) -> None:
+        """Feed the WebSocket from the outbox while it takes more."""
+        ws = self.ws
+        box = self._outbox
+        if ws is None or box is None:
+            return
+        sent = 0
+        while box and ws.writable:
+            item = box.popleft()
+            sent += item_size(item)
+            _write(ws, item)
+        self._owed -= sent
+        self._ctx.backlogs.total -= sent
+        if not box:
+            self._release_outbox()
+
+    def take_outbox(self) -> list[OutItem]:
+        """Everything the outbox holds (a long-polling GET takes it all)."""
+        box = self._outbox
+        if box is None:
+            self._dropping = False
+            return []
+        self._ctx.backlogs.total -= self._owed
+        self._owed = 0
+        self._release_outbox()
+        return list(box)
+
+    @property
+    def outbox_empty(self) -> bool:
+        return not self._outbox
+
+    def _release_outbox(self) -> None:
+        self._outbox = None
+        self._dropping = False
+        self._ctx.backlogs.backlogged.discard(self)
+
+    def _discard_outbox(self) -> int:
+        owed = self._owed
+        if self._outbox is not None:
+            self._ctx.backlogs.total -= owed
+            self._owed = 0
+            self._release_outbox()
+        return owed
 
     def _over_bound(self, size: int) -> bool:
-        """The client's backlog is over ``max_buffered_bytes``: apply ``slow_consumer_policy``."""
-        server = self.server
-        if server.slow_consumer_policy == "drop":
-            server.stats["dropped_slow_consumer"] += 1
-            if not self._dropping:
-                self._dropping = True
-                log.warning(
-                    "session %s: %d bytes waiting for a client that does not read (max_buffered_bytes=%d): "
-                    "dropping messages to it until it catches up (slow_consumer_policy='drop')",
-                    self.sid, size, server.max_buffered_bytes,
-                )
-            return False
-        server.stats["slow_consumers"] += 1
-        log.warning(
-            "session %s: %d bytes waiting for a client that does not read (max_buffered_bytes=%d): "
-            "disconnecting it (slow_consumer_policy='disconnect')",
-            self.sid, size, server.max_buffered_bytes,
-        )
-        self.close(DisconnectReason.SLOW_CONSUMER)
+        """This client's backlog is over ``max_buffered_bytes``: apply ``slow_consumer_policy``."""
+        self.slow_consumer(size, "max_buffered_bytes", self._ctx.config.max_buffered_bytes)
         return False
 
-    def take_queue(self) -> list[Packet]:
-        self._dropping = False
-        packets = self.queue
-        self.queue = []
-        self.queued_bytes = 0
-        return packets
+    def slow_consumer(self, size: int, bound: str, limit: int) -> None:
+        """Apply the slow-consumer policy to this session, which owes ``size`` bytes (over ``bound``)."""
+        ctx = self._ctx
+        if ctx.config.slow_consumer_policy == "drop":
+            ctx.stats["dropped_slow_consumer"] += 1
+            if not self._dropping:
+                ctx.logger.warning(
+                    "session %s: %d bytes waiting for a client that does not read (%s=%d): dropping messages "
+                    "to it until it catches up (slow_consumer_policy='drop')", self.sid, size, bound, limit,
+                )
+            if bound != "max_buffered_bytes":  # the bound across sessions: let go of what it holds
+                ctx.backlogs.released(self._discard_outbox())
+                self._dropping = True
+            elif self._outbox is not None:  # until the outbox has drained
+                self._dropping = True
+            return
+        ctx.stats["slow_consumers"] += 1
+        ctx.logger.warning(
+            "session %s: %d bytes waiting for a client that does not read (%s=%d): disconnecting it "
+            "(slow_consumer_policy='disconnect')", self.sid, size, bound, limit,
+        )
+        self.close(DisconnectReason.SLOW_CONSUMER)
 
     # ---------------------------------------------------------------- receiving
 
@@ -207,7 +357,7 @@ class Session:
         """A packet from the client on the session's current transport."""
         ptype = packet.type
         if ptype is PacketType.MESSAGE:
-            self.server.handle_message(self, packet.data)
+            self.receiver.on_message(packet.data)
         elif ptype is PacketType.PONG:
             self._schedule_ping()
         elif ptype is PacketType.CLOSE:
@@ -215,33 +365,39 @@ class Session:
         else:
             self.protocol_error(f"unexpected packet type {ptype.name} from the client")
 
-    def protocol_error(self, reason: str) -> None:
-        self.server.stats["protocol_errors"] += 1
-        log.warning("session %s: protocol error: %s; closing it", self.sid, reason)
-        self.close(DisconnectReason.TRANSPORT_ERROR, ws_code=1002)
+    def protocol_error(self, reason: str, cause: DisconnectReason = DisconnectReason.TRANSPORT_ERROR) -> None:
+        """The client broke the Engine.IO protocol: the session ends (as the reference: ``parse error`` for a
+        packet that does not decode, ``transport error`` for one that is not allowed)."""
+        self._ctx.stats["protocol_errors"] += 1
+        self._ctx.logger.warning("session %s: protocol error: %s; closing it", self.sid, reason)
+        self.close(cause)
 
-    # WebSocketHandler, for the session's own WebSocket (after a WebSocket handshake or an upgrade)
-    def on_ws_message(self, conn: WebSocketConnection, data: str | bytes) -> None:
+    # TransportHandler: the session handles its WebSocket and its probe
+    def on_ws_message(self, conn: WebSocketTransport, data: str | bytes) -> None:
         if conn is not self.ws:
-            if self.state == Session.OPEN:  # the client spoke before the OPEN packet
+            if conn is self._probe:
+                self._probe_message(conn, data)
+            elif self.state == Session.OPEN and self._probe is None:  # the client spoke before the OPEN packet
                 conn.close(1002, "message before open")
             return
         if self.state != Session.OPEN:
             return
         if data.__class__ is str:
             if data[:1] == "4":  # the hot path: a text MESSAGE
-                self.server.handle_message(self, data[1:])
+                self.receiver.on_message(data[1:])
                 return
             try:
                 packet = decode_packet(data)
             except EngineIOProtocolError as exc:
-                self.protocol_error(str(exc))
+                self.protocol_error(str(exc), DisconnectReason.PARSE_ERROR)
                 return
+            if packet.type is PacketType.CLOSE:
+                return  # as the reference: a client ends a WebSocket session by closing the WebSocket
         else:
             packet = Packet(PacketType.MESSAGE, data)
         self.receive(packet)
 
-    def on_ws_close(self, conn: WebSocketConnection, code: int, reason: str) -> None:
+    def on_ws_close(self, conn: WebSocketTransport, code: int, reason: str) -> None:
         if conn is self._probe:
             self._abort_probe(None)
             return
@@ -251,44 +407,66 @@ class Session:
             else:
                 self.close(DisconnectReason.TRANSPORT_ERROR, close_ws=False)
 
+    def on_ws_drain(self, conn: WebSocketTransport) -> None:
+        if conn is self.ws and not self.upgrading:
+            if self._outbox is not None:
+                self._flush()
+            else:
+                self._dropping = False  # caught up
+
+    def attach_ws(self, conn: WebSocketTransport) -> None:
+        """The session's WebSocket (after a WebSocket handshake): what waited in the outbox follows."""
+        self.ws = conn
+        self.transport = "websocket"
+        self._flush()
+
+    def hold_request(self, release: Callable[[], None]) -> None:
+        """Keep what the front end holds of the handshake request until :meth:`release_request`."""
+        self._release = release
+
+    def release_request(self) -> None:
+        """The upper layer is done with the handshake (its connect handler ran): the front end may drop
+        what it kept for it (``environ["aiohttp.request"]``), so that an idle connection does not keep it."""
+        release, self._release = self._release, None
+        if release is not None:
+            release()
+
     # ---------------------------------------------------------------- heartbeat
 
     def start_heartbeat(self) -> None:
         self._schedule_ping()
 
     def _schedule_ping(self) -> None:
-        if self._timeout_handle is not None:
-            self._timeout_handle.cancel()
-            self._timeout_handle = None
-        if self._ping_handle is not None:
-            self._ping_handle.cancel()
         if self.state == Session.OPEN:
-            self._ping_handle = self.server.loop.call_later(self.server.ping_interval, self._ping)
+            self._pinged = False
+            self._ctx.wheel.schedule(self, self._ctx.config.ping_interval)
 
-    def _ping(self) -> None:
-        self._ping_handle = None
+    def heartbeat_due(self) -> None:
+        """Called by the wheel: time to ping, or the ping went unanswered."""
         if self.state != Session.OPEN:
             return
-        self.send_packet(Packet(PacketType.PING, ""))
-        self._timeout_handle = self.server.loop.call_later(self.server.ping_timeout, self._ping_timed_out)
-
-    def _ping_timed_out(self) -> None:
-        self._timeout_handle = None
-        log.info("session %s: no pong within %ss of a ping; closing it", self.sid, self.server.ping_timeout)
-        self.close(DisconnectReason.PING_TIMEOUT)
+        ctx = self._ctx
+        if self._pinged:
+            ctx.logger.info("session %s: no pong within %ss of a ping; closing it", self.sid,
+                            ctx.config.ping_timeout)
+            self.close(DisconnectReason.PING_TIMEOUT)
+            return
+        self._pinged = True
+        self._enqueue("2", False)
+        ctx.wheel.schedule(self, ctx.config.ping_timeout)
 
     # ------------------------------------------------------------------ upgrade
 
-    def begin_probe(self, conn: WebSocketConnection) -> None:
+    def begin_probe(self, conn: WebSocketTransport) -> None:
         """A WebSocket with this sid arrived; it becomes the transport if the probe completes."""
         self._probe = conn
-        self._probe_handle = self.server.loop.call_later(
-            self.server.upgrade_timeout, self._abort_probe, "upgrade timed out"
+        self._probe_handle = asyncio.get_running_loop().call_later(
+            self._ctx.config.upgrade_timeout, self._abort_probe, "upgrade timed out"
         )
 
-    def probe_message(self, conn: WebSocketConnection, data: str | bytes) -> None:
-        if conn is not self._probe or self.state != Session.OPEN:
-            conn.close(1000)
+    def _probe_message(self, conn: WebSocketTransport, data: str | bytes) -> None:
+        if self.state != Session.OPEN:
+            conn.close(None)
             return
         if data == "2probe" and not self.upgrading:
             conn.send("3probe")
@@ -301,22 +479,19 @@ class Session:
         else:
             self._abort_probe(f"unexpected {data!r} during the upgrade")
 
-    def _complete_upgrade(self, conn: WebSocketConnection) -> None:
+    def _complete_upgrade(self, conn: WebSocketTransport) -> None:
         if self._probe_handle is not None:
             self._probe_handle.cancel()
             self._probe_handle = None
         self._probe = None
-        self.ws = conn  # the probe's relay now forwards to on_ws_message
-        self.transport = "websocket"
         self.upgrading = False
         waiter = self.poll_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
-        held = self.take_queue()
-        for packet in held:
-            conn.send(encode_packet(packet))
-        log.debug("session %s upgraded to websocket (%d held packets flushed)", self.sid, len(held))
-        self.server.handle_upgrade(self)
+        held = self._owed
+        self.attach_ws(conn)
+        self._ctx.logger.debug("session %s upgraded to websocket (%d bytes held flushed)", self.sid, held)
+        self._ctx.on_upgraded(self)
 
     def _abort_probe(self, reason: str | None) -> None:
         conn = self._probe
@@ -327,36 +502,58 @@ class Session:
             self._probe_handle.cancel()
             self._probe_handle = None
         if reason is not None:
-            log.info("session %s: upgrade abandoned: %s", self.sid, reason)
+            self._ctx.logger.info("session %s: upgrade abandoned: %s", self.sid, reason)
         if not conn.closed:
-            conn.close(1000 if reason is None else 1002)
+            conn.close(None)
         if self.upgrading:
             self.upgrading = False
-            if self.queue and self.poll_waiter is not None and not self.poll_waiter.done():
-                self.poll_waiter.set_result(None)
+            waiter = self.poll_waiter
+            if self._outbox and waiter is not None and not waiter.done():
+                waiter.set_result(None)
 
     # -------------------------------------------------------------------- close
 
-    def close(self, reason: DisconnectReason, *, close_ws: bool = True, ws_code: int = 1000) -> None:
-        """End the session once: stop timers, tell the client where possible, notify the server."""
+    def close(self, reason: DisconnectReason, *, close_ws: bool = True, ws_code: int | None = None) -> None:
+        """End the session once: stop timers, tell the client where possible, notify the server.
+
+        As the reference server: the WebSocket gets a Close frame without a status code (``ws_code``, for
+        an upper layer that wants one); a parked GET is answered with the close packet, or with a noop
+        when the client itself sent the close."""
         if self.state == Session.CLOSED:
             return
         self.state = Session.CLOSED
-        for handle in (self._ping_handle, self._timeout_handle, self._probe_handle):
-            if handle is not None:
-                handle.cancel()
-        self._ping_handle = self._timeout_handle = self._probe_handle = None
+        self.close_reason = reason
+        ctx = self._ctx
+        ctx.wheel.cancel(self)
+        if self._probe_handle is not None:
+            self._probe_handle.cancel()
+            self._probe_handle = None
         if self._probe is not None and not self._probe.closed:
-            self._probe.close(1000)
+            self._probe.close(None)
         self._probe = None
-        self.queue = []
-        self.queued_bytes = 0
-        if self.ws is not None:
-            if close_ws and not self.ws.closed:
-                if reason in _SERVER_SIDE:
-                    # engine.io-client ignores it; python-engineio's client reads the reason from it
-                    self.ws.send("1")
-                self.ws.close(ws_code)
+        ws = self.ws
+        if ws is not None and close_ws and not ws.closed and reason is not DisconnectReason.SLOW_CONSUMER:
+            # what the client is owed goes out before the close (the close timeout bounds the wait)
+            box = self._outbox
+            while box:
+                _write(ws, box.popleft())
+        ctx.backlogs.released(self._discard_outbox())
+        if ws is not None:
+            if close_ws and not ws.closed:
+                ws.close(ws_code)
         elif self.poll_waiter is not None and not self.poll_waiter.done():
-            self.poll_waiter.set_result(None)  # the parked GET answers with a CLOSE packet
-        self.server.session_closed(self, reason)
+            self.poll_waiter.set_result(None)  # the parked GET is answered
+        self._release = None
+        ctx.on_closed(self, reason)
+        receiver, self.receiver = self.receiver, _NO_RECEIVER
+        try:
+            receiver.on_close(reason)
+        except Exception:
+            ctx.logger.exception("disconnect handler failed for session %s", self.sid)
+
+
+def _write(ws: WebSocketTransport, item: OutItem) -> None:
+    if isinstance(item, SharedPacket):
+        ws.send_shared(item)
+    else:
+        ws.send(item)

@@ -24,6 +24,7 @@ from ..proto.websocket import (
     Ping,
     State,
 )
+from .transport import SharedPacket
 
 __all__ = ["WebSocketConfig", "WebSocketConnection", "WebSocketHandler"]
 
@@ -105,6 +106,9 @@ class WebSocketHandler(Protocol):
         """Called exactly once per connection, however it ends. ``code`` is the peer's close code,
         the one we failed the connection with (1002, 1007, 1009, 1011), or 1006 when it ended without a
         closing handshake."""
+
+    def on_ws_drain(self, conn: WebSocketConnection) -> None:
+        """The transport's write buffer went back under ``write_buffer_low``: :attr:`writable` is True."""
 
 
 class WebSocketConnection(asyncio.Protocol):
@@ -250,6 +254,12 @@ class WebSocketConnection(asyncio.Protocol):
         if pong is not None and not self._closed:
             self._write(pong)
         self._wake_drain()
+        if not self._closed:
+            try:
+                self._handler.on_ws_drain(self)
+            except Exception:
+                logger.exception("on_ws_drain failed for %s; closing with 1011", self.remote_address)
+                self.close(CloseCode.INTERNAL_ERROR)
 
     # -- API ---------------------------------------------------------------------------------------
     @property
@@ -301,9 +311,20 @@ class WebSocketConnection(asyncio.Protocol):
         if not self._closed and self._core.state is State.OPEN:
             self._write(frame)
 
-    def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
-        """Start the closing handshake. If the peer does not answer within ``close_timeout`` the
-        transport is aborted and ``on_ws_close`` reports 1006."""
+    def send_shared(self, packet: SharedPacket) -> None:
+        """Send a message shared by many connections: its frame, encoded once, when this connection does
+        not compress; otherwise the message, compressed as :meth:`send` does."""
+        if self._closed or self._core.state is not State.OPEN:
+            return
+        if self._core.compressing:
+            self.send(packet.message)
+        else:
+            self._write(packet.frame)
+
+    def close(self, code: int | None = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
+        """Start the closing handshake (``code=None``: a Close frame without a status code, which the
+        peer reads as 1005). If the peer does not answer within ``close_timeout`` the transport is
+        aborted and ``on_ws_close`` reports 1006."""
         if self._closed:
             return
         frame = self._core.send_close(code, reason)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -69,7 +70,7 @@ class AiohttpRequest:
                 if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
                     env[key] = value
                 else:
-                    key = "HTTP_" + key
+                    key = sys.intern("HTTP_" + key)  # one copy of each name for every idle connection
                     env[key] = f"{env[key]},{value}" if key in env else value
             self._environ = env
         return self._environ
@@ -98,6 +99,13 @@ class AiohttpRequest:
         if length is not None and size != length:
             raise IncompleteBody(f"{size} of {length} bytes")
         return b"".join(chunks)
+
+    def release(self) -> None:
+        """The handshake is over: the session keeps its environ, but not aiohttp's request (about 4 KB
+        per connection with everything it holds): ``environ["aiohttp.request"]`` is there until the
+        connect handler has run (for Socket.IO: the first namespace's)."""
+        if self._environ is not None:
+            self._environ.pop("aiohttp.request", None)
 
     def is_disconnected(self) -> bool:
         transport = self.request.transport

@@ -60,8 +60,8 @@ class _TakenOverResponse(web.StreamResponse):
 def _forget_http_state(protocol: Any) -> None:
     """aiohttp's request loop is over for this connection: drop what it kept for a next request (its
     parser, request factory and finished task, about 1.5 KB), as its own ``connection_lost`` would.
-    The handler object itself stays reachable (``environ["aiohttp.request"]``) for as long as the
-    WebSocket lives."""
+    The request (and through it the handler) is in ``environ["aiohttp.request"]`` until the handshake is
+    over (``AiohttpRequest.release``)."""
     protocol._task_handler = None
     protocol._parser = None
     protocol._request_factory = None

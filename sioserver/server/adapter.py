@@ -8,8 +8,10 @@ An adapter is made by the server's ``adapter`` factory, called with the namespac
 (:class:`~.protocols.AdapterNamespace`, everything an adapter may use of it); it reaches sockets as
 :class:`~.protocols.Recipient` objects and awaits acks through :class:`~.protocols.AckHandler` ones.
 
-A broadcast encodes its packet once (:class:`SharedMessage`); every recipient on a plain WebSocket
-gets the same frame bytes, the others the same Engine.IO messages.
+A broadcast encodes its packet once (:class:`SharedMessage`) and hands the engine the same
+:class:`~sioserver.engine.transport.SharedPacket` objects for every recipient: the engine frames each
+once, writes the same frame bytes to every plain WebSocket, and keeps references (not copies) for the
+clients that cannot take it yet.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from ..engine.transport import SharedPacket
 from ..proto.socketio import Encoded, Packet
-from ..proto.websocket import encode_message
 
 if TYPE_CHECKING:
     from .observer import Observer
@@ -45,22 +47,14 @@ class BroadcastOptions:
 
 
 class SharedMessage:
-    """One encoded packet for many recipients; WebSocket frames are built once, on first use."""
+    """One encoded Socket.IO packet for many recipients: its Engine.IO messages (``messages``, a packet
+    with binary attachments has several) and the engine's shared form of each (``packets``)."""
 
-    __slots__ = ("_frames", "messages")
+    __slots__ = ("messages", "packets")
 
     def __init__(self, encoded: Encoded) -> None:
         self.messages = encoded
-        self._frames: tuple[bytes, ...] | None = None
-
-    @property
-    def frames(self) -> tuple[bytes, ...]:
-        frames = self._frames
-        if frames is None:
-            frames = self._frames = tuple(
-                encode_message("4" + m if isinstance(m, str) else m) for m in self.messages
-            )
-        return frames
+        self.packets = tuple(SharedPacket(m) for m in encoded)
 
 
 class Adapter:

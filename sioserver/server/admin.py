@@ -363,8 +363,8 @@ class AdminUI(Observer):
     def session_upgraded(self, session: Session) -> None:
         if not self.development:
             return
-        client: Client | None = session.data
-        for socket in list(client.sockets.values()) if client is not None else ():
+        client = session.receiver
+        for socket in list(client.sockets.values()) if isinstance(client, Client) else ():
             if socket.connected:
                 self._emit("socket_updated", {"id": socket.sid, "nsp": socket.namespace.name,
                                               "transport": session.transport})

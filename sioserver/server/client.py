@@ -38,7 +38,7 @@ class Client:
         self.sockets: dict[str, Socket] = {}
         self.connect_timer: asyncio.TimerHandle | None = None
         self._busy: asyncio.Task[Any] | None = None
-        self._backlog: deque[str | bytes] = deque()
+        self._backlog: deque[str | bytes] | None = None  # created on first use (lean idle connections)
         self._arm_connect_timer()
 
     def wait_for(self, task: asyncio.Task[Any]) -> None:
@@ -50,7 +50,9 @@ class Client:
         self._busy = None
         backlog = self._backlog
         while backlog and self._busy is None and not self.session.closed:
-            self.on_message(backlog.popleft())
+            self._handle(backlog.popleft())
+        if not backlog:
+            self._backlog = None
 
     def _arm_connect_timer(self) -> None:
         if self.server.connect_timeout:
@@ -84,17 +86,10 @@ class Client:
 
     def write_shared(self, shared: SharedMessage, volatile: bool) -> None:
         session = self.session
-        if volatile and not session.writable:
-            self.server.stats["volatile_dropped"] += 1
-            return
-        observer = self.server.observer
-        if session.can_take_frames:
-            for frame, message in zip(shared.frames, shared.messages, strict=True):
-                if session.send_frame(frame, message) and observer is not None:
-                    observer.message_sent(session, message)
-        else:
-            for message in shared.messages:
-                if session.send(message) and observer is not None:
+        if session.send_shared(shared.packets, volatile):  # the engine decides eligibility, once
+            observer = self.server.observer
+            if observer is not None:
+                for message in shared.messages:
                     observer.message_sent(session, message)
 
     def close(self, reason: DisconnectReason) -> None:
@@ -103,11 +98,21 @@ class Client:
     # ----------------------------------------------------------------- input
 
     def on_message(self, data: str | bytes) -> None:
+        """A message from the Engine.IO session (this client is the session's receiver)."""
+        observer = self.server.observer
+        if observer is not None:
+            observer.message_received(self.session, data)
+        self._handle(data)
+
+    def _handle(self, data: str | bytes) -> None:
         if self._busy is not None:
-            if len(self._backlog) >= self.server.max_backlog:
+            backlog = self._backlog
+            if backlog is None:
+                backlog = self._backlog = deque()
+            if len(backlog) >= self.server.max_backlog:
                 self._violation(f"more than {self.server.max_backlog} messages waiting for a handler")
                 return
-            self._backlog.append(data)
+            backlog.append(data)
             return
         try:
             packet = self.decoder.feed(data)
@@ -161,4 +166,7 @@ class Client:
         for socket in list(self.sockets.values()):
             socket.closed(reason)
         self.decoder.reset()
-        self._backlog.clear()
+        self._backlog = None
+        observer = self.server.observer
+        if observer is not None:
+            observer.session_closed(self.session, reason)

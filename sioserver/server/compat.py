@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..engine.session import DisconnectReason
 from ..exceptions import UnknownSidError
+from .client import Client
 
 if TYPE_CHECKING:
     from .adapter import BroadcastOptions
@@ -171,8 +172,8 @@ class Manager:
 
     def sid_from_eio_sid(self, eio_sid: str, namespace: str | None = None) -> str | None:
         session = self.server.eio.sessions.get(eio_sid)
-        client = None if session is None else session.data
-        socket: Socket | None = None if client is None else client.sockets.get(namespace or "/")
+        client = None if session is None else session.receiver
+        socket: Socket | None = client.sockets.get(namespace or "/") if isinstance(client, Client) else None
         return None if socket is None else socket.sid
 
     def eio_sid_from_sid(self, sid: str, namespace: str | None = None) -> str | None:

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from ..engine.http import HttpRequest, HttpResponse
 from ..engine.server import ENGINE_OPTIONS, EngineServer
-from ..engine.session import DisconnectReason, Session
+from ..engine.session import Session
 from ..exceptions import ConfigurationError, DisconnectedError, UnknownSidError, check_options
 from ..proto.socketio import EVENT, Packet, answer_of, args_of, make_parser
 from .acks import AckWaiter, BroadcastAck
@@ -42,23 +42,12 @@ class _Engine(EngineServer):
         super().__init__(**options)
         self.sio = sio
 
+    #: the handshake request is released once a namespace's connect handler has run (Socket.accept)
+    release_after_accept = False
+
     async def accept(self, session: Session) -> bool:
-        session.data = Client(self.sio, session)
+        session.receiver = Client(self.sio, session)  # its on_message / on_close get the session's events
         return True
-
-    def handle_message(self, session: Session, data: str | bytes) -> None:
-        observer = self.sio.observer
-        if observer is not None:
-            observer.message_received(session, data)
-        session.data.on_message(data)
-
-    def handle_disconnect(self, session: Session, reason: DisconnectReason) -> None:
-        client = session.data
-        if client is not None:
-            client.on_close(reason)
-        observer = self.sio.observer
-        if observer is not None:
-            observer.session_closed(session, reason)
 
     def health(self) -> tuple[bool, str]:
         ok, status = super().health()

@@ -198,6 +198,7 @@ class Socket:
         """The connection is accepted: send the CONNECT reply, then what was held."""
         held, self._held = self._held, None
         self.connected = True
+        self.client.session.release_request()  # the connect handler has run: environ extras may go
         self.client.write(self.namespace.encode(Packet(CONNECT, self.namespace.name, {"sid": self.sid})))
         for encoded in held or ():
             self.client.write(encoded, False)

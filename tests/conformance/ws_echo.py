@@ -35,6 +35,9 @@ class Echo:
     def on_ws_close(self, conn: WebSocketConnection, code: int, reason: str) -> None:
         self.connections.discard(conn)
 
+    def on_ws_drain(self, conn: WebSocketConnection) -> None:
+        pass
+
 
 def make_app(config: WebSocketConfig) -> web.Application:
     echo = Echo()

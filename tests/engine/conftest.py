@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import asyncio
+import json
+from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -8,8 +11,35 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 import sioserver.engineio
+from tests._support.wait import wait_until
 
 EchoFactory = Callable[..., Awaitable[tuple[sioserver.engineio.AsyncServer, TestClient[Any, Any]]]]
+
+PATH = "/engine.io/"
+
+
+async def handshake(client: Any, **query: str) -> dict[str, Any]:
+    resp = await client.get(PATH, params={"EIO": "4", "transport": "polling", **query})
+    assert resp.status == 200, await resp.text()
+    assert resp.headers["Content-Type"] == "text/plain; charset=UTF-8"
+    body = await resp.text()
+    assert body[0] == "0"
+    return json.loads(body[1:])  # type: ignore[no-any-return]
+
+
+async def disconnected(eio: sioserver.engineio.AsyncServer, sid: str, timeout: float = 2.0) -> str:
+    """Wait for the disconnect handler of ``sid``; returns the reason."""
+    await asyncio.wait_for(eio.disconnected[sid].wait(), timeout)  # type: ignore[attr-defined]
+    return next(e[2] for e in eio.events if e[0] == "disconnect" and e[1] == sid)  # type: ignore[attr-defined]
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 2.0) -> None:
+    """Wait for a state of the server no event announces (a GET parked)."""
+    await wait_until(predicate, timeout=timeout, what="the server to reach the state", interval=0.001)
+
+
+def parked(eio: sioserver.engineio.AsyncServer, sid: str) -> Callable[[], bool]:
+    return lambda: eio.sessions[sid].poll_waiter is not None
 
 
 @pytest.fixture
@@ -21,6 +51,8 @@ async def echo_server() -> AsyncIterator[EchoFactory]:
         eio = sioserver.engineio.AsyncServer(**options)
         events: list[tuple[Any, ...]] = []
         eio.events = events  # type: ignore[attr-defined]
+        closed: defaultdict[str, asyncio.Event] = defaultdict(asyncio.Event)
+        eio.disconnected = closed  # type: ignore[attr-defined]
 
         @eio.on("connect")
         def connect(sid: str, environ: dict[str, Any]) -> bool:
@@ -38,6 +70,7 @@ async def echo_server() -> AsyncIterator[EchoFactory]:
         @eio.on("disconnect")
         def disconnect(sid: str, reason: str) -> None:
             events.append(("disconnect", sid, reason))
+            closed[sid].set()
 
         app = web.Application()
         eio.attach(app)

@@ -47,6 +47,9 @@ class Recorder:
         self.closes.append((code, reason))
         self.closed.set()
 
+    def on_ws_drain(self, conn: WebSocketConnection) -> None:
+        pass
+
 
 class Client:
     """The peer: raw asyncio streams and a client-role Connection."""

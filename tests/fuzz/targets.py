@@ -532,7 +532,7 @@ class _FuzzEngine:
                     payload.feed_eof()
                 request = _request(message, payload, loop)
                 session = engine.sessions.get(session_sid)
-                if session is not None and not session.queue:
+                if session is not None and session.outbox_empty:
                     engine.send(session_sid, "keep the GET from parking")
                 response = await asyncio.wait_for(engine.handle_request(request), 2)
                 if response is not None:

@@ -30,6 +30,7 @@ from typing import Any
 from aiohttp import web
 
 import sioserver
+from sioserver.server.client import Client
 
 SECRET = "internal-detail-7f3a"  # text of the exception the connect handler raises
 
@@ -129,7 +130,7 @@ class HostileServer(sioserver.AsyncServer):
         return {
             "sessions": len(eio.sessions),
             "open_sessions": sum(1 for s in eio.sessions.values() if not s.closed),
-            "parked": len(eio._parked),
+            "parked": len(eio.polling.parked),
             "namespaces": namespaces,
             "namespace_count": len(self._namespaces),
             "specs": len(self._specs),
@@ -146,14 +147,14 @@ class HostileServer(sioserver.AsyncServer):
         session = self.eio.sessions.get(sid)
         if session is None:
             return {"exists": False, "closed": True}
-        client = session.data
+        client = session.receiver
         return {
             "exists": True,
             "closed": session.closed,
             "transport": session.transport,
-            "queued_bytes": session.queued_bytes,
-            "get_parked": session in self.eio._parked,  # a long-poll GET waits for packets
-            "sockets": sorted(client.sockets) if client is not None else [],
+            "queued_bytes": session.owed,
+            "get_parked": session in self.eio.polling.parked,  # a long-poll GET waits for packets
+            "sockets": sorted(client.sockets) if isinstance(client, Client) else [],
         }
 
 

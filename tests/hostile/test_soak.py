@@ -32,7 +32,7 @@ def _tables(sio: sioserver.AsyncServer) -> dict[str, int]:
     eio = sio.eio
     tables = {
         "sessions": len(eio.sessions),
-        "parked": len(eio._parked),
+        "parked": len(eio.polling.parked),
         "background_tasks": len(sio._tasks),
         "handler_tasks": len(getattr(sio, "_handler_tasks", ())),
     }
@@ -88,7 +88,7 @@ async def test_soak_mixed_transports_leave_every_table_empty() -> None:
         # Nothing may keep them: a session closed by the server is held by its _forget timer for
         # ping_interval + ping_timeout at most, then everything goes.
         owners: dict[type, Callable[[Any], bool]] = {
-            Session: lambda o: o.server is sio.eio,
+            Session: lambda o: o._ctx is sio.eio.session_context,
             Client: lambda o: o.server is sio,
             Socket: lambda o: o.namespace.server is sio,
             WebSocketConnection: _ws_owner(sio),

@@ -35,6 +35,9 @@ class Echo:
     def on_ws_close(self, conn: WebSocketConnection, code: int, reason: str) -> None:
         self.closes.append((code, reason))
 
+    def on_ws_drain(self, conn: WebSocketConnection) -> None:
+        pass
+
 
 class Server:
     def __init__(self, runner: web.AppRunner, port: int, echo: Echo) -> None:

@@ -1,0 +1,188 @@
+"""The long-polling transport: GET takes what the session owes (or parks until there is something),
+POST delivers the client's packets.
+
+A GET that finds the outbox empty parks on ``session.poll_waiter``; whatever must answer it (a packet,
+the close, the upgrade's noop) wakes it. A parked GET whose client went away is noticed by the framework
+(the request is cancelled) or, for frameworks that do not say, by a sweep of the parked sessions every
+``poll_check_interval`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..exceptions import EngineIOProtocolError
+from ..proto.engineio import EngineError, Packet, PacketType, decode_payload, encode_payload
+from .http import BodyTooLarge, HttpRequest, HttpResponse, IncompleteBody, compress_body, error_response
+from .outbox import encode_items
+from .session import DisconnectReason, Session
+
+__all__ = ["Polling", "PollingConfig"]
+
+log = logging.getLogger("sioserver.engine")
+
+_TEXT_HEADERS = [("Content-Type", "text/plain; charset=UTF-8")]
+_OK_HEADERS = [("Content-Type", "text/html; charset=UTF-8")]
+_CLOSE_BODY = encode_payload([Packet(PacketType.CLOSE, "")]).encode()
+_NOOP_BODY = encode_payload([Packet(PacketType.NOOP, "")]).encode()
+_NOOP_CLOSE_BODY = encode_payload([Packet(PacketType.NOOP, ""), Packet(PacketType.CLOSE, "")]).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class PollingConfig:
+    max_http_buffer_size: int = 1_000_000
+    max_payload_packets: int = 1000
+    body_timeout: float = 30.0
+    http_compression: bool = True
+    compression_threshold: int = 1024
+    poll_check_interval: float = 1.0
+
+
+class Polling:
+    """Answers the GETs and POSTs of the long-polling sessions of one server."""
+
+    __slots__ = ("_sweeper", "config", "forget", "logger", "parked", "stats")
+
+    def __init__(
+        self,
+        config: PollingConfig,
+        forget: Callable[[Session], None],
+        stats: Counter[str],
+        logger: logging.Logger = log,
+    ) -> None:
+        self.config = config
+        self.forget = forget
+        self.stats = stats
+        self.logger = logger
+        self.parked: set[Session] = set()
+        self._sweeper: asyncio.TimerHandle | None = None
+
+    def session_closed(self, session: Session) -> None:
+        self.parked.discard(session)
+
+    def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+
+    # -------------------------------------------------------------------- GET
+
+    async def get(self, request: HttpRequest, session: Session, cors: list[tuple[str, str]]) -> HttpResponse:
+        if session.poll_waiter is not None:
+            # a second concurrent GET: the first gets a CLOSE packet, this one an empty 400, the session
+            # ends (as the reference)
+            self.logger.info("session %s: overlapping GET requests; closing it", session.sid)
+            session.close(DisconnectReason.TRANSPORT_ERROR)
+            return HttpResponse(400, b"", list(cors))
+        if session.closed:
+            # the server closed it while no GET was parked: this GET takes the close packet
+            self.forget(session)
+            return HttpResponse(200, _NOOP_CLOSE_BODY, [*_TEXT_HEADERS, *cors])
+        if session.upgrading:
+            return HttpResponse(200, _NOOP_BODY, [*_TEXT_HEADERS, *cors])
+        if session.outbox_empty:
+            waiter = asyncio.get_running_loop().create_future()
+            session.poll_waiter = waiter
+            session.poll_request = request
+            self._park(session)
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                # the client went away mid-poll and the framework cancelled us
+                session.close(DisconnectReason.TRANSPORT_CLOSE)
+                raise
+            finally:
+                session.poll_waiter = None
+                session.poll_request = None
+                self.parked.discard(session)
+            if session.closed:
+                self.forget(session)
+                # a close the client sent itself is not echoed: the parked GET gets a noop
+                client_close = session.close_reason is DisconnectReason.CLIENT_DISCONNECT
+                return HttpResponse(200, _NOOP_BODY if client_close else _CLOSE_BODY, [*_TEXT_HEADERS, *cors])
+            if session.upgrading or session.outbox_empty:
+                return HttpResponse(200, _NOOP_BODY, [*_TEXT_HEADERS, *cors])
+        body = encode_items(session.take_outbox()).encode()
+        headers = [*_TEXT_HEADERS, *cors]
+        config = self.config
+        if config.http_compression:
+            body, encoding = compress_body(body, request.headers.get("Accept-Encoding"), config.compression_threshold)
+            if encoding:
+                headers.append(("Content-Encoding", encoding))
+        return HttpResponse(200, body, headers)
+
+    def _park(self, session: Session) -> None:
+        self.parked.add(session)
+        if self._sweeper is None:
+            self._sweeper = asyncio.get_running_loop().call_later(self.config.poll_check_interval, self._sweep)
+
+    def _sweep(self) -> None:
+        """Close sessions whose parked GET was aborted by the client (frameworks do not always say)."""
+        self._sweeper = None
+        for session in list(self.parked):
+            request = session.poll_request
+            if request is not None and request.is_disconnected():
+                self.logger.info("session %s: the client aborted its GET; closing it", session.sid)
+                session.close(DisconnectReason.TRANSPORT_CLOSE)
+        if self.parked:
+            self._sweeper = asyncio.get_running_loop().call_later(self.config.poll_check_interval, self._sweep)
+
+    # ------------------------------------------------------------------- POST
+
+    async def post(self, request: HttpRequest, session: Session, cors: list[tuple[str, str]]) -> HttpResponse:
+        if session.posting:
+            self.logger.info("session %s: overlapping POST requests; closing it", session.sid)
+            session.close(DisconnectReason.TRANSPORT_ERROR)
+            return HttpResponse(400, b"", list(cors))
+        config = self.config
+        session.posting = True
+        try:
+            body = await request.read_body(config.max_http_buffer_size, config.body_timeout)
+        except BodyTooLarge:
+            self.stats["refused:payload_too_large"] += 1
+            # as the reference server: 413, and the session stays (the client's transport errors out)
+            self.logger.warning(
+                "session %s: POST body over max_http_buffer_size=%d; answered 413",
+                session.sid,
+                config.max_http_buffer_size,
+            )
+            return HttpResponse(413, b'{"code":3,"message":"Payload too large"}',
+                                [("Content-Type", "application/json"), *cors])
+        except IncompleteBody as exc:
+            self.logger.info("session %s: truncated POST body (%s); not processed, closing the session",
+                             session.sid, exc)
+            session.close(DisconnectReason.TRANSPORT_ERROR)
+            return error_response(EngineError.BAD_REQUEST, cors)
+        except asyncio.CancelledError:
+            # the client went away mid-body and the framework cancelled us: same answer, nobody to tell
+            self.logger.info("session %s: truncated POST body (the client went away mid-body); not processed, "
+                             "closing the session", session.sid)
+            session.close(DisconnectReason.TRANSPORT_ERROR)
+            raise
+        finally:
+            session.posting = False
+        if config.max_payload_packets and body.count(b"\x1e") >= config.max_payload_packets:
+            self.logger.warning("session %s: bad POST payload (payload carries more than %d packets); refused "
+                                "(400), closing it", session.sid, config.max_payload_packets)
+            self.stats["refused:max_payload_packets"] += 1
+            session.close(DisconnectReason.TRANSPORT_ERROR)
+            return error_response(EngineError.BAD_REQUEST, cors)
+        try:
+            packets = decode_payload(body.decode("utf-8"))
+        except (UnicodeDecodeError, EngineIOProtocolError) as exc:
+            # as the reference: the POST is answered "ok", the session ends at once ("parse error"), a
+            # parked GET gets the close packet and the next request an unknown sid; nothing of the body
+            # is processed
+            self.logger.info("session %s: bad POST payload (%s); closing it", session.sid, exc)
+            self.stats["protocol_errors"] += 1
+            session.close(DisconnectReason.PARSE_ERROR)
+            return HttpResponse(200, b"ok", [*_OK_HEADERS, *cors])
+        for packet in packets:
+            if session.closed:
+                break
+            session.receive(packet)
+        return HttpResponse(200, b"ok", [*_OK_HEADERS, *cors])
