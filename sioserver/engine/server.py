@@ -130,6 +130,11 @@ class EngineServer:
             max_message_size=self.max_http_buffer_size,
             compression=bool(opts["compression"]),
             compression_threshold=self.compression_threshold,
+            # a session's transport is paused as soon as the kernel leaves anything in it, and resumed
+            # when it is empty: what a slow client owes waits in the outbox as references, and goes to
+            # the transport in chunks, instead of one queued write (about 700 bytes) per message
+            write_buffer_high=0,
+            write_buffer_low=0,
         )
         self.sessions: dict[str, Session] = {}
         self.stats: Counter[str] = Counter()

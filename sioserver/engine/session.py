@@ -45,6 +45,9 @@ __all__ = ["SERVER_SIDE", "DisconnectReason", "Receiver", "Session", "SessionCon
 
 log = logging.getLogger("sioserver.engine")
 
+#: what the outbox hands a drained transport in one write
+FLUSH_CHUNK = 16 * 1024
+
 
 class DisconnectReason(StrEnum):
     """Why a session ended (the ``reason`` given to disconnect handlers)."""
@@ -287,9 +290,15 @@ class Session:
             return
         sent = 0
         while box and ws.writable:
-            item = box.popleft()
-            sent += item_size(item)
-            _write(ws, item)
+            # one write per chunk: a transport's queued writes cost far more than their bytes
+            chunk: list[OutItem] = []
+            size = 0
+            while box and size < FLUSH_CHUNK:
+                item = box.popleft()
+                size += item_size(item)
+                chunk.append(item)
+            sent += size
+            ws.send_batch(chunk)
         self._owed -= sent
         self._ctx.backlogs.total -= sent
         if not box:
@@ -535,8 +544,8 @@ class Session:
         if ws is not None and close_ws and not ws.closed and reason is not DisconnectReason.SLOW_CONSUMER:
             # what the client is owed goes out before the close (the close timeout bounds the wait)
             box = self._outbox
-            while box:
-                _write(ws, box.popleft())
+            if box:
+                ws.send_batch(list(box))
         ctx.backlogs.released(self._discard_outbox())
         if ws is not None:
             if close_ws and not ws.closed:

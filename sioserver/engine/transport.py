@@ -13,6 +13,8 @@ The contract, for whoever implements a transport:
   writes the pre-encoded :attr:`SharedPacket.frame` (the same bytes object for every connection); one that
   cannot (per-message compression, a server that does the framing) sends ``packet.message`` as
   ``send`` would.
+* ``send_batch(items)`` sends several of these in order (what waited in the outbox); a transport that
+  frames messages itself writes them with one write.
 * ``writable`` is False while the transport holds more than its high-water mark of unsent bytes, and
   the transport calls ``handler.on_ws_drain(transport)`` once it is back under its low-water mark: the
   session feeds it from its outbox only while it is writable. ``buffered_amount`` is the number of bytes
@@ -27,6 +29,7 @@ The contract, for whoever implements a transport:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from ..proto.websocket import encode_message
@@ -83,6 +86,9 @@ class WebSocketTransport(Protocol):
     def send(self, data: str | bytes) -> None: ...
 
     def send_shared(self, packet: SharedPacket) -> None: ...
+
+    def send_batch(self, items: Sequence[SharedPacket | str | bytes]) -> None:
+        """Send these messages in order (a transport that frames them itself may write them at once)."""
 
     def close(self, code: int | None = 1000, reason: str = "") -> None:
         """Start the closing handshake; ``code=None`` sends a Close frame without a status code (the peer

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
@@ -320,6 +321,23 @@ class WebSocketConnection(asyncio.Protocol):
             self.send(packet.message)
         else:
             self._write(packet.frame)
+
+    def send_batch(self, items: Sequence[SharedPacket | str | bytes]) -> None:
+        """Send several messages in one write (what waited in a session's outbox): shared packets as
+        their frames (or compressed, as :meth:`send_shared`), ``str`` as text, bytes as binary."""
+        if self._closed or self._core.state is not State.OPEN:
+            return
+        core = self._core
+        compressing = core.compressing
+        frames = []
+        for item in items:
+            if isinstance(item, SharedPacket) and not compressing:
+                frames.append(item.frame)
+                continue
+            message = item.message if isinstance(item, SharedPacket) else item
+            frames.append(core.send_text(message) if isinstance(message, str) else core.send_binary(message))
+        if frames:
+            self._write(frames[0] if len(frames) == 1 else b"".join(frames))
 
     def close(self, code: int | None = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
         """Start the closing handshake (``code=None``: a Close frame without a status code, which the

@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import re
+import socket
 import time
 from collections import deque
 from typing import Any
@@ -30,6 +31,7 @@ from typing import Any
 from aiohttp import web
 
 import sioserver
+from sioserver.engine.websocket import WebSocketConnection
 from sioserver.server.client import Client
 
 SECRET = "internal-detail-7f3a"  # text of the exception the connect handler raises
@@ -195,6 +197,8 @@ def _install(nsp: str | re.Pattern[str]) -> None:
     async def connect(sid: str, environ: dict[str, Any], auth: Any) -> None:
         if isinstance(auth, dict) and auth.get("boom"):
             raise RuntimeError(f"connect handler exploded: {SECRET}")
+        if SNDBUF:
+            _shrink_send_buffer(environ)
 
     async def echo(sid: str, *args: Any) -> Any:
         return tuple(args)
@@ -216,6 +220,20 @@ def _install(nsp: str | re.Pattern[str]) -> None:
     sio.on("connect", connect, namespace=nsp)
     for handler in (echo, mark, blast):
         sio.on(handler.__name__, handler, namespace=nsp)
+
+
+#: HOSTILE_SNDBUF: the kernel send buffer of every WebSocket (scale.py: on loopback the kernel would
+#: otherwise take megabytes per connection, and the server's own buffering would not show)
+SNDBUF = int(os.environ.get("HOSTILE_SNDBUF", "0"))
+
+
+def _shrink_send_buffer(environ: dict[str, Any]) -> None:
+    for session in sio.eio.sessions.values():
+        if session.environ is environ and isinstance(session.ws, WebSocketConnection):
+            sock = session.ws._transport.get_extra_info("socket") if session.ws._transport else None
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SNDBUF)
+            return
 
 
 _install("/")

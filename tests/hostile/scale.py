@@ -1,13 +1,15 @@
 """Slow consumers at scale: N clients stop reading while the server sends M broadcasts.
 
     .venv/bin/python -m tests.hostile.scale [--slow 1000] [--broadcasts 10000] [--size 130]
-        [--max-buffered N] [--max-buffered-total N] [--policy disconnect|drop] [--rate 2000]
+        [--max-buffered N] [--max-buffered-total N] [--policy disconnect|drop] [--rate 2000] [--sndbuf N]
 
 The server is a ``python -m sioserver`` process at its default options (``max_buffered_bytes``,
 ``max_buffered_bytes_total`` and ``slow_consumer_policy`` only when given). The slow clients connect
 (4 KiB receive buffers), join, then never read again; five good clients read everything; one of them asks
 the server to ``blast`` M broadcasts of ``size`` bytes (the server yields to its loop after each, as a
-real app would). Then the slow clients leave.
+real app would). Then the slow clients leave. ``--sndbuf`` shrinks the server's kernel send buffer per
+WebSocket (on loopback the kernel otherwise takes megabytes per connection until its memory pressure
+sets in, and the server's own buffering shows only past that).
 
 Checked and reported (issue #11): the server's RSS growth over its level with every client connected
 (at most ``--max-growth``, 64 MiB); every broadcast received by every good client; the slow-consumer
@@ -161,11 +163,12 @@ async def _connect(port: int, slow: bool) -> RawWS:
 
 
 async def run(slow: int = 1000, broadcasts: int = 10_000, size: int = 130, options: dict[str, Any] | None = None,
-              good: int = 5, rate: float = 2000) -> Result:
+              good: int = 5, rate: float = 2000, sndbuf: int = 0) -> Result:
     options = dict(options or {})
     result = Result(slow, broadcasts, size, options, rate)
     # a heartbeat that never fires during the run: the slow clients are ended by the backlog bounds
-    server = ServerProcess("scale", {**options, "ping_interval": 120, "ping_timeout": 60}, [])
+    server = ServerProcess("scale", {**options, "ping_interval": 120, "ping_timeout": 60}, [],
+                           env={"HOSTILE_SNDBUF": str(sndbuf)} if sndbuf else None)
     server.start()
     sampling = True
     try:
@@ -233,6 +236,8 @@ def main() -> None:
                         help="max_buffered_bytes_total (default: the server's)")
     parser.add_argument("--policy", default=None, choices=["disconnect", "drop"])
     parser.add_argument("--rate", type=float, default=2000, help="broadcasts per second (0: as fast as possible)")
+    parser.add_argument("--sndbuf", type=int, default=0,
+                        help="the server's kernel send buffer per WebSocket (0: the kernel's own sizing)")
     args = parser.parse_args()
     options: dict[str, Any] = {}
     if args.max_buffered is not None:
@@ -241,7 +246,7 @@ def main() -> None:
         options["max_buffered_bytes_total"] = args.max_buffered_total
     if args.policy is not None:
         options["slow_consumer_policy"] = args.policy
-    result = asyncio.run(run(args.slow, args.broadcasts, args.size, options, rate=args.rate))
+    result = asyncio.run(run(args.slow, args.broadcasts, args.size, options, rate=args.rate, sndbuf=args.sndbuf))
     print(result.report())
     sys.exit(0 if result.ok() else 1)
 
