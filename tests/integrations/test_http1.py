@@ -402,7 +402,7 @@ async def test_aborted_long_poll_closes_the_session() -> None:
         _reader, writer = await connect(port)
         writer.write(req("GET", poll))
         await writer.drain()
-        while not sio.eio._parked:  # the engine parks the GET
+        while not sio.eio.polling.parked:  # the engine parks the GET
             await asyncio.sleep(0.01)
         writer.transport.abort()
         assert await asyncio.wait_for(gone, 2) == "transport close"
@@ -420,7 +420,7 @@ async def test_stop_answers_parked_polls_and_returns() -> None:
     reader, writer = await connect(port)
     writer.write(req("GET", poll))
     await writer.drain()
-    while not sio.eio._parked:
+    while not sio.eio.polling.parked:
         await asyncio.sleep(0.01)
     stop.set()
     answer = await read_http_response(reader, timeout=5)
