@@ -39,11 +39,11 @@ from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ConfigurationError, ConnectionRefusedError
 from .adapter import BroadcastOptions
+from .client import Client
 from .observer import Observer
 
 if TYPE_CHECKING:
     from ..engine.session import DisconnectReason, Session
-    from .client import Client
     from .protocols import AdapterNamespace
     from .server import AsyncServer
     from .socket import Socket
