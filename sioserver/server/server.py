@@ -16,7 +16,7 @@ from ..engine.server import ENGINE_OPTIONS, EngineServer
 from ..engine.session import DisconnectReason, Session
 from ..exceptions import ConfigurationError, DisconnectedError, UnknownSidError, check_options
 from ..proto.socketio import EVENT, Packet, answer_of, args_of, make_parser
-from .acks import AckWaiter, BroadcastAck
+from .acks import AckWaiter, BroadcastAck, CallbackAck
 from .adapter import Adapter, BroadcastOptions, MemoryAdapter
 from .broadcast import BroadcastOperator, RemoteSocket
 from .client import Client
@@ -387,6 +387,11 @@ class AsyncServer(ServerCompat):
             local=ignore_queue,
         )
         if callback is not None:
+            remote = None if ignore_queue or not isinstance(target, str) else self._remote_callbacks(target, namespace)
+            if remote is not None:
+                remote(target, event, args_of(data), CallbackAck(callback, event, str(target), timeout is not None),
+                       timeout)
+                return
             nsp = self._namespaces.get(namespace)
             if nsp is None:
                 return
@@ -410,6 +415,11 @@ class AsyncServer(ServerCompat):
         target = sid or to
         if target is None:
             raise ValueError("call() needs to=<sid>")
+        remote = None if ignore_queue else self._remote_callbacks(target, namespace)
+        if remote is not None:  # a client of another server, through an adapter that can ask it
+            waiter: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+            remote(target, event, args_of(data), AckWaiter(waiter), timeout if timeout else self.ack_timeout)
+            return answer_of(await waiter)
         socket = self._socket(target, namespace)
         if socket.disconnected:  # its disconnect handler is running
             raise DisconnectedError(socket.close_reason or "disconnected")
@@ -451,14 +461,6 @@ class AsyncServer(ServerCompat):
         return future.result() if future.done() else list(collector.answers)
 
     # -------------------------------------------------------------------- rooms
-
-    def _elsewhere(self, sid: str, namespace: str | None) -> Namespace | None:
-        """With a multi-process adapter, the namespace through which to reach ``sid`` when it is not a
-        client of this server (another server may hold it); None otherwise."""
-        nsp = self._namespaces.get(namespace or "/")
-        if nsp is not None and (sid in nsp.sockets or sid in nsp.departing):
-            return None
-        return None if self.adapter_factory is MemoryAdapter else self._cluster_namespace(namespace or "/")
 
     async def enter_room(self, sid: str, room: str, namespace: str | None = None) -> None:
         """Put ``sid`` in ``room``; with a multi-process adapter ``sid`` may be on another server."""

@@ -221,6 +221,13 @@ class TestMixedCluster:
         answer = await peers["p"].do("call", event="ask", args=["q", 1], to=peers["s2"].sid())
         assert answer == {"answered_by": "s2", "got": ["q", 1]}
 
+    async def test_a_sioserver_call_and_emit_callback_reach_clients_of_other_servers(
+        self, peers: dict[str, Peer]
+    ) -> None:
+        for target in ("p", "s2"):  # on the python-socketio server, on the other sioserver
+            answer = await peers["s1"].do("call", event="ask", args=["q", 2], to=peers[target].sid())
+            assert answer == {"answered_by": target, "got": ["q", 2]}
+
     async def test_sioserver_moves_and_closes_rooms_of_python_socketio_clients(self, peers: dict[str, Peer]) -> None:
         s1 = peers["s1"]
 
