@@ -127,6 +127,12 @@ class Session:
         ws = self.ws
         return ws is not None and not self.upgrading and self.state == Session.OPEN and not ws.compressing
 
+    @property
+    def takes_uncompressed_frames(self) -> bool:
+        """Whether :meth:`send_frame` may write a shared frame that must not be compressed (valid on a
+        connection that negotiated permessage-deflate too, RFC 7692 section 6)."""
+        return self.ws is not None and not self.upgrading and self.state == Session.OPEN
+
     # ------------------------------------------------------------------ sending
 
     def send(self, data: str | bytes) -> bool:
@@ -158,14 +164,15 @@ class Session:
             waiter.set_result(None)
         return True
 
-    def send_frame(self, frame: bytes, data: str | bytes) -> bool:
+    def send_frame(self, frame: bytes, data: str | bytes, compress: bool = True) -> bool:
         """Send a MESSAGE whose WebSocket frame was encoded once for many sessions (a broadcast).
 
         ``data`` is the message itself, used when this session cannot take the shared frame
-        (long-polling, an upgrade in progress, or a WebSocket with per-message compression).
+        (long-polling, an upgrade in progress, or a WebSocket with per-message compression, unless
+        ``compress`` is False).
         """
         ws = self.ws
-        if ws is not None and not self.upgrading and self.state == Session.OPEN and not ws.compressing:
+        if ws is not None and not self.upgrading and self.state == Session.OPEN and not (ws.compressing and compress):
             if ws.buffered_amount > self.server.max_buffered_bytes:
                 return self._over_bound(ws.buffered_amount)
             ws.send_frame(frame)

@@ -47,10 +47,12 @@ class BroadcastOptions:
 class SharedMessage:
     """One encoded packet for many recipients; WebSocket frames are built once, on first use."""
 
-    __slots__ = ("_frames", "messages")
+    __slots__ = ("_frames", "compress", "messages")
 
-    def __init__(self, encoded: Encoded) -> None:
+    def __init__(self, encoded: Encoded, compress: bool = True) -> None:
         self.messages = encoded
+        #: False: never permessage-deflate (Node's ``compress(false)``), even on a compressing connection
+        self.compress = compress
         self._frames: tuple[bytes, ...] | None = None
 
     @property
@@ -168,7 +170,7 @@ class Adapter:
 
     def broadcast(self, packet: Packet, opts: BroadcastOptions) -> int:
         """Deliver to every local target; returns how many sockets it was written to."""
-        shared = SharedMessage(self.namespace.encode(packet))
+        shared = SharedMessage(self.namespace.encode(packet), opts.compress)
         observer = self.namespace.observer
         if observer is not None:
             return self._observed_broadcast(observer, shared, packet, opts)
@@ -199,7 +201,7 @@ class Adapter:
         ``ack`` gets each answer (or a ``fail`` for each target that leaves first)."""
         ack_id = self.namespace.next_ack_id()
         packet = Packet(packet.type, packet.nsp, packet.data, ack_id)
-        shared = SharedMessage(self.namespace.encode(packet))
+        shared = SharedMessage(self.namespace.encode(packet), opts.compress)
         sids = []
         for socket in self._sockets(opts):
             socket.expect_ack(ack_id, ack, opts.timeout)

@@ -88,9 +88,9 @@ class Client:
             self.server.stats["volatile_dropped"] += 1
             return
         observer = self.server.observer
-        if session.can_take_frames:
+        if session.can_take_frames or (not shared.compress and session.takes_uncompressed_frames):
             for frame, message in zip(shared.frames, shared.messages, strict=True):
-                if session.send_frame(frame, message) and observer is not None:
+                if session.send_frame(frame, message, shared.compress) and observer is not None:
                     observer.message_sent(session, message)
         else:
             for message in shared.messages:
