@@ -452,11 +452,13 @@ class PubSubAdapter(Adapter):
         super().broadcast_with_ack(packet, opts, client_count, ack)
 
     async def server_count(self) -> int:
-        """The servers subscribed to the channel (python-socketio's included)."""
-        try:
-            return max(1, await self.member.link.numsub(self.factory.channel.encode()))
-        except Exception:
-            return 1
+        """1: the format has no requests, so no other server can be asked anything (an emit with acks
+        waits for this server's clients only). :meth:`subscribers` counts the servers listening."""
+        return 1
+
+    async def subscribers(self) -> int:
+        """The servers subscribed to the channel, python-socketio's included (``PUBSUB NUMSUB``)."""
+        return await self.member.link.numsub(self.factory.channel.encode())
 
     def add_sockets(self, opts: BroadcastOptions, rooms: Iterable[str]) -> None:
         rooms = list(rooms)
