@@ -182,13 +182,25 @@ class Adapter:
 
     def _observed_broadcast(self, observer: Observer, shared: SharedMessage, packet: Packet,
                             opts: BroadcastOptions) -> int:
-        sids = []
-        for socket in self._sockets(opts):
-            socket.write_shared(shared, opts.volatile)
-            sids.append(socket.sid)
-        if sids:
-            observer.event_sent(self.namespace, sids, packet.data)
-        return len(sids)
+        """A broadcast reported once (its packets times the recipients), not per recipient; the
+        recipients' sids only to an observer that wants them (the Admin UI's event_sent)."""
+        if observer.wants_recipients:
+            sids = []
+            for socket in self._sockets(opts):
+                socket.write_shared(shared, opts.volatile)
+                sids.append(socket.sid)
+            count = len(sids)
+            if sids:
+                observer.event_sent(self.namespace, sids, packet.data)
+        else:
+            count = 0
+            for socket in self._sockets(opts):
+                socket.write_shared(shared, opts.volatile)
+                count += 1
+        if count:
+            for message in shared.messages:
+                observer.message_sent(None, message, count)
+        return count
 
     def broadcast_with_ack(
         self,
@@ -210,6 +222,8 @@ class Adapter:
         observer = self.namespace.observer
         if observer is not None and sids:
             observer.event_sent(self.namespace, sids, packet.data)
+            for message in shared.messages:
+                observer.message_sent(None, message, len(sids))
         client_count(len(sids))
 
     # ------------------------------------------------------ cluster operations

@@ -87,15 +87,13 @@ class Client:
         if volatile and not session.writable:
             self.server.stats["volatile_dropped"] += 1
             return
-        observer = self.server.observer
+        # the adapter reports a broadcast's packets once, for all its recipients (Observer.message_sent)
         if session.can_take_frames or (not shared.compress and session.takes_uncompressed_frames):
             for frame, message in zip(shared.frames, shared.messages, strict=True):
-                if session.send_frame(frame, message, shared.compress) and observer is not None:
-                    observer.message_sent(session, message)
+                session.send_frame(frame, message, shared.compress)
         else:
             for message in shared.messages:
-                if session.send(message) and observer is not None:
-                    observer.message_sent(session, message)
+                session.send(message)
 
     def close(self, reason: DisconnectReason) -> None:
         self.session.close(reason)

@@ -9,7 +9,7 @@ import inspect
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..engine.http import HttpRequest, HttpResponse
 from ..engine.server import ENGINE_OPTIONS, EngineServer
@@ -26,6 +26,9 @@ from .observer import Observer, ObserverSet
 from .options import SOCKETIO_OPTIONS, async_mode, logger_for, resolve_adapter, room_set, short
 from .protocols import AdapterNamespace
 from .socket import Socket
+
+if TYPE_CHECKING:
+    from .metrics import Metrics
 
 __all__ = ["SOCKETIO_OPTIONS", "AsyncServer"]
 
@@ -59,6 +62,13 @@ class _Engine(EngineServer):
         observer = self.sio.observer
         if observer is not None:
             observer.session_closed(session, reason)
+
+    def endpoints(self) -> dict[str, Callable[[], HttpResponse]]:
+        endpoints = super().endpoints()
+        metrics = self.sio.metrics
+        if metrics is not None:
+            endpoints[metrics.path] = metrics.response
+        return endpoints
 
     def health(self) -> tuple[bool, str]:
         ok, status = super().health()
@@ -140,6 +150,15 @@ class AsyncServer(ServerCompat):
         #: what operations tools watch (:mod:`sioserver.server.observer`); None costs nothing
         self.observer: Observer | None = None
         self._deferred_starts: list[Callable[[], Any]] = []
+        #: the Prometheus metrics (``metrics=True``, or the path to serve them at instead of /metrics)
+        self.metrics: Metrics | None = None
+        if opts["metrics"]:
+            from .metrics import Metrics  # noqa: PLC0415 - prometheus-client only for servers that ask
+
+            path = opts["metrics"] if isinstance(opts["metrics"], str) else "/metrics"
+            if not path.startswith("/"):
+                raise ConfigurationError(f"metrics={path!r}: True, or a path starting with '/'")
+            self.metrics = Metrics(self, path)
 
     # ---------------------------------------------------------------- registry
 
@@ -258,7 +277,7 @@ class AsyncServer(ServerCompat):
         if current is None:
             self.observer = observer
         elif isinstance(current, ObserverSet):
-            current.observers.append(observer)
+            current.add(observer)
         else:
             self.observer = ObserverSet([current, observer])
 
