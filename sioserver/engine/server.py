@@ -227,7 +227,8 @@ class EngineServer:
         self._parked.discard(session)
         self.stats["disconnects"] += 1
         self.stats[f"disconnect:{reason.value}"] += 1
-        self.logger.log(self._session_level, "session %s closed: %s", session.sid, reason.value)
+        self.logger.log(self._session_level, "session %s closed: %s", session.sid, reason.value,
+                        extra={"sid": session.sid, "reason": reason.value})
         try:
             self.handle_disconnect(session, reason)
         except Exception:

@@ -190,6 +190,7 @@ class Session:
                     "session %s: %d bytes waiting for a client that does not read (max_buffered_bytes=%d): "
                     "dropping messages to it until it catches up (slow_consumer_policy='drop')",
                     self.sid, size, server.max_buffered_bytes,
+                    extra={"sid": self.sid, "reason": "slow consumer"},
                 )
             return False
         server.stats["slow_consumers"] += 1
@@ -197,6 +198,7 @@ class Session:
             "session %s: %d bytes waiting for a client that does not read (max_buffered_bytes=%d): "
             "disconnecting it (slow_consumer_policy='disconnect')",
             self.sid, size, server.max_buffered_bytes,
+            extra={"sid": self.sid, "reason": DisconnectReason.SLOW_CONSUMER.value},
         )
         self.close(DisconnectReason.SLOW_CONSUMER)
         return False
@@ -224,7 +226,8 @@ class Session:
 
     def protocol_error(self, reason: str) -> None:
         self.server.stats["protocol_errors"] += 1
-        log.warning("session %s: protocol error: %s; closing it", self.sid, reason)
+        log.warning("session %s: protocol error: %s; closing it", self.sid, reason,
+                    extra={"sid": self.sid, "reason": DisconnectReason.TRANSPORT_ERROR.value})
         self.close(DisconnectReason.TRANSPORT_ERROR, ws_code=1002)
 
     # WebSocketHandler, for the session's own WebSocket (after a WebSocket handshake or an upgrade)
@@ -281,7 +284,8 @@ class Session:
 
     def _ping_timed_out(self) -> None:
         self._timeout_handle = None
-        log.info("session %s: no pong within %ss of a ping; closing it", self.sid, self.server.ping_timeout)
+        log.info("session %s: no pong within %ss of a ping; closing it", self.sid, self.server.ping_timeout,
+                 extra={"sid": self.sid, "reason": DisconnectReason.PING_TIMEOUT.value})
         self.close(DisconnectReason.PING_TIMEOUT)
 
     # ------------------------------------------------------------------ upgrade
@@ -334,7 +338,7 @@ class Session:
             self._probe_handle.cancel()
             self._probe_handle = None
         if reason is not None:
-            log.info("session %s: upgrade abandoned: %s", self.sid, reason)
+            log.info("session %s: upgrade abandoned: %s", self.sid, reason, extra={"sid": self.sid, "reason": reason})
         if not conn.closed:
             conn.close(1000 if reason is None else 1002)
         if self.upgrading:

@@ -62,7 +62,8 @@ class Client:
         self.connect_timer = None
         if not self.sockets:
             log.info("client %s: no namespace connected within connect_timeout=%ss; closing it",
-                     self.session.sid, self.server.connect_timeout)
+                     self.session.sid, self.server.connect_timeout,
+                     extra={"sid": self.session.sid, "reason": "connect timeout"})
             self.server.stats["connect_timeouts"] += 1
             self.session.close(DisconnectReason.SERVER_DISCONNECT)
 
@@ -144,7 +145,8 @@ class Client:
             reason = reason[:300] + f"... ({len(reason)} chars)"
         self.server.stats["parse_errors"] += 1
         log.warning("client %s from %s: %s; closing the connection",
-                    self.session.sid, self.session.environ.get("REMOTE_ADDR", "?"), reason)
+                    self.session.sid, self.session.environ.get("REMOTE_ADDR", "?"), reason,
+                    extra={"sid": self.session.sid, "reason": DisconnectReason.PARSE_ERROR.value})
         for socket in list(self.sockets.values()):
             socket.closed(DisconnectReason.PARSE_ERROR)
         self.session.close(DisconnectReason.PARSE_ERROR, ws_code=1002)

@@ -226,7 +226,8 @@ class Namespace:
 
     def _reject(self, socket: Socket, message: str, data: Any) -> None:
         self.server.stats["connects_refused"] += 1
-        log.info("connection to %s refused: %s", self.name, message)
+        log.info("connection to %s refused: %s", self.name, message,
+                 extra={"sid": socket.sid, "namespace": self.name, "reason": str(message)[:200]})
         client = socket.client
         was_connected = socket.connected
         socket.connected = False
