@@ -71,6 +71,9 @@ IMPLS: dict[str, Impl] = {
         Impl("sioserver-attach-uvloop", (PYTHON, str(SERVERS / "sioserver_app.py"), "--loop", "uvloop",
                                          "--front", "aiohttp"),
              "sioserver attached to aiohttp (run(front='aiohttp')) on uvloop"),
+        Impl("sioserver-uvloop-metrics", (PYTHON, str(SERVERS / "sioserver_app.py"), "--loop", "uvloop",
+                                          "--metrics"),
+             "sioserver on uvloop with metrics=True (Prometheus)"),
         Impl("sioserver-uvloop-orjson", (PYTHON, str(SERVERS / "sioserver_app.py"), "--loop", "uvloop",
                                          "--json", "orjson"),
              "sioserver on uvloop with json=orjson"),
@@ -532,7 +535,7 @@ def main(argv: list[str] | None = None) -> int:
         IMPLS[name] = Impl(name, (str(python), *IMPLS["sioserver-uvloop"].cmd[1:]),
                            f"sioserver on uvloop, Python {version}", (("PYTHONPATH", tree),))
     if args.tree is not None:
-        for name in ("sioserver-uvloop", "sioserver-uvloop-orjson", "sioserver-asyncio"):
+        for name in ("sioserver-uvloop", "sioserver-uvloop-orjson", "sioserver-uvloop-metrics", "sioserver-asyncio"):
             ours = IMPLS[name]
             IMPLS[name] = Impl(name, ours.cmd, f"{ours.label} ({args.tree})",
                                (("PYTHONPATH", str(args.tree.resolve())),))

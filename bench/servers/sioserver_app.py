@@ -21,9 +21,12 @@ def main() -> None:
     parser.add_argument("--json", default=None, help="a module with dumps/loads (e.g. orjson)")
     parser.add_argument("--front", choices=("http1", "aiohttp"), default="http1",
                         help="sioserver.run's own HTTP/1.1 front (the default) or aiohttp attach")
+    parser.add_argument("--metrics", action="store_true", help="AsyncServer(metrics=True): Prometheus metrics on")
     args = parser.parse_args()
 
     options: dict[str, object] = {}
+    if args.metrics:
+        options["metrics"] = True
     if args.redis:
         factory = sioserver.RedisAdapter(args.redis)  # type: ignore[attr-defined]
         options["adapter"] = factory

@@ -16,8 +16,10 @@ which are for the ``host_id`` they name.
 :class:`AsyncRedisManager` speaks that format. As a server's adapter (``AsyncServer(adapter=
 AsyncRedisManager(url))``) it delivers what python-socketio servers and write-only managers publish
 to this server's clients, and publishes this server's broadcasts for theirs, so a cluster moves from
-python-socketio to sioserver one process at a time. With ``write_only=True`` it is an emitter for a
-process that serves no clients; :class:`RedisManager` is the same for synchronous code (Celery, RQ).
+python-socketio to sioserver one process at a time. ``sio.call(to=sid)`` and ``emit(to=sid, callback=)``
+reach a client of another server as python-socketio's callbacks across hosts do. With ``write_only=True``
+it is an emitter for a process that serves no clients; :class:`RedisManager` is the same for synchronous
+code (Celery, RQ).
 
 What the format cannot say is done on this server only, with one warning per kind: ``exclude=``
 rooms other than sids (python-socketio's ``skip_sid`` takes sids), acks from a broadcast
@@ -27,6 +29,7 @@ joins, leaves and disconnects aimed at anything but one sid or one room.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -381,6 +384,8 @@ class PubSubAdapter(Adapter):
         self.factory = factory
         self.member = member
         self._closed = False
+        # emits with a callback to a client of another server: ack id -> (sid, handler, timer)
+        self._remote_acks: dict[int, tuple[str, AckHandler, asyncio.TimerHandle | None]] = {}
 
     def __repr__(self) -> str:
         return f"<PubSubAdapter {self.namespace.name} host_id={self.member.host_id}>"
@@ -395,7 +400,29 @@ class PubSubAdapter(Adapter):
     async def close(self) -> None:
         if not self._closed:
             self._closed = True
+            pending, self._remote_acks = self._remote_acks, {}
+            for _, handler, timer in pending.values():
+                if timer is not None:
+                    timer.cancel()
+                handler.fail("the adapter closed")
             await self.factory._release(self)
+
+    def emit_with_callback(self, sid: str, event: str, args: list[Any], handler: AckHandler,
+                           timeout: float | None) -> None:
+        """An emit with a callback to ``sid``, a client of another server (python-socketio's callbacks
+        across hosts): the server holding it asks its client and publishes the answer back."""
+        ack_id = self.namespace.next_ack_id()
+        if timeout is None:
+            timeout = self.namespace.ack_timeout
+        timer = asyncio.get_running_loop().call_later(timeout, self._remote_expired, ack_id) if timeout else None
+        self._remote_acks[ack_id] = (sid, handler, timer)
+        self._publish(emit_message(event, args, self.namespace.name, sid, None, self.member.host_id,
+                                   [sid, self.namespace.name, ack_id]))
+
+    def _remote_expired(self, ack_id: int) -> None:
+        pending = self._remote_acks.pop(ack_id, None)
+        if pending is not None:
+            pending[1].expire()
 
     def _publish(self, message: dict[str, Any]) -> None:
         message.setdefault("namespace", self.namespace.name)
@@ -425,11 +452,13 @@ class PubSubAdapter(Adapter):
         super().broadcast_with_ack(packet, opts, client_count, ack)
 
     async def server_count(self) -> int:
-        """The servers subscribed to the channel (python-socketio's included)."""
-        try:
-            return max(1, await self.member.link.numsub(self.factory.channel.encode()))
-        except Exception:
-            return 1
+        """1: the format has no requests, so no other server can be asked anything (an emit with acks
+        waits for this server's clients only). :meth:`subscribers` counts the servers listening."""
+        return 1
+
+    async def subscribers(self) -> int:
+        """The servers subscribed to the channel, python-socketio's included (``PUBSUB NUMSUB``)."""
+        return await self.member.link.numsub(self.factory.channel.encode())
 
     def add_sockets(self, opts: BroadcastOptions, rooms: Iterable[str]) -> None:
         rooms = list(rooms)
@@ -523,5 +552,12 @@ class PubSubAdapter(Adapter):
         return answer
 
     def _on_callback(self, message: dict[str, Any]) -> None:
-        # addressed to this host, but sioserver's emits with a callback go to local sids only
-        self.factory.stats["callbacks_unmatched"] += 1
+        ack_id, args = message.get("id"), message.get("args")
+        pending = self._remote_acks.get(ack_id) if isinstance(ack_id, int) else None
+        if pending is None or pending[0] != message.get("sid") or not isinstance(args, list):
+            self.factory.stats["callbacks_unmatched"] += 1  # late (expired) or not ours
+            return
+        del self._remote_acks[ack_id]  # type: ignore[arg-type]
+        if pending[2] is not None:
+            pending[2].cancel()
+        pending[1](args)

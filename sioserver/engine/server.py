@@ -251,7 +251,8 @@ class EngineServer:
         self.polling.session_closed(session)
         self.stats["disconnects"] += 1
         self.stats[f"disconnect:{reason.value}"] += 1
-        self.logger.log(self._session_level, "session %s closed: %s", session.sid, reason.value)
+        self.logger.log(self._session_level, "session %s closed: %s", session.sid, reason.value,
+                        extra={"sid": session.sid, "reason": reason.value})
 
     def _forget(self, session: Session) -> None:
         if self.sessions.get(session.sid) is session:

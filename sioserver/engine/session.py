@@ -346,6 +346,7 @@ class Session:
                 ctx.logger.warning(
                     "session %s: %d bytes waiting for a client that does not read (%s=%d): dropping messages "
                     "to it until it catches up (slow_consumer_policy='drop')", self.sid, size, bound, limit,
+                    extra={"sid": self.sid, "reason": "slow consumer"},
                 )
             if bound != "max_buffered_bytes":  # the bound across sessions: let go of what it holds
                 ctx.backlogs.released(self._discard_outbox())
@@ -357,6 +358,7 @@ class Session:
         ctx.logger.warning(
             "session %s: %d bytes waiting for a client that does not read (%s=%d): disconnecting it "
             "(slow_consumer_policy='disconnect')", self.sid, size, bound, limit,
+            extra={"sid": self.sid, "reason": DisconnectReason.SLOW_CONSUMER.value},
         )
         self.close(DisconnectReason.SLOW_CONSUMER)
 
@@ -378,7 +380,8 @@ class Session:
         """The client broke the Engine.IO protocol: the session ends (as the reference: ``parse error`` for a
         packet that does not decode, ``transport error`` for one that is not allowed)."""
         self._ctx.stats["protocol_errors"] += 1
-        self._ctx.logger.warning("session %s: protocol error: %s; closing it", self.sid, reason)
+        self._ctx.logger.warning("session %s: protocol error: %s; closing it", self.sid, reason,
+                                 extra={"sid": self.sid, "reason": cause.value})
         self.close(cause)
 
     # TransportHandler: the session handles its WebSocket and its probe
@@ -457,7 +460,8 @@ class Session:
         ctx = self._ctx
         if self._pinged:
             ctx.logger.info("session %s: no pong within %ss of a ping; closing it", self.sid,
-                            ctx.config.ping_timeout)
+                            ctx.config.ping_timeout,
+                            extra={"sid": self.sid, "reason": DisconnectReason.PING_TIMEOUT.value})
             self.close(DisconnectReason.PING_TIMEOUT)
             return
         self._pinged = True
@@ -511,7 +515,8 @@ class Session:
             self._probe_handle.cancel()
             self._probe_handle = None
         if reason is not None:
-            self._ctx.logger.info("session %s: upgrade abandoned: %s", self.sid, reason)
+            self._ctx.logger.info("session %s: upgrade abandoned: %s", self.sid, reason,
+                                  extra={"sid": self.sid, "reason": reason})
         if not conn.closed:
             conn.close(None)
         if self.upgrading:

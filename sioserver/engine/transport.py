@@ -41,10 +41,13 @@ class SharedPacket:
     """One Engine.IO MESSAGE for many sessions (a broadcast): its packet and its WebSocket frame are built
     once, on first use, and every session that owes it holds a reference to this object, not a copy."""
 
-    __slots__ = ("_frame", "_message", "data", "size")
+    __slots__ = ("_frame", "_message", "compress", "data", "size")
 
-    def __init__(self, data: str | bytes) -> None:
+    def __init__(self, data: str | bytes, compress: bool = True) -> None:
         self.data = data
+        #: False: never permessage-deflate, even on a compressing connection (Node's ``compress(false)``;
+        #: an uncompressed frame is valid there too, RFC 7692 section 6)
+        self.compress = compress
         #: the bytes this message counts for in a session's backlog (the length of its packet)
         self.size = len(data) + 1
         self._message: str | bytes | None = None

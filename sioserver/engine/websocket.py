@@ -317,7 +317,7 @@ class WebSocketConnection(asyncio.Protocol):
         not compress; otherwise the message, compressed as :meth:`send` does."""
         if self._closed or self._core.state is not State.OPEN:
             return
-        if self._core.compressing:
+        if self._core.compressing and packet.compress:
             self.send(packet.message)
         else:
             self._write(packet.frame)
@@ -331,7 +331,7 @@ class WebSocketConnection(asyncio.Protocol):
         compressing = core.compressing
         frames = []
         for item in items:
-            if isinstance(item, SharedPacket) and not compressing:
+            if isinstance(item, SharedPacket) and not (compressing and item.compress):
                 frames.append(item.frame)
                 continue
             message = item.message if isinstance(item, SharedPacket) else item

@@ -50,11 +50,13 @@ class SharedMessage:
     """One encoded Socket.IO packet for many recipients: its Engine.IO messages (``messages``, a packet
     with binary attachments has several) and the engine's shared form of each (``packets``)."""
 
-    __slots__ = ("messages", "packets")
+    __slots__ = ("compress", "messages", "packets")
 
-    def __init__(self, encoded: Encoded) -> None:
+    def __init__(self, encoded: Encoded, compress: bool = True) -> None:
         self.messages = encoded
-        self.packets = tuple(SharedPacket(m) for m in encoded)
+        #: False: never permessage-deflate (Node's ``compress(false)``), even on a compressing connection
+        self.compress = compress
+        self.packets = tuple(SharedPacket(m, compress) for m in encoded)
 
 
 class Adapter:
@@ -162,7 +164,7 @@ class Adapter:
 
     def broadcast(self, packet: Packet, opts: BroadcastOptions) -> int:
         """Deliver to every local target; returns how many sockets it was written to."""
-        shared = SharedMessage(self.namespace.encode(packet))
+        shared = SharedMessage(self.namespace.encode(packet), opts.compress)
         observer = self.namespace.observer
         if observer is not None:
             return self._observed_broadcast(observer, shared, packet, opts)
@@ -174,13 +176,25 @@ class Adapter:
 
     def _observed_broadcast(self, observer: Observer, shared: SharedMessage, packet: Packet,
                             opts: BroadcastOptions) -> int:
-        sids = []
-        for socket in self._sockets(opts):
-            socket.write_shared(shared, opts.volatile)
-            sids.append(socket.sid)
-        if sids:
-            observer.event_sent(self.namespace, sids, packet.data)
-        return len(sids)
+        """A broadcast reported once (its packets times the recipients), not per recipient; the
+        recipients' sids only to an observer that wants them (the Admin UI's event_sent)."""
+        if observer.wants_recipients:
+            sids = []
+            for socket in self._sockets(opts):
+                socket.write_shared(shared, opts.volatile)
+                sids.append(socket.sid)
+            count = len(sids)
+            if sids:
+                observer.event_sent(self.namespace, sids, packet.data)
+        else:
+            count = 0
+            for socket in self._sockets(opts):
+                socket.write_shared(shared, opts.volatile)
+                count += 1
+        if count:
+            for message in shared.messages:
+                observer.message_sent(None, message, count)
+        return count
 
     def broadcast_with_ack(
         self,
@@ -193,7 +207,7 @@ class Adapter:
         ``ack`` gets each answer (or a ``fail`` for each target that leaves first)."""
         ack_id = self.namespace.next_ack_id()
         packet = Packet(packet.type, packet.nsp, packet.data, ack_id)
-        shared = SharedMessage(self.namespace.encode(packet))
+        shared = SharedMessage(self.namespace.encode(packet), opts.compress)
         sids = []
         for socket in self._sockets(opts):
             socket.expect_ack(ack_id, ack, opts.timeout)
@@ -202,6 +216,8 @@ class Adapter:
         observer = self.namespace.observer
         if observer is not None and sids:
             observer.event_sent(self.namespace, sids, packet.data)
+            for message in shared.messages:
+                observer.message_sent(None, message, len(sids))
         client_count(len(sids))
 
     # ------------------------------------------------------ cluster operations

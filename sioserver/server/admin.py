@@ -134,6 +134,7 @@ class AdminUI(Observer):
         self.sio = sio
         self.auth = auth
         self.development = mode == "development"
+        self.wants_recipients = self.development  # event_sent per recipient of a broadcast
         self.read_only = read_only
         self.server_id = server_id or f"{_socket.gethostname()}#{os.getpid()}"
         self.namespace = namespace
@@ -355,7 +356,7 @@ class AdminUI(Observer):
         events.push("packetsIn")
         events.push("bytesIn", None, _byte_length(data))
 
-    def message_sent(self, session: Session, data: str | bytes, count: int = 1) -> None:
+    def message_sent(self, session: Session | None, data: str | bytes, count: int = 1) -> None:
         events = self._events
         events.push("packetsOut", None, count)
         events.push("bytesOut", None, _byte_length(data) * count)

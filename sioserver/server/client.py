@@ -64,7 +64,8 @@ class Client:
         self.connect_timer = None
         if not self.sockets:
             log.info("client %s: no namespace connected within connect_timeout=%ss; closing it",
-                     self.session.sid, self.server.connect_timeout)
+                     self.session.sid, self.server.connect_timeout,
+                     extra={"sid": self.session.sid, "reason": "connect timeout"})
             self.server.stats["connect_timeouts"] += 1
             self.session.close(DisconnectReason.SERVER_DISCONNECT)
 
@@ -86,11 +87,8 @@ class Client:
 
     def write_shared(self, shared: SharedMessage, volatile: bool) -> None:
         session = self.session
-        if session.send_shared(shared.packets, volatile):  # the engine decides eligibility, once
-            observer = self.server.observer
-            if observer is not None:
-                for message in shared.messages:
-                    observer.message_sent(session, message)
+        # the adapter reports a broadcast's packets once, for all its recipients (Observer.message_sent)
+        session.send_shared(shared.packets, volatile)  # the engine decides eligibility, once
 
     def close(self, reason: DisconnectReason) -> None:
         self.session.close(reason)
@@ -151,7 +149,8 @@ class Client:
             reason = reason[:300] + f"... ({len(reason)} chars)"
         self.server.stats["parse_errors"] += 1
         log.warning("client %s from %s: %s; closing the connection",
-                    self.session.sid, self.session.environ.get("REMOTE_ADDR", "?"), reason)
+                    self.session.sid, self.session.environ.get("REMOTE_ADDR", "?"), reason,
+                    extra={"sid": self.session.sid, "reason": DisconnectReason.PARSE_ERROR.value})
         for socket in list(self.sockets.values()):
             socket.closed(DisconnectReason.PARSE_ERROR)
         self.session.close(DisconnectReason.PARSE_ERROR, ws_code=1002)

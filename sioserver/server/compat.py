@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..engine.session import DisconnectReason
 from ..exceptions import UnknownSidError
+from .adapter import MemoryAdapter
 from .client import Client
 
 if TYPE_CHECKING:
@@ -38,6 +39,9 @@ class ServerCompat:
 
     if TYPE_CHECKING:
         _namespaces: dict[str, Namespace]
+        adapter_factory: Callable[[Namespace], Any]
+
+        def _cluster_namespace(self, name: str) -> Namespace | None: ...
 
         def _handlers(self, namespace: NamespaceMatcher | None) -> Handlers: ...
 
@@ -69,6 +73,20 @@ class ServerCompat:
         session = await self.get_session(sid, namespace)
         yield session
         await self.save_session(sid, session, namespace)
+
+    def _elsewhere(self, sid: str, namespace: str | None) -> Namespace | None:
+        """With a multi-process adapter, the namespace through which to reach ``sid`` when it is not a
+        client of this server (another server may hold it); None otherwise."""
+        nsp = self._namespaces.get(namespace or "/")
+        if nsp is not None and (sid in nsp.sockets or sid in nsp.departing):
+            return None
+        return None if self.adapter_factory is MemoryAdapter else self._cluster_namespace(namespace or "/")
+
+    def _remote_callbacks(self, sid: str, namespace: str | None) -> Callable[..., None] | None:
+        """``emit_with_callback`` of the adapter when ``sid`` is not a client here and the adapter can
+        reach another server's client with a callback (python-socketio's channel format can)."""
+        remote = self._elsewhere(sid, namespace)
+        return None if remote is None else getattr(remote.adapter, "emit_with_callback", None)
 
     def _find_socket(self, sid: str) -> Socket | None:
         for nsp in self._namespaces.values():

@@ -226,7 +226,8 @@ class Namespace:
 
     def _reject(self, socket: Socket, message: str, data: Any) -> None:
         self.server.stats["connects_refused"] += 1
-        log.info("connection to %s refused: %s", self.name, message)
+        log.info("connection to %s refused: %s", self.name, message,
+                 extra={"sid": socket.sid, "namespace": self.name, "reason": str(message)[:200]})
         client = socket.client
         was_connected = socket.connected
         socket.connected = False
@@ -430,14 +431,17 @@ class AsyncNamespace:
                              namespace=namespace or self.namespace, callback=callback, **kwargs)
 
     async def send(self, data: Any, to: str | None = None, room: str | None = None, skip_sid: Any = None,
-                   namespace: str | None = None, callback: Handler | None = None) -> None:
+                   namespace: str | None = None, callback: Handler | None = None, **kwargs: Any) -> None:
         await self._sio.send(data, to=to, room=room, skip_sid=skip_sid,
-                             namespace=namespace or self.namespace, callback=callback)
+                             namespace=namespace or self.namespace, callback=callback, **kwargs)
 
     async def call(self, event: str, data: Any = None, to: str | None = None, sid: str | None = None,
-                   namespace: str | None = None, timeout: float = 60) -> Any:
+                   namespace: str | None = None, timeout: float = 60, ignore_queue: bool = False) -> Any:
         return await self._sio.call(event, data, to=to, sid=sid, namespace=namespace or self.namespace,
-                                    timeout=timeout)
+                                    timeout=timeout, ignore_queue=ignore_queue)
+
+    def get_environ(self, sid: str, namespace: str | None = None) -> dict[str, Any] | None:
+        return self._sio.get_environ(sid, namespace=namespace or self.namespace)
 
     async def enter_room(self, sid: str, room: str, namespace: str | None = None) -> None:
         await self._sio.enter_room(sid, room, namespace=namespace or self.namespace)

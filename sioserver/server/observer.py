@@ -22,6 +22,10 @@ __all__ = ["Observer", "ObserverSet"]
 class Observer:
     """The hooks. ``session`` is the Engine.IO session (``sid``, ``transport``, ``environ``)."""
 
+    #: whether :meth:`event_sent` is wanted with the sids of a broadcast's recipients (a list built
+    #: per broadcast); False: broadcasts are only counted (:meth:`message_sent`)
+    wants_recipients = False
+
     # ------------------------------------------------------------- Engine.IO sessions
 
     def session_opened(self, session: Session) -> None:
@@ -36,8 +40,9 @@ class Observer:
     def message_received(self, session: Session, data: str | bytes) -> None:
         """A MESSAGE from the client (a Socket.IO packet or one binary attachment)."""
 
-    def message_sent(self, session: Session, data: str | bytes, count: int = 1) -> None:
-        """``count`` MESSAGEs of ``data`` written to the client (a broadcast reports each recipient)."""
+    def message_sent(self, session: Session | None, data: str | bytes, count: int = 1) -> None:
+        """``data`` written to ``count`` clients: one (``session``), or a broadcast's recipients
+        (``session`` None), reported once per broadcast."""
 
     # -------------------------------------------------------------- Socket.IO sockets
 
@@ -59,6 +64,14 @@ class Observer:
     def event_sent(self, namespace: AdapterNamespace, sids: list[str], data: list[Any]) -> None:
         """An EVENT of this server written to these local sockets: ``data`` is ``[event, *args]``."""
 
+    # --------------------------------------------------------------------- acks
+
+    def ack_answered(self, socket: Socket, seconds: float) -> None:
+        """The client answered an ack the server waited for, ``seconds`` after the emit."""
+
+    def ack_failed(self, socket: Socket, timed_out: bool) -> None:
+        """An ack the server waited for never came: it timed out, or the socket went away first."""
+
     # --------------------------------------------------------------------- server
 
     def shutdown(self) -> None:
@@ -69,7 +82,13 @@ class ObserverSet(Observer):
     """Several observers behind the one ``AsyncServer.observer`` slot, called in order."""
 
     def __init__(self, observers: list[Observer]) -> None:
-        self.observers = observers
+        self.observers: list[Observer] = []
+        for observer in observers:
+            self.add(observer)
+
+    def add(self, observer: Observer) -> None:
+        self.observers.append(observer)
+        self.wants_recipients = any(o.wants_recipients for o in self.observers)
 
 
 def _fan_out(name: str) -> Any:

@@ -26,6 +26,7 @@ SOCKETIO_OPTIONS: dict[str, Any] = {
     "max_depth": 64,
     "max_backlog": 256,
     "shutdown_grace": 0.0,
+    "metrics": False,
     "engineio_logger": None,
     # python-socketio's names, so that its apps port by changing the import
     "client_manager": None,

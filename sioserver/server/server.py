@@ -9,14 +9,14 @@ import inspect
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..engine.http import HttpRequest, HttpResponse
 from ..engine.server import ENGINE_OPTIONS, EngineServer
 from ..engine.session import Session
 from ..exceptions import ConfigurationError, DisconnectedError, UnknownSidError, check_options
 from ..proto.socketio import EVENT, Packet, answer_of, args_of, make_parser
-from .acks import AckWaiter, BroadcastAck
+from .acks import AckWaiter, BroadcastAck, CallbackAck
 from .adapter import Adapter, BroadcastOptions, MemoryAdapter
 from .broadcast import BroadcastOperator, RemoteSocket
 from .client import Client
@@ -26,6 +26,9 @@ from .observer import Observer, ObserverSet
 from .options import SOCKETIO_OPTIONS, async_mode, logger_for, resolve_adapter, room_set, short
 from .protocols import AdapterNamespace
 from .socket import Socket
+
+if TYPE_CHECKING:
+    from .metrics import Metrics
 
 __all__ = ["SOCKETIO_OPTIONS", "AsyncServer"]
 
@@ -48,6 +51,13 @@ class _Engine(EngineServer):
     async def accept(self, session: Session) -> bool:
         session.receiver = Client(self.sio, session)  # its on_message / on_close get the session's events
         return True
+
+    def endpoints(self) -> dict[str, Callable[[], HttpResponse]]:
+        endpoints = super().endpoints()
+        metrics = self.sio.metrics
+        if metrics is not None:
+            endpoints[metrics.path] = metrics.response
+        return endpoints
 
     def health(self) -> tuple[bool, str]:
         ok, status = super().health()
@@ -129,6 +139,15 @@ class AsyncServer(ServerCompat):
         #: what operations tools watch (:mod:`sioserver.server.observer`); None costs nothing
         self.observer: Observer | None = None
         self._deferred_starts: list[Callable[[], Any]] = []
+        #: the Prometheus metrics (``metrics=True``, or the path to serve them at instead of /metrics)
+        self.metrics: Metrics | None = None
+        if opts["metrics"]:
+            from .metrics import Metrics  # noqa: PLC0415 - prometheus-client only for servers that ask
+
+            path = opts["metrics"] if isinstance(opts["metrics"], str) else "/metrics"
+            if not path.startswith("/"):
+                raise ConfigurationError(f"metrics={path!r}: True, or a path starting with '/'")
+            self.metrics = Metrics(self, path)
 
     # ---------------------------------------------------------------- registry
 
@@ -247,7 +266,7 @@ class AsyncServer(ServerCompat):
         if current is None:
             self.observer = observer
         elif isinstance(current, ObserverSet):
-            current.observers.append(observer)
+            current.add(observer)
         else:
             self.observer = ObserverSet([current, observer])
 
@@ -376,6 +395,11 @@ class AsyncServer(ServerCompat):
             local=ignore_queue,
         )
         if callback is not None:
+            remote = None if ignore_queue or not isinstance(target, str) else self._remote_callbacks(target, namespace)
+            if remote is not None:
+                remote(target, event, args_of(data), CallbackAck(callback, event, str(target), timeout is not None),
+                       timeout)
+                return
             nsp = self._namespaces.get(namespace)
             if nsp is None:
                 return
@@ -399,6 +423,11 @@ class AsyncServer(ServerCompat):
         target = sid or to
         if target is None:
             raise ValueError("call() needs to=<sid>")
+        remote = None if ignore_queue else self._remote_callbacks(target, namespace)
+        if remote is not None:  # a client of another server, through an adapter that can ask it
+            waiter: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+            remote(target, event, args_of(data), AckWaiter(waiter), timeout if timeout else self.ack_timeout)
+            return answer_of(await waiter)
         socket = self._socket(target, namespace)
         if socket.disconnected:  # its disconnect handler is running
             raise DisconnectedError(socket.close_reason or "disconnected")
@@ -440,14 +469,6 @@ class AsyncServer(ServerCompat):
         return future.result() if future.done() else list(collector.answers)
 
     # -------------------------------------------------------------------- rooms
-
-    def _elsewhere(self, sid: str, namespace: str | None) -> Namespace | None:
-        """With a multi-process adapter, the namespace through which to reach ``sid`` when it is not a
-        client of this server (another server may hold it); None otherwise."""
-        nsp = self._namespaces.get(namespace or "/")
-        if nsp is not None and (sid in nsp.sockets or sid in nsp.departing):
-            return None
-        return None if self.adapter_factory is MemoryAdapter else self._cluster_namespace(namespace or "/")
 
     async def enter_room(self, sid: str, room: str, namespace: str | None = None) -> None:
         """Put ``sid`` in ``room``; with a multi-process adapter ``sid`` may be on another server."""

@@ -32,11 +32,12 @@ AckCallback = Callable[..., Any]
 
 
 class _PendingAck:
-    __slots__ = ("handler", "timer")
+    __slots__ = ("handler", "started", "timer")
 
-    def __init__(self, handler: AckHandler, timer: asyncio.TimerHandle | None) -> None:
+    def __init__(self, handler: AckHandler, timer: asyncio.TimerHandle | None, started: float = 0.0) -> None:
         self.handler = handler
         self.timer = timer
+        self.started = started  # the loop's time at the emit, when an observer measures ack durations
 
 
 class Socket:
@@ -158,12 +159,16 @@ class Socket:
         timer = None
         if timeout:
             timer = asyncio.get_running_loop().call_later(timeout, self._ack_expired, ack_id)
-        self.acks[ack_id] = _PendingAck(handler, timer)
+        started = 0.0 if self.namespace.server.observer is None else asyncio.get_running_loop().time()
+        self.acks[ack_id] = _PendingAck(handler, timer, started)
 
     def _ack_expired(self, ack_id: int) -> None:
         pending = self.acks.pop(ack_id, None)
         if pending is not None:
             log.debug("socket %s: no ack %d in time; forgotten", self.sid, ack_id)
+            observer = self.namespace.server.observer
+            if observer is not None:
+                observer.ack_failed(self, True)
             try:
                 pending.handler.expire()
             except Exception:
@@ -177,6 +182,9 @@ class Socket:
             return
         if pending.timer is not None:
             pending.timer.cancel()
+        observer = self.namespace.server.observer
+        if observer is not None and pending.started:
+            observer.ack_answered(self, asyncio.get_running_loop().time() - pending.started)
         try:
             pending.handler(packet.data)
         except Exception:
@@ -184,9 +192,12 @@ class Socket:
 
     def _fail_acks(self, reason: str) -> None:
         acks, self.acks = self.acks, {}
+        observer = self.namespace.server.observer
         for pending in acks.values():
             if pending.timer is not None:
                 pending.timer.cancel()
+            if observer is not None:
+                observer.ack_failed(self, False)
             try:
                 pending.handler.fail(reason)
             except Exception:

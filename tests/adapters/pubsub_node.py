@@ -74,6 +74,8 @@ def main() -> None:
         if op == "disconnect":
             await sio.disconnect(spec["sid"], namespace=nsp)
             return "ok"
+        if op == "emit_with_ack":  # sioserver's operators only
+            return await sio.timeout(30).emit_with_ack(spec["event"])
         if op == "whoami":
             return name
         return {"error": f"unknown op {op!r}"}

@@ -221,6 +221,20 @@ class TestMixedCluster:
         answer = await peers["p"].do("call", event="ask", args=["q", 1], to=peers["s2"].sid())
         assert answer == {"answered_by": "s2", "got": ["q", 1]}
 
+    async def test_a_sioserver_call_and_emit_callback_reach_clients_of_other_servers(
+        self, peers: dict[str, Peer]
+    ) -> None:
+        for target in ("p", "s2"):  # on the python-socketio server, on the other sioserver
+            answer = await peers["s1"].do("call", event="ask", args=["q", 2], to=peers[target].sid())
+            assert answer == {"answered_by": target, "got": ["q", 2]}
+
+    async def test_an_emit_with_acks_gets_this_servers_answers_without_waiting_for_others(
+        self, peers: dict[str, Peer]
+    ) -> None:
+        # the format cannot ask the other servers: their clients are not waited for (30 s) but left out
+        answers = await asyncio.wait_for(peers["s1"].do("emit_with_ack", event="ask"), 10)
+        assert sorted(a["answered_by"] for a in answers) == ["s1", "s1b"]
+
     async def test_sioserver_moves_and_closes_rooms_of_python_socketio_clients(self, peers: dict[str, Peer]) -> None:
         s1 = peers["s1"]
 

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import socketio
 
@@ -57,3 +58,29 @@ async def test_json_lines_with_sid_namespace_and_reason(server: Process) -> None
     assert record["namespace"] == "/admin" and record["reason"] == "invalid credentials"
     assert isinstance(record["sid"], str) and record["sid"]
     assert record["time"].endswith("Z")
+
+
+async def test_the_engine_and_server_layers_log_sid_namespace_and_reason(server: Process) -> None:
+    async with aiohttp.ClientSession() as http:
+        # a connect the app's handler refuses: the server layer, with the namespace and the reason
+        refused = socketio.AsyncClient(reconnection=False)
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            await refused.connect(server.url, auth={"token": "refuse me"}, transports=["websocket"])
+        record = wait_for(server, lambda r: r["message"].startswith("connection to / refused"))
+        assert (record["logger"], record["namespace"], record["reason"]) == ("sioserver.server", "/", "not you")
+        assert record["sid"]
+        # a client that breaks the protocol: its Engine.IO sid and the reason
+        ws = await http.ws_connect(f"{server.url}/socket.io/?EIO=4&transport=websocket")
+        eio_sid = json.loads((await ws.receive_str(timeout=5))[1:])["sid"]
+        await ws.send_str("49not a packet")
+        record = wait_for(server, lambda r: r.get("sid") == eio_sid and r.get("reason") == "parse error")
+        assert record["logger"] == "sioserver.server" and record["level"] == "WARNING"
+        await ws.close()
+        # a client that never answers a ping (ping_interval=1, ping_timeout=0.5 in log_app)
+        ws = await http.ws_connect(f"{server.url}/socket.io/?EIO=4&transport=websocket", autoping=False)
+        eio_sid = json.loads((await ws.receive_str(timeout=5))[1:])["sid"]
+        record = wait_for(server, lambda r: r.get("sid") == eio_sid and r.get("reason") == "ping timeout")
+        assert record["logger"] == "sioserver.engine" and record["message"].startswith(f"session {eio_sid}: no pong")
+        closed = wait_for(server, lambda r: r.get("sid") == eio_sid and r["message"].endswith("closed: ping timeout"))
+        assert closed["level"] == "DEBUG"
+        await ws.close()

@@ -99,6 +99,25 @@ class TestAttributes:
         assert manager.rooms["/"]["r"] == {sa: a.eio.sid, sb: manager.eio_sid_from_sid(sb)}
         assert manager.get_namespaces() == ["/"]
 
+    async def test_class_based_namespaces_take_the_same_arguments(self, py_client: Any) -> None:
+        sio = sioserver.AsyncServer()
+        answers: list[Any] = []
+
+        class Ns(sioserver.AsyncNamespace):
+            async def on_go(self, sid: str) -> None:
+                environ = self.get_environ(sid)
+                answers.append(environ is not None and "REMOTE_ADDR" in environ)
+                answers.append(await self.call("ask", to=sid, ignore_queue=True, timeout=5))
+                await self.send("done", to=sid, ignore_queue=True)
+
+        sio.register_namespace(Ns("/"))
+        client = await py_client(sio)
+        client.on("ask", lambda: "yes")
+        got = deliveries(client, "message")
+        await client.emit("go")
+        assert await get(got) == ("message", "done")
+        assert answers == [True, "yes"]
+
     async def test_ignore_queue_is_accepted_on_emit_send_and_call(self, py_client: Any) -> None:
         sio = sioserver.AsyncServer()
         sids: list[str] = []

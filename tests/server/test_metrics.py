@@ -1,0 +1,212 @@
+"""``AsyncServer(metrics=True)``: ``GET /metrics`` scraped with prometheus-client's own parser, under each
+front end (aiohttp attach, ``sioserver.run``), while python-socketio clients connect over both transports,
+emit with acks, keep the server waiting for an ack, leave and are disconnected."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import aiohttp
+import pytest
+import socketio
+from prometheus_client.parser import text_string_to_metric_families
+
+import sioserver
+from sioserver.integrations.standalone import serve as serve_http1
+from tests._support.serving import attached
+from tests._support.wait import wait_until
+
+Serve = Callable[[sioserver.AsyncServer], Awaitable[str]]
+
+
+@pytest.fixture(params=["aiohttp", "run"])
+async def serve(request: pytest.FixtureRequest) -> AsyncIterator[Serve]:
+    """The server under each front end: ``sio.attach(app)`` on aiohttp, and ``sioserver.run``'s own."""
+    closers: list[Callable[[], Awaitable[None]]] = []
+
+    async def start(sio: sioserver.AsyncServer) -> str:
+        if request.param == "aiohttp":
+            server = await attached(sio)
+            closers.append(server.close)
+            return server.url
+        stop = asyncio.Event()
+        bound: asyncio.Future[list[tuple[str, int]]] = asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(serve_http1(sio, "127.0.0.1", 0, stop=stop, ready=bound.set_result))
+
+        async def close() -> None:
+            stop.set()
+            await task
+
+        closers.append(close)
+        host, port = (await asyncio.wait_for(bound, 10))[0]
+        return f"http://{host}:{port}"
+
+    yield start
+    for close in closers:
+        await close()
+
+
+class Scrape:
+    """One scrape of /metrics: ``value(name, **labels)`` (0 when the sample is absent)."""
+
+    def __init__(self, text: str) -> None:
+        self.samples: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+        self.families = {}
+        for family in text_string_to_metric_families(text):
+            self.families[family.name] = family
+            for sample in family.samples:
+                self.samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+
+    def value(self, name: str, **labels: str) -> float:
+        return self.samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+async def scrape(url: str) -> Scrape:
+    async with aiohttp.ClientSession() as http, http.get(url + "/metrics") as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        return Scrape(await response.text())
+
+
+def app_server() -> sioserver.AsyncServer:
+    sio = sioserver.AsyncServer(metrics=True, namespaces=["/chat"])
+
+    @sio.on("echo")
+    def echo(sid: str, data: Any) -> Any:
+        return data
+
+    return sio
+
+
+async def test_metrics_follow_the_traffic(serve: Serve) -> None:
+    sio = app_server()
+    url = await serve(sio)
+    first = await scrape(url)
+    assert first.value("sioserver_connected_clients", transport="websocket") == 0
+    assert first.families["sioserver_packets_received"].type == "counter"
+    assert first.families["sioserver_ack_duration_seconds"].type == "histogram"
+
+    ws_client = socketio.AsyncClient(reconnection=False)
+    poll_client = socketio.AsyncClient(reconnection=False)
+    await ws_client.connect(url, namespaces=["/", "/chat"], transports=["websocket"])
+    await poll_client.connect(url, transports=["polling"])
+    now = await scrape(url)
+    assert now.value("sioserver_connected_clients", transport="websocket") == 1
+    assert now.value("sioserver_connected_clients", transport="polling") == 1
+    assert now.value("sioserver_namespace_sockets", namespace="/") == 2
+    assert now.value("sioserver_namespace_sockets", namespace="/chat") == 1
+    connects = now.value("sioserver_packets_received_total", type="connect")
+    assert connects == 3  # one CONNECT per namespace joined
+
+    # emits with acks, from both clients: counted in, and their acks counted out
+    for i in range(5):
+        assert await ws_client.call("echo", i) == i
+        assert await poll_client.call("echo", {"n": i}) == {"n": i}
+    now = await scrape(url)
+    assert now.value("sioserver_packets_received_total", type="event") == 10
+    assert now.value("sioserver_packets_sent_total", type="ack") == 10
+    assert now.value("sioserver_bytes_received_total") > first.value("sioserver_bytes_received_total")
+
+    # a broadcast counts once per recipient
+    news: asyncio.Queue[Any] = asyncio.Queue()
+    for client in (ws_client, poll_client):
+        client.on("news", news.put_nowait)
+    await sio.emit("news", {"headline": "metrics"})
+    assert [await asyncio.wait_for(news.get(), 5) for _ in range(2)] == [{"headline": "metrics"}] * 2
+    now = await scrape(url)
+    assert now.value("sioserver_packets_sent_total", type="event") == 2
+
+    # the server waits for an ack: pending while the client holds it, then a duration
+    release = asyncio.Event()
+
+    async def slow(*args: Any) -> str:
+        await release.wait()
+        return "late"
+
+    ws_client.on("question", slow)
+    call = asyncio.create_task(sio.call("question", to=ws_client.get_sid("/"), timeout=10))
+    async def pending() -> bool:
+        return (await scrape(url)).value("sioserver_acks_pending") == 1
+
+    await wait_until(pending, timeout=5, what="the ack pending in /metrics")
+    release.set()
+    assert await call == "late"
+    now = await scrape(url)
+    assert now.value("sioserver_acks_pending") == 0
+    assert now.value("sioserver_ack_duration_seconds_count") == 1
+    assert now.value("sioserver_ack_duration_seconds_bucket", le="+Inf") == 1
+    assert 0 < now.value("sioserver_ack_duration_seconds_sum") < 10
+
+    # an ack that never comes
+    never = asyncio.Event()
+
+    async def stall(*args: Any) -> None:
+        await never.wait()  # a client that never answers
+
+    poll_client.on("stall", stall)
+    with pytest.raises(sioserver.AckTimeoutError):
+        await sio.call("stall", to=poll_client.get_sid("/"), timeout=0.3)
+    assert (await scrape(url)).value("sioserver_acks_failed_total", outcome="timeout") == 1
+
+    # leaving: a client that disconnects, and one the server disconnects
+    await poll_client.disconnect()
+    gone = asyncio.Event()
+    ws_client.on("disconnect", lambda *args: gone.set())
+    await sio.disconnect(ws_client.get_sid("/"))
+    await asyncio.wait_for(gone.wait(), 5)
+    await ws_client.disconnect()
+    async def all_gone() -> Scrape | None:
+        now = await scrape(url)
+        return now if now.value("sioserver_connected_clients", transport="websocket") == 0 else None
+
+    now = await wait_until(all_gone, timeout=5, what="no client left in /metrics")
+    assert now.value("sioserver_connected_clients", transport="polling") == 0
+    assert now.value("sioserver_connected_clients", transport="websocket") == 0
+    assert now.value("sioserver_namespace_sockets", namespace="/") == 0
+    reasons = {labels: value for (name, labels), value in now.samples.items() if name == "sioserver_disconnects_total"}
+    assert sum(reasons.values()) == 2, reasons
+    assert now.value("sioserver_packets_sent_total", type="disconnect") == 1  # the server's DISCONNECT
+    assert now.value("sioserver_event_loop_lag_seconds") >= 0
+
+
+async def test_exact_bytes_and_types_on_a_hand_driven_websocket(serve: Serve) -> None:
+    url = await serve(app_server())
+    before = await scrape(url)
+    sent = ["0", '2["echo","é"]', '21["echo",1]']
+    async with aiohttp.ClientSession() as http:
+        ws = await http.ws_connect(f"{url}/socket.io/?EIO=4&transport=websocket")
+        assert (await ws.receive_str(timeout=5))[0] == "0"
+        await ws.send_str("4" + sent[0])
+        reply = await ws.receive_str(timeout=5)
+        for message in sent[1:]:
+            await ws.send_str("4" + message)
+        assert await ws.receive_str(timeout=5) == '431[1]'
+        now = await scrape(url)
+        await ws.close()
+    assert now.value("sioserver_bytes_received_total") - before.value("sioserver_bytes_received_total") == \
+        sum(len(m.encode()) for m in sent)
+    assert now.value("sioserver_bytes_sent_total") == len(reply) - 1 + len("31[1]")
+    assert now.value("sioserver_packets_received_total", type="event") == 2
+    assert now.value("sioserver_packets_sent_total", type="connect") == 1
+
+
+async def test_each_server_has_its_own_registry(serve: Serve) -> None:
+    a, b = app_server(), app_server()
+    url_a, url_b = await serve(a), await serve(b)
+    client = socketio.AsyncClient(reconnection=False)
+    await client.connect(url_a, transports=["websocket"])
+    assert (await scrape(url_a)).value("sioserver_connected_clients", transport="websocket") == 1
+    assert (await scrape(url_b)).value("sioserver_connected_clients", transport="websocket") == 0
+    await client.disconnect()
+
+
+async def test_off_by_default(serve: Serve) -> None:
+    sio = sioserver.AsyncServer()
+    assert sio.metrics is None and sio.observer is None
+    url = await serve(sio)
+    async with aiohttp.ClientSession() as http, http.get(url + "/metrics") as response:
+        assert response.status == 404
+    with pytest.raises(TypeError, match="metrics"):
+        sioserver.AsyncServer(metrics="metrics")
