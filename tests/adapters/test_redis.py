@@ -22,7 +22,7 @@ from tests._support import serving
 from tests._support.redis import RedisServer
 from tests._support.wait import wait_until
 
-from .conftest import Cluster, ClusterNode, Peer, Peers, Wire
+from .conftest import Cluster, ClusterNode, Peer, Peers, Wire, settle
 
 # Bytes captured between two Node servers (socket.io 4.8.4, @socket.io/redis-adapter 8.3.0), uid "02TGly"
 # on "/" and "vlnl-r" on "/custom" (see /work/shared/reference/redis-adapter-wire.txt).
@@ -317,11 +317,17 @@ async def fence(via: Peer, peers: tuple[Peer, ...]) -> None:
             await peer.wait_for(marker)
 
 
-async def expect(everyone: tuple[Peer, ...], event: str, receivers: list[Peer], via: Peer) -> list[list[Any]]:
-    """Every receiver gets ``event`` (sent through ``via``'s server) exactly once, nobody else gets it."""
+async def expect(everyone: tuple[Peer, ...], event: str, receivers: list[Peer],
+                 via: Peer | None) -> list[list[Any]]:
+    """Every receiver gets ``event`` exactly once, nobody else gets it. ``via``: the peer whose server
+    published it (or published it through an emitter whose publish it awaited), for a barrier; None when
+    it came some other way, and a pause must do."""
     for peer in receivers:
         await peer.wait_for(event)
-    await fence(via, everyone)
+    if via is None:
+        await settle()
+    else:
+        await fence(via, everyone)
     counts = {p.name: len(p.got(event)) for p in everyone}
     assert counts == {p.name: (1 if p in receivers else 0) for p in everyone}, event
     return [p.got(event)[0] for p in receivers]
