@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import inspect
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
@@ -18,8 +17,9 @@ from ..exceptions import ConfigurationError, DisconnectedError, UnknownSidError,
 from ..proto.socketio import EVENT, Packet, answer_of, args_of, make_parser
 from .acks import AckWaiter, BroadcastAck, CallbackAck
 from .adapter import Adapter, BroadcastOptions, MemoryAdapter
-from .broadcast import BroadcastOperator, RemoteSocket
+from .broadcast import BroadcastOperator
 from .client import Client
+from .cluster_api import ClusterAPI
 from .compat import EnvironView, Manager, ServerCompat
 from .namespace import AsyncNamespace, Handlers, Namespace, NamespaceMatcher
 from .observer import Observer, ObserverSet
@@ -78,7 +78,7 @@ class _Engine(EngineServer):
             observer.session_upgraded(session)
 
 
-class AsyncServer(ServerCompat):
+class AsyncServer(ClusterAPI, ServerCompat):
     """A Socket.IO v5 server.
 
     Options: the Engine.IO ones (``ping_interval``, ``ping_timeout``, ``max_http_buffer_size``,
@@ -503,106 +503,6 @@ class AsyncServer(ServerCompat):
         nsp = self._namespaces.get(namespace or "/")
         if nsp is not None:
             nsp.adapter.del_sockets(BroadcastOptions(rooms=frozenset((room,))), (room,))
-
-    # ------------------------------------------------------------------ cluster
-    # With a multi-process adapter (sioserver.RedisAdapter) these act on every server of the cluster;
-    # with the default memory adapter, on this one. ``sio.to(room)`` / ``sio.of(nsp)`` operators have
-    # the same methods, restricted to their targets; ``.local`` restricts them to this server.
-
-    @property
-    def local(self) -> BroadcastOperator:
-        """An operator for this server's clients only (``await sio.local.emit(...)``)."""
-        return BroadcastOperator(self, "/").local
-
-    async def fetch_sockets(self, namespace: str = "/") -> list[RemoteSocket]:
-        """Every socket of ``namespace``, on every server: :class:`~sioserver.server.broadcast.RemoteSocket`
-        objects (``id``, ``handshake``, ``rooms``, ``data``, ``local``; ``emit``, ``call``, ``join``,
-        ``leave``, ``disconnect``). Raises :class:`~sioserver.adapters.ClusterTimeoutError` when a
-        server does not answer within the adapter's ``request_timeout``."""
-        return await BroadcastOperator(self, namespace).fetch_sockets()
-
-    async def sockets_join(self, rooms: str | Iterable[str], namespace: str = "/") -> None:
-        """Make every socket of ``namespace``, on every server, join ``rooms``."""
-        await BroadcastOperator(self, namespace).sockets_join(rooms)
-
-    async def sockets_leave(self, rooms: str | Iterable[str], namespace: str = "/") -> None:
-        """Make every socket of ``namespace``, on every server, leave ``rooms``."""
-        await BroadcastOperator(self, namespace).sockets_leave(rooms)
-
-    async def disconnect_sockets(self, close: bool = False, namespace: str = "/") -> None:
-        """Disconnect every socket of ``namespace``, on every server (``close``: their connections too)."""
-        await BroadcastOperator(self, namespace).disconnect_sockets(close)
-
-    async def all_rooms(self, namespace: str = "/") -> set[str]:
-        """The rooms of ``namespace`` on every server (sids included, as Node's ``allRooms()``)."""
-        nsp = self._cluster_namespace(namespace)
-        return set() if nsp is None else await nsp.adapter.all_rooms()
-
-    async def server_count(self, namespace: str = "/") -> int:
-        """How many servers share ``namespace`` (1 without a cluster adapter, or while Redis is away)."""
-        nsp = self._cluster_namespace(namespace)
-        return 1 if nsp is None else await nsp.adapter.server_count()
-
-    def on_server_event(self, event: str, handler: H | None = None, namespace: str = "/") -> Any:
-        """Register a handler for the events other servers send with :meth:`server_side_emit`.
-
-        ::
-
-            @sio.on_server_event("reload")
-            async def reload(what):           # the arguments, as sent
-                ...
-                return {"reloaded": what}     # the answer server_side_emit_with_ack() collects
-
-        ``"*"`` catches every event without a handler of its own (called with the event name
-        first). The handler may be sync or async; its return value answers an emit with ack (an
-        event nobody handles is answered ``None``, so that Node peers never wait for it). Events
-        come from other sioserver processes, Node servers (``io.serverSideEmit``) and emitters.
-        Registering creates the namespace, so that its adapter listens (as Node's ``io.of(nsp)``).
-        """
-        if not isinstance(namespace, str) or not namespace.startswith("/"):
-            raise ConfigurationError(f"namespace {namespace!r} must start with '/'")
-
-        def register(fn: H) -> H:
-            self._server_events.setdefault(namespace, {})[event] = fn
-            self._handlers(namespace)
-            self._namespace(namespace, create=True)
-            return fn
-
-        return register if handler is None else register(handler)
-
-    async def server_side_emit(self, event: str, *args: Any, namespace: str = "/") -> None:
-        """Send ``event`` to the handlers registered with :meth:`on_server_event` on the *other*
-        servers of the cluster (never this one), and to Node servers' ``io.on(event)``."""
-        nsp = self._cluster_namespace(namespace)
-        if nsp is not None:
-            await nsp.adapter.server_side_emit([event, *args])
-
-    async def server_side_emit_with_ack(self, event: str, *args: Any, timeout: float | None = None,
-                                        namespace: str = "/") -> list[Any]:
-        """As :meth:`server_side_emit`, and return the answer of every other server (one each).
-
-        Raises :class:`~sioserver.adapters.ClusterTimeoutError` (its ``responses`` holds the answers
-        that came) when some server does not answer within ``timeout`` (default: the adapter's
-        ``request_timeout``). Without other servers the list is empty.
-        """
-        nsp = self._cluster_namespace(namespace)
-        return [] if nsp is None else await nsp.adapter.server_side_emit_with_ack([event, *args], timeout)
-
-    async def _server_event(self, namespace: str, data: list[Any]) -> Any:
-        """Run the handler of a server-side event from another server; its return value is the answer."""
-        handlers = self._server_events.get(namespace, {})
-        event, args = data[0], data[1:]
-        handler = handlers.get(event)
-        if handler is None:
-            handler = handlers.get("*")
-            if handler is None:
-                self.logger.debug("no handler for server-side event %r in %s", event, namespace)
-                return None
-            args = data
-        result = handler(*args)
-        if inspect.isawaitable(result):
-            result = await result
-        return result
 
     # --------------------------------------------------------------- lifecycle
 

@@ -11,6 +11,8 @@ server that went away instead of timing out.
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -381,3 +383,15 @@ def test_heartbeat_options_are_checked() -> None:
         nsp, Bus().transport(nsp.name), heartbeat_interval=5, heartbeat_timeout=5))
     with pytest.raises(ValueError, match="heartbeat_interval < heartbeat_timeout"):
         sio.adapter("/")
+
+
+def test_the_cluster_protocol_loads_no_redis_and_no_web_framework() -> None:
+    """A transport of one's own (local sockets between workers) imports the protocol without redis-py."""
+    code = ("import sys, sioserver.adapters.cluster as c, sioserver.adapters as a; "
+            "assert c.ClusterAdapterWithHeartbeat is a.ClusterAdapterWithHeartbeat; "
+            "print(sorted(m for m in ('redis', 'aiohttp') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.split("\n")[0] == "[]"
+    from sioserver import adapters
+
+    assert sorted(adapters._EXPORTS) == sorted(adapters.__all__)

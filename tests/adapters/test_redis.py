@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -42,11 +41,8 @@ REF_DISCONNECT = '{"uid":"02TGly","type":4,"opts":{"rooms":[],"except":[]},"clos
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true after {timeout}s: {what}")
-        await asyncio.sleep(0.05)
+    """State on the other side of Redis and another process: polled (see tests/_support/wait.py)."""
+    await wait_until(check, timeout=timeout, what=what)
 
 
 # ------------------------------------------------------------------------------------ in-process wire
@@ -147,7 +143,14 @@ async def test_incoming_filters_and_answers(local_sio: Any, wire: Wire) -> None:
     _uid(sio, "/", "myuid1")
     client = socketio.AsyncClient(reconnection=False)
     got: list[tuple[str, Any]] = []
-    client.on("*", lambda event, *args: got.append((event, args)))
+    arrived = asyncio.Event()
+
+    def record(event: str, *args: Any) -> None:
+        got.append((event, args))
+        if event == "fence":
+            arrived.set()
+
+    client.on("*", record)
     await client.connect(url, transports=["websocket"], auth={"x": 1}, wait_timeout=5)
     sid = client.get_sid("/")
     await sio.enter_room(sid, "held")
@@ -164,11 +167,11 @@ async def test_incoming_filters_and_answers(local_sio: Any, wire: Wire) -> None:
     await wire.redis.publish("socket.io#/#", msgpack.packb(["emitter", {"type": 2, "data": ["from-emitter"]},
                                                               {"rooms": [], "except": []}]))
     await wire.redis.publish("socket.io#/#", b"\xc1garbage")
-    deadline = time.monotonic() + 3
-    while len(got) < 2 and time.monotonic() < deadline:
-        await asyncio.sleep(0.01)
-    await settle()
-    assert got == [("held", (b"\x00",)), ("from-emitter", ())]
+    # Redis hands one subscriber its messages in publish order, and one WebSocket delivers in order: once
+    # this last one is in, every message before it has been handled
+    await wire.redis.publish("socket.io#/#", bcast("other1", "fence"))
+    await asyncio.wait_for(arrived.wait(), 5)
+    assert got == [("held", (b"\x00",)), ("from-emitter", ()), ("fence", (b"\x00",))]
     assert factory.stats["malformed"] == 1
 
     async def ask(request: dict[str, Any]) -> dict[str, Any]:
@@ -216,18 +219,56 @@ async def test_size_cap_and_local_delivery(local_sio: Any, wire: Wire) -> None:
     sio, factory, url = await local_sio(publish_max_bytes=1000)
     client = socketio.AsyncClient(reconnection=False)
     got: list[Any] = []
-    client.on("big", lambda *args: got.append(args))
+    two = asyncio.Event()
+
+    def big(*args: Any) -> None:
+        got.append(args)
+        if len(got) == 2:
+            two.set()
+
+    client.on("big", big)
     await client.connect(url, transports=["websocket"], wait_timeout=5)
     with pytest.raises(MessageTooLargeError, match=r"publish_max_bytes=1000") as err:
         await sio.emit("big", "x" * 2000)
     assert err.value.size > 2000 and factory.stats["too_large"] == 1
     await sio.emit("big", "small")
     await sio.local.emit("big", "x" * 2000)  # nothing published: no limit
-    deadline = time.monotonic() + 3
-    while len(got) < 2 and time.monotonic() < deadline:
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(two.wait(), 5)
     assert got == [("small",), ("x" * 2000,)], "a refused emit reaches nobody, not even local clients"
     await client.disconnect()
+
+
+async def test_sharded_size_cap_and_answers_that_must_go_out(local_sio: Any, redis_server: RedisServer) -> None:
+    """Sharded: an emit over publish_max_bytes raises before anything is sent; an answer over it goes out
+    empty, so that the asking server does not wait for it until its deadline."""
+    sio, factory, url = await local_sio(sharded=True, publish_max_bytes=2000)
+    client = socketio.AsyncClient(reconnection=False)
+    await client.connect(url, transports=["websocket"], wait_timeout=5)
+    await sio.save_session(client.get_sid("/"), {"blob": "x" * 5000})
+    with pytest.raises(MessageTooLargeError, match=r"publish_max_bytes=2000"):
+        await sio.emit("big", "x" * 3000)
+    peer = aioredis.from_url(redis_server.url, protocol=2)
+    pubsub = peer.pubsub()
+    try:
+        await pubsub.ssubscribe("socket.io#/#peer-uid#")  # a server's own response channel
+        request = {"type": 7, "data": {"opts": {"rooms": [], "except": []}, "requestId": "q1"},
+                   "uid": "peer-uid", "nsp": "/"}
+        await peer.execute_command("SPUBLISH", "socket.io#/#", json.dumps(request))
+
+        async def answer() -> dict[str, Any] | None:
+            message = await pubsub.get_message(timeout=0.1)
+            if message is None or message["type"] != "smessage":
+                return None
+            decoded: dict[str, Any] = json.loads(message["data"])
+            return decoded
+
+        got = await wait_until(answer, timeout=5, what="an answer to FETCH_SOCKETS")
+        assert got["type"] == 8 and got["data"] == {"requestId": "q1", "sockets": []} and got["nsp"] == "/"
+        assert factory.stats["too_large"] == 2
+    finally:
+        await pubsub.aclose()
+        await peer.aclose()
+        await client.disconnect()
 
 
 async def test_sharded_all_rooms_is_refused(local_sio: Any) -> None:
@@ -260,11 +301,33 @@ async def six_peers(peers: Peers, nodes: list[ClusterNode]) -> tuple[Peer, ...]:
     ))
 
 
-async def expect(everyone: tuple[Peer, ...], event: str, receivers: list[Peer]) -> list[list[Any]]:
-    """Every receiver gets ``event`` exactly once, nobody else gets it."""
+_fences = 0
+
+
+async def fence(via: Peer, peers: tuple[Peer, ...]) -> None:
+    """What ``via``'s server published before has been delivered everywhere: ``via``'s server publishes
+    a marker to everyone after it, Redis hands each subscriber its messages in publish order, and each
+    client's connection delivers in order."""
+    global _fences
+    _fences += 1
+    marker = f"fence-{_fences}"
+    await via.do("broadcast", {"event": marker})
+    for peer in peers:
+        if peer.sio.connected:
+            await peer.wait_for(marker)
+
+
+async def expect(everyone: tuple[Peer, ...], event: str, receivers: list[Peer],
+                 via: Peer | None) -> list[list[Any]]:
+    """Every receiver gets ``event`` exactly once, nobody else gets it. ``via``: the peer whose server
+    published it (or published it through an emitter whose publish it awaited), for a barrier; None when
+    it came some other way, and a pause must do."""
     for peer in receivers:
         await peer.wait_for(event)
-    await settle()
+    if via is None:
+        await settle()
+    else:
+        await fence(via, everyone)
     counts = {p.name: len(p.got(event)) for p in everyone}
     assert counts == {p.name: (1 if p in receivers else 0) for p in everyone}, event
     return [p.got(event)[0] for p in receivers]
@@ -274,19 +337,19 @@ async def test_three_nodes_broadcast(three: list[ClusterNode], peers: Peers) -> 
     everyone = a1, a2, b1, b2, c1, c2 = await six_peers(peers, three)
     assert await a1.do("server-count") == 3
     await a2.do("broadcast", {"event": "all", "args": [1, {"é": [True, None]}]})
-    assert await expect(everyone, "all", list(everyone)) == [[1, {"é": [True, None]}]] * 6
+    assert await expect(everyone, "all", list(everyone), a2) == [[1, {"é": [True, None]}]] * 6
     await b2.do("broadcast", {"event": "room", "to": "r1", "args": [{"$bytes": "00ff"}]})
-    assert await expect(everyone, "room", [a1, b1, c2]) == [[b"\x00\xff"]] * 3
+    assert await expect(everyone, "room", [a1, b1, c2], b2) == [[b"\x00\xff"]] * 3
     await c1.do("broadcast", {"event": "multi", "to": ["r1", "r2"]})
-    await expect(everyone, "multi", [a1, b1, c1, c2])
+    await expect(everyone, "multi", [a1, b1, c1, c2], c1)
     await a1.do("broadcast", {"event": "except", "except": "r1"})
-    await expect(everyone, "except", [a2, b2, c1])
+    await expect(everyone, "except", [a2, b2, c1], a1)
     await a1.do("broadcast", {"event": "room-except", "to": "r2", "except": "r1"})
-    await expect(everyone, "room-except", [c1])
+    await expect(everyone, "room-except", [c1], a1)
     await a1.do("broadcast", {"event": "to-sid", "to": c2.sid, "args": ["direct"]})
-    await expect(everyone, "to-sid", [c2])
+    await expect(everyone, "to-sid", [c2], a1)
     await b1.do("broadcast", {"event": "local", "local": True})
-    await expect(everyone, "local", [b1, b2])
+    await expect(everyone, "local", [b1, b2], b1)
 
 
 async def test_three_nodes_cluster_operations(three: list[ClusterNode], peers: Peers) -> None:
@@ -307,14 +370,14 @@ async def test_three_nodes_cluster_operations(three: list[ClusterNode], peers: P
     await eventually(lambda: _eq(members("r9"), {b1.sid, c1.sid}), what="sockets_join across nodes")
     assert "r9" in await c2.do("all-rooms")
     await a2.do("broadcast", {"event": "r9", "to": "r9"})
-    await expect(everyone, "r9", [b1, c1])
+    await expect(everyone, "r9", [b1, c1], a2)
     await c2.do("sockets-leave", {"to": "r9", "rooms": "r9"})
     await eventually(lambda: _eq(members("r9"), set()), what="sockets_leave across nodes")
     assert "r9" not in await a1.do("all-rooms")
 
     # RemoteSocket: emit / join / leave / disconnect on a socket of another node
     assert await a1.do("remote", {"id": c1.sid, "action": "emit", "args": ["direct", 5]}) == "ok"
-    assert await expect(everyone, "direct", [c1]) == [[5]]
+    assert await expect(everyone, "direct", [c1], a1) == [[5]]
     await a1.do("remote", {"id": b2.sid, "action": "join", "args": ["solo"]})
     await eventually(lambda: _eq(members("solo"), {b2.sid}), what="RemoteSocket.join")
     await a1.do("remote", {"id": b2.sid, "action": "leave", "args": ["solo"]})
@@ -347,7 +410,7 @@ async def test_three_nodes_cluster_operations(three: list[ClusterNode], peers: P
     await a1.do("disconnect-sockets", {"to": "r2"})
     await b1.wait_disconnected()
     await c1.wait_disconnected()
-    await settle()
+    await fence(a1, everyone)  # a wrong disconnect would have reached its client before this marker
     assert [p.sio.connected for p in (a1, b2, c2)] == [True, True, True]
     for node in three:
         assert node.alive and "Traceback" not in node.log(), node.log()[-3000:]
@@ -370,10 +433,12 @@ def sharded(redis_server: RedisServer, cluster: Cluster, interop_node_modules: P
 async def shard_subscribers(url: str, channel: str, count: int, timeout: float = 5.0) -> None:
     """Wait until ``count`` servers have subscribed ``channel`` (Redis itself is asked)."""
     client = aioredis.from_url(url)
+
+    async def subscribed() -> bool:
+        return _numsub_count(await client.execute_command("PUBSUB", "SHARDNUMSUB", channel)) >= count
+
     try:
-        async with asyncio.timeout(timeout):
-            while _numsub_count(await client.execute_command("PUBSUB", "SHARDNUMSUB", channel)) < count:
-                await asyncio.sleep(0.02)
+        await wait_until(subscribed, timeout=timeout, what=f"{count} subscribers of {channel}")
     finally:
         await client.aclose()
 
@@ -387,13 +452,13 @@ async def test_sharded_cluster_with_node(sharded: list[ClusterNode], peers: Peer
     for sender in everyone:  # from each kind of server: to all, to a public room (its own channel), to a sid
         event = f"all-{sender.name}"
         await sender.do("broadcast", {"event": event, "args": [{"$bytes": "0102"}]})
-        assert await expect(everyone, event, list(everyone)) == [[b"\x01\x02"]] * 3
+        assert await expect(everyone, event, list(everyone), sender) == [[b"\x01\x02"]] * 3
         event = f"room-{sender.name}"
         await sender.do("broadcast", {"event": event, "to": "r1"})
-        await expect(everyone, event, [p1, n1])
+        await expect(everyone, event, [p1, n1], sender)
         event = f"sid-{sender.name}"
         await sender.do("broadcast", {"event": event, "to": p2.sid})
-        await expect(everyone, event, [p2])
+        await expect(everyone, event, [p2], sender)
     for asker in (p1, n1):
         fetched = await asker.do("fetch")
         assert sorted(s["id"] for s in fetched) == sorted(p.sid for p in everyone), asker
@@ -407,7 +472,7 @@ async def test_sharded_cluster_with_node(sharded: list[ClusterNode], peers: Peer
     # every server now holds "shared" (r1 is on S1 and SN, r2 on S2): each subscribes its dynamic channel
     await shard_subscribers(redis_server.url, "shard#/#shared#", 3)
     await p1.do("broadcast", {"event": "shared-room", "to": "shared"})
-    await expect(everyone, "shared-room", list(everyone))
+    await expect(everyone, "shared-room", list(everyone), p1)
     await p2.do("disconnect-sockets", {"to": "shared", "except": "r2"})
     await p1.wait_disconnected()
     await n1.wait_disconnected()

@@ -46,16 +46,16 @@ async def test_broadcasts_cross_both_ways(mixed: list[ClusterNode], peers: Peers
     for sender in (n2, s1):
         tag = sender.node.name
         await sender.do("broadcast", {"event": f"all-{tag}", "args": ["é", {"$bytes": "00ff10"}, 1.5, None]})
-        assert await expect(everyone, f"all-{tag}", list(everyone)) == [["é", b"\x00\xff\x10", 1.5, None]] * 4
+        assert await expect(everyone, f"all-{tag}", list(everyone), sender) == [["é", b"\x00\xff\x10", 1.5, None]] * 4
         await sender.do("broadcast", {"event": f"room-{tag}", "to": "r1", "args": [tag]})
-        assert await expect(everyone, f"room-{tag}", [n1, s1]) == [[tag]] * 2
+        assert await expect(everyone, f"room-{tag}", [n1, s1], sender) == [[tag]] * 2
         await sender.do("broadcast", {"event": f"except-{tag}", "except": "r1"})
-        await expect(everyone, f"except-{tag}", [n2, t1])
+        await expect(everyone, f"except-{tag}", [n2, t1], sender)
         await sender.do("broadcast", {"event": f"multi-{tag}", "to": ["r1", "r2"], "except": n1.sid})
-        await expect(everyone, f"multi-{tag}", [s1, t1])
+        await expect(everyone, f"multi-{tag}", [s1, t1], sender)
         target = t1 if sender is n2 else n1
         await sender.do("broadcast", {"event": f"sid-{tag}", "to": target.sid})
-        await expect(everyone, f"sid-{tag}", [target])
+        await expect(everyone, f"sid-{tag}", [target], sender)
 
 
 async def test_cluster_calls_complete_both_ways(mixed: list[ClusterNode], peers: Peers) -> None:
@@ -114,7 +114,7 @@ async def test_cluster_calls_complete_both_ways(mixed: list[ClusterNode], peers:
     await t1.do("remote", {"id": n2.sid, "action": "join", "args": ["j2"]})
     await until(lambda: _eq(members("j2"), [n2.sid]), "sioserver RemoteSocket.join on a Node socket")
     await n2.do("remote", {"id": t1.sid, "action": "emit", "args": ["hi", 1]})
-    assert await expect(everyone, "hi", [t1]) == [[1]]
+    assert await expect(everyone, "hi", [t1], n2) == [[1]]
     await s1.do("sockets-leave", {"to": "j1", "rooms": "j1"})
     await until(lambda: _eq(members("j1"), []), "sioserver's sockets_leave on Node sockets")
     await n1.do("disconnect-sockets", {"to": "j2"})
@@ -135,9 +135,9 @@ async def test_emitters_reach_the_other_kind(mixed: list[ClusterNode], peers: Pe
     everyone = n1, n2, s1, t1 = await four(peers, mixed)
     # @socket.io/redis-emitter (npm), run in the Node process, to sioserver clients (and Node's)
     await n2.do("npm-emitter", {"event": "npm", "to": "r1", "args": [{"$bytes": "ff00"}, "x"]})
-    assert await expect(everyone, "npm", [n1, s1]) == [[b"\xff\x00", "x"]] * 2
+    assert await expect(everyone, "npm", [n1, s1], None) == [[b"\xff\x00", "x"]] * 2
     await n2.do("npm-emitter", {"event": "npm-except", "except": "r1"})
-    await expect(everyone, "npm-except", [n2, t1])
+    await expect(everyone, "npm-except", [n2, t1], None)
     await n2.do("npm-emitter", {"action": "sockets-join", "to": "r2", "rooms": ["from-npm"]})
     await n2.do("npm-emitter", {"action": "server-side-emit", "event": "note", "args": ["npm-emitter"]})
 
@@ -154,7 +154,7 @@ async def test_emitters_reach_the_other_kind(mixed: list[ClusterNode], peers: Pe
     # sioserver.Emitter to Node clients (and sioserver's)
     receivers = await s1.do("emitter", {"event": "py-emitter", "to": "r1", "args": [{"$bytes": "01"}]})
     assert receivers == 3, "every server of the namespace got the message from Redis"
-    assert await expect(everyone, "py-emitter", [n1, s1]) == [[b"\x01"]] * 2
+    assert await expect(everyone, "py-emitter", [n1, s1], s1) == [[b"\x01"]] * 2
     await s1.do("emitter", {"action": "sockets-join", "to": "r1", "rooms": ["from-py"]})
     await s1.do("emitter", {"action": "server-side-emit", "event": "note", "args": ["py-emitter"]})
 
