@@ -468,3 +468,17 @@ async def test_websockets_outside_socketio_go_to_the_asgi_app() -> None:
             await http.ws_connect(f"http://127.0.0.1:{port}/refuse")
         assert refused.value.status == 403
         assert (await exchange(port, req("GET", HANDSHAKE))).status == 200
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+async def test_compressed_post_body_is_inflated_for_the_engine(encoding: str) -> None:
+    import zlib
+
+    async with running() as port:
+        sid = sid_of(await exchange(port, req("GET", HANDSHAKE)))
+        poll = f"{HANDSHAKE}&sid={sid}"
+        packer = zlib.compressobj(6, zlib.DEFLATED, 31 if encoding == "gzip" else 15)
+        body = packer.compress(b"40") + packer.flush()
+        answer = await exchange(port, req("POST", poll, {"Content-Encoding": encoding}, body))
+        assert (answer.status, answer.body) == (200, b"ok")
+        assert (await exchange(port, req("GET", poll))).body.startswith(b'40{"sid":')
