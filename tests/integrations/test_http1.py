@@ -429,3 +429,56 @@ async def test_stop_answers_parked_polls_and_returns() -> None:
     with pytest.raises((ConnectionError, OSError, ConnectionClosed)):
         await exchange(port, req("GET", HANDSHAKE))
     writer.close()
+
+
+async def test_websockets_outside_socketio_go_to_the_asgi_app() -> None:
+    """An ASGI app's own WebSocket routes (a FastAPI websocket endpoint, say) work behind run()."""
+    import aiohttp
+
+    closed: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    async def app(scope: dict[str, Any], receive: Callable[[], Awaitable[Any]],
+                  send: Callable[[Any], Awaitable[None]]) -> None:
+        if scope["type"] != "websocket":
+            return
+        assert (await receive())["type"] == "websocket.connect"
+        if scope["path"] == "/refuse":
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        await send({"type": "websocket.accept", "subprotocol": scope["subprotocols"][0]})
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                closed.set_result(message["code"])
+                return
+            if message.get("text") is not None:
+                await send({"type": "websocket.send", "text": "echo:" + message["text"]})
+            else:
+                await send({"type": "websocket.send", "bytes": message["bytes"][::-1]})
+
+    async with running(other_asgi_app=app) as port, aiohttp.ClientSession() as http:
+        async with http.ws_connect(f"http://127.0.0.1:{port}/ws?x=1", protocols=["chat", "other"]) as ws:
+            assert ws.protocol == "chat"
+            await ws.send_str("hi")
+            assert await ws.receive_str() == "echo:hi"
+            await ws.send_bytes(b"\x01\x02")
+            assert await ws.receive_bytes() == b"\x02\x01"
+        assert await asyncio.wait_for(closed, 2) == 1000
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await http.ws_connect(f"http://127.0.0.1:{port}/refuse")
+        assert refused.value.status == 403
+        assert (await exchange(port, req("GET", HANDSHAKE))).status == 200
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+async def test_compressed_post_body_is_inflated_for_the_engine(encoding: str) -> None:
+    import zlib
+
+    async with running() as port:
+        sid = sid_of(await exchange(port, req("GET", HANDSHAKE)))
+        poll = f"{HANDSHAKE}&sid={sid}"
+        packer = zlib.compressobj(6, zlib.DEFLATED, 31 if encoding == "gzip" else 15)
+        body = packer.compress(b"40") + packer.flush()
+        answer = await exchange(port, req("POST", poll, {"Content-Encoding": encoding}, body))
+        assert (answer.status, answer.body) == (200, b"ok")
+        assert (await exchange(port, req("GET", poll))).body.startswith(b'40{"sid":')

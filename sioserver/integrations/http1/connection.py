@@ -72,7 +72,7 @@ class HttpConnection(asyncio.Protocol):
         self.server = server
         self._config = server.config
         self.transport: asyncio.Transport | None = None
-        self._parser = httptools.HttpRequestParser(self)
+        self._parser: Any = httptools.HttpRequestParser(self)
         self.peer_host = ""
         self.peer_port = 0
         self.local_host = ""
@@ -199,6 +199,7 @@ class HttpConnection(asyncio.Protocol):
         self.server.connection_lost(self)
         if self.upgraded:
             return
+        self._parser = None  # it refers back to us
         self._queue.clear()
         task = self._task
         if task is not None:
@@ -613,6 +614,7 @@ class HttpConnection(asyncio.Protocol):
         self.deadline, self.deadline_kind = _INF, _NONE
         self.server.connection_lost(self)
         self._ws = conn
+        self._parser = None  # it refers back to us: no cycle left for the collector (idle WebSocket memory)
         transport.set_protocol(conn)
         conn.attach(transport, bytes(tail or b""), writable=not self._write_paused)
         transport.write(response)

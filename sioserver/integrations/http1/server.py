@@ -2,7 +2,8 @@
 
 ``/<path>`` and ``/<path>/`` go to the Engine.IO server (as with ``attach()`` on aiohttp); any other
 path to the static files (python-socketio's ``static_files`` mapping), then to the ASGI app
-(``other_asgi_app``), else 404.
+(``other_asgi_app``: HTTP requests as ``http`` scopes, WebSocket upgrades as ``websocket`` scopes), else
+404.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ...engine.server import EngineServer
+from ...engine.websocket import WebSocketConfig
 from .asgi import Lifespan, serve_asgi
+from .asgi_ws import serve_asgi_websocket
 from .config import HttpConfig
 from .connection import HttpConnection
 from .request import Http1Request
@@ -48,6 +51,8 @@ class Http1Server:
         self.static = StaticFiles(static_files) if static_files else None
         self.asgi_app = other_asgi_app
         self.lifespan = Lifespan(other_asgi_app) if other_asgi_app is not None else None
+        #: WebSockets of the ASGI app (outside the Engine.IO path): its messages are bounded like bodies
+        self.ws_config = WebSocketConfig(max_message_size=self.config.max_body_size)
         self.engine_body_limit = engine.max_http_buffer_size if engine is not None else 0
         self.engine_body_timeout = engine.body_timeout if engine is not None else self.config.body_timeout
         self.connections: set[HttpConnection] = set()
@@ -106,12 +111,16 @@ class Http1Server:
                 response = answer()
                 conn.respond(response.status, response.headers, b"" if req.method == "HEAD" else response.body)
                 return
-        if req.upgrade and self.asgi_app is None:
-            conn.respond(404, [("Content-Type", "text/plain; charset=utf-8")], b"Not Found")
+        if req.upgrade:
+            if self.asgi_app is None:
+                conn.respond(404, [("Content-Type", "text/plain; charset=utf-8")], b"Not Found")
+            else:
+                await serve_asgi_websocket(self.asgi_app, req, self.ws_config,
+                                           self.lifespan.state if self.lifespan else None)
             return
-        if self.static is not None and not req.upgrade and await self.static.serve(req):
+        if self.static is not None and await self.static.serve(req):
             return
-        if self.asgi_app is not None and not req.upgrade:
+        if self.asgi_app is not None:
             await serve_asgi(self.asgi_app, req, self.lifespan.state if self.lifespan else None)
             return
         conn.respond(404, [("Content-Type", "text/plain; charset=utf-8")], b"Not Found")
