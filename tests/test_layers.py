@@ -42,13 +42,15 @@ LAZY: dict[tuple[str, str], str] = {
     ("sioserver.proto.socketio.notepack", "msgpack"): "the msgpack serializer, for those who choose it",
 }
 
-#: (importing module, imported module) -> why it is still there and who removes it
+#: (importing module, imported module) -> why. The two that remain are python-socketio's ``sio.attach(app)`` /
+#: python-engineio's ``eio.attach(app)``: public API that ported apps call, so the server loads the aiohttp
+#: integration inside that method, and only when it is called (all the wiring itself is in integrations/).
 ALLOWANCES: dict[tuple[str, str], str] = {
     ("sioserver.server.server", "sioserver.integrations.aiohttp"): (
-        "AsyncServer.attach wires aiohttp; NAME=adapters moves the aiohttp wiring into integrations/"
+        "AsyncServer.attach(app), python-socketio's API: loads integrations.aiohttp.attach_server when called"
     ),
     ("sioserver.engineio", "sioserver.integrations.aiohttp"): (
-        "engineio.AsyncServer.attach wires aiohttp; NAME=engine moves it behind a seam"
+        "engineio.AsyncServer.attach(app), python-engineio's API: loads integrations.aiohttp when called"
     ),
 }
 

@@ -59,6 +59,9 @@ class _Inbox:
         else:
             self._push({"type": "websocket.receive", "bytes": data})
 
+    def on_ws_drain(self, conn: WebSocketConnection) -> None:
+        """The app's ``websocket.send`` does not wait for the transport: nothing to resume."""
+
     def on_ws_close(self, conn: WebSocketConnection, code: int, reason: str) -> None:
         self.end(code, reason)
 
