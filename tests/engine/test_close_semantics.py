@@ -227,6 +227,12 @@ async def aborted_get(t: Target) -> None:
 
 
 Row = Callable[[Target], Awaitable[None]]
+#: rows where Node engine.io 6.6 on Node 20 misses what the protocol says: an IncomingMessage's "close" comes
+#: only after its body is read, so an aborted long-poll GET goes unnoticed and the session lives on until the
+#: ping timeout. The protocol (and sioserver) close the session at once: the next request gets code 1.
+SPEC_OVER_REFERENCE: dict[str, dict[str, Any]] = {
+    "aborted GET": {"POST after the abort": (400, '{"code":1,"message":"Session ID unknown"}')},
+}
 ROWS: dict[str, tuple[Row, dict[str, float]]] = {
     "websocket: client close": (ws_client_close, SLOW),
     "polling: client close, no GET parked": (polling_client_close, SLOW),
@@ -286,6 +292,9 @@ async def test_close_semantics_as_the_reference(
     row, opts = ROWS[name]
     config = next(name for name, value in CONFIGS.items() if value is opts)
     reference = await run_row(row, node_servers[config], http)
+    if name in SPEC_OVER_REFERENCE:
+        print(f"{name}: Node engine.io answers {reference}; the spec's answer is expected")
+        reference = SPEC_OVER_REFERENCE[name]
     eio, client = await echo_server(**opts, poll_check_interval=0.05)
     assert isinstance(eio, sioserver.engineio.AsyncServer)
     ours = await run_row(row, client.port, http)
