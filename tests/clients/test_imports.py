@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import ast
-import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import sioclient
+
+from tests._support import imports
 
 WATCH = ("aiohttp", "aiohttp.web", "asyncio", "msgpack")
 
 
 def loaded_after(statement: str) -> list[str]:
-    probe = f"import json, sys\n{statement}\nprint(json.dumps([m for m in {list(WATCH)!r} if m in sys.modules]))"
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
-    return list(json.loads(out.stdout.strip().splitlines()[-1]))
+    return imports.loaded_after(statement, WATCH)
 
 
 def test_import_sioclient_loads_no_io_library() -> None:
@@ -41,13 +38,7 @@ def test_the_client_uses_aiohttps_client_never_its_server(statement: str) -> Non
 
 
 def test_all_the_table_and_type_checkers_agree() -> None:
-    tree = ast.parse(Path(sioclient.__file__).read_text())
-    checked: set[str] = set()
-    for node in tree.body:
-        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
-            for stmt in node.body:
-                assert isinstance(stmt, ast.ImportFrom)
-                checked.update(alias.asname or alias.name for alias in stmt.names)
+    checked = imports.type_checking_names(sioclient.__file__)
     assert len(set(sioclient.__all__)) == len(sioclient.__all__)
     assert set(sioclient.__all__) == set(sioclient._EXPORTS) == checked
 

@@ -16,11 +16,11 @@ from sioserver.proto.websocket import (
     Close,
     Connection,
     DeflateParams,
-    Event,
     Pong,
     encode_frame,
     encode_message,
 )
+from tests._support.wspeer import WSPeer as Client
 
 FAST = WebSocketConfig(close_timeout=0.3)
 
@@ -49,35 +49,6 @@ class Recorder:
 
     def on_ws_drain(self, conn: WebSocketConnection) -> None:
         pass
-
-
-class Client:
-    """The peer: raw asyncio streams and a client-role Connection."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, deflate: DeflateParams | None):
-        self.reader, self.writer = reader, writer
-        self.core = Connection(client=True, deflate=deflate, max_message_size=1 << 24, compression_threshold=0)
-        self.events: list[Event] = []
-
-    async def recv(self, timeout: float = 2.0) -> Event:
-        while not self.events:
-            data = await asyncio.wait_for(self.reader.read(65536), timeout)
-            if not data:
-                raise EOFError
-            self.events += self.core.receive_data(data)
-        return self.events.pop(0)
-
-    async def eof(self, timeout: float = 2.0) -> bool:
-        """Whether the server closes the connection (rest of the input ignored)."""
-        try:
-            while await asyncio.wait_for(self.reader.read(65536), timeout):
-                pass
-        except ConnectionResetError:
-            pass
-        return True
-
-    def send(self, data: bytes) -> None:
-        self.writer.write(data)
 
 
 class Harness:
@@ -109,7 +80,7 @@ class Harness:
         self.servers.append(server)
         port = server.sockets[0].getsockname()[1]
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        client = Client(reader, writer, deflate)
+        client = Client(reader, writer, deflate=deflate)
         self.clients.append(client)
         await made
         return (self.conns[-1] if factory is None else None), client

@@ -5,26 +5,22 @@ Each import runs in a fresh interpreter: in this one, pytest and the other tests
 
 from __future__ import annotations
 
-import ast
-import json
 import pkgutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 import sioserver
 import sioserver.proto
+from tests._support import imports
 
 HEAVY = ("aiohttp", "asyncio", "msgpack", "redis")
 
 
 def loaded_after(statement: str, watch: tuple[str, ...] = HEAVY) -> list[str]:
     """Which of ``watch`` a fresh interpreter has in sys.modules after ``statement``."""
-    probe = f"import json, sys\n{statement}\nprint(json.dumps([m for m in {list(watch)!r} if m in sys.modules]))"
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
-    return list(json.loads(out.stdout.strip().splitlines()[-1]))
+    return imports.loaded_after(statement, watch)
 
 
 PROTO_MODULES = [
@@ -60,14 +56,7 @@ def test_public_names_load_their_layer_on_first_use() -> None:
 
 def type_checking_names() -> set[str]:
     """The names bound under ``if TYPE_CHECKING:`` in sioserver/__init__.py (what type checkers see)."""
-    tree = ast.parse(Path(sioserver.__file__).read_text())
-    names: set[str] = set()
-    for node in tree.body:
-        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
-            for stmt in node.body:
-                assert isinstance(stmt, ast.ImportFrom)
-                names.update(alias.asname or alias.name for alias in stmt.names)
-    return names
+    return imports.type_checking_names(sioserver.__file__)
 
 
 def test_all_the_table_and_type_checkers_agree() -> None:
