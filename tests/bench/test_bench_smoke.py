@@ -83,3 +83,12 @@ def test_smoke_run_gives_a_json_line_per_scenario_and_implementation(bench_node_
     assert targets, "no target lines"
     assert all(isinstance(t["met"], bool) and _finite(t["ratio"]) for t in targets)
     assert "| scenario | metric | implementation |" in proc.stdout
+
+
+def test_micro_polling_runs_every_echo_through_the_front() -> None:
+    """bench/micro_polling.py on a few hundred rounds: it checks each POST is answered ``ok`` and each parked
+    GET gets its ack (``43...``), so a broken polling path fails here, not only in the bench."""
+    done = subprocess.run([sys.executable, str(BENCH / "micro_polling.py"), "--repeats", "1", "--rounds", "300"],
+                          check=False, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert "us per echo" in done.stdout, done.stdout
