@@ -102,7 +102,7 @@ class Polling:
             if session.closed:
                 self.forget(session)
                 # a close the client sent itself is not echoed: the parked GET gets a noop
-                client_close = session.close_reason is DisconnectReason.CLIENT_DISCONNECT
+                client_close = session.client_closed
                 return HttpResponse(200, _NOOP_BODY if client_close else _CLOSE_BODY, [*_TEXT_HEADERS, *cors])
             if session.upgrading or session.outbox_empty:
                 return HttpResponse(200, _NOOP_BODY, [*_TEXT_HEADERS, *cors])

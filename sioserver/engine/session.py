@@ -144,6 +144,7 @@ class Session:
         "_probe",
         "_probe_handle",
         "_release",
+        "client_closed",
         "close_reason",
         "environ",
         "poll_request",
@@ -167,6 +168,8 @@ class Session:
         self.environ = environ
         self.state = Session.OPEN
         self.close_reason: DisconnectReason | None = None
+        #: the client ended the session with an Engine.IO close packet (a parked GET then gets a noop)
+        self.client_closed = False
         self.receiver: Receiver = _NO_RECEIVER
         self.ws: WebSocketTransport | None = None
         self.upgrading = False
@@ -372,7 +375,11 @@ class Session:
         elif ptype is PacketType.PONG:
             self._schedule_ping()
         elif ptype is PacketType.CLOSE:
-            self.close(DisconnectReason.CLIENT_DISCONNECT)
+            # as the reference (engine.io's polling transport closes itself: "transport close"): the
+            # transport went away, not the Socket.IO session, which a DISCONNECT packet ends. So a client
+            # that closes its transport stays recoverable (connection state recovery)
+            self.client_closed = True
+            self.close(DisconnectReason.TRANSPORT_CLOSE)
         else:
             self.protocol_error(f"unexpected packet type {ptype.name} from the client")
 

@@ -44,6 +44,8 @@ class Target:
     port: int
     http: aiohttp.ClientSession
     record: dict[str, Any] = field(default_factory=dict)
+    #: every session the row opened, in order (their disconnect reasons are compared too)
+    sids: list[str] = field(default_factory=list)
 
     def url(self, **query: str) -> str:
         return f"http://127.0.0.1:{self.port}{PATH}?" + "&".join(f"{k}={v}" for k, v in {"EIO": "4", **query}.items())
@@ -52,7 +54,9 @@ class Target:
         async with self.http.get(self.url(transport="polling")) as resp:
             body = await resp.text()
         assert resp.status == 200 and body[0] == "0", body
-        return str(json.loads(body[1:])["sid"])
+        sid = str(json.loads(body[1:])["sid"])
+        self.sids.append(sid)
+        return sid
 
     async def get(self, sid: str, label: str) -> None:
         async with self.http.get(self.url(transport="polling", sid=sid)) as resp:
@@ -82,7 +86,10 @@ class Target:
 
     async def websocket(self, sid: str | None = None) -> RawWS:
         query = "EIO=4&transport=websocket" + (f"&sid={sid}" if sid else "")
-        return await RawWS.connect(self.port, query, path=PATH, read_open=sid is None)
+        ws = await RawWS.connect(self.port, query, path=PATH, read_open=sid is None)
+        if sid is None:
+            self.sids.append(ws.eio_sid)
+        return ws
 
     async def ws_until_close(self, ws: RawWS, label: str, timeout: float = 3.0) -> None:
         """The text messages the server sends, then its close code (1006: TCP closed without one)."""
@@ -227,11 +234,15 @@ async def aborted_get(t: Target) -> None:
 
 
 Row = Callable[[Target], Awaitable[None]]
+#: sioserver's Engine.IO reasons are python-engineio's names; where Node's engine.io names the same end
+#: otherwise, its name (the server closed the session: python-engineio "server disconnect", Node "forced close")
+NODE_NAME = {"server disconnect": "forced close"}
 #: rows where Node engine.io 6.6 on Node 20 misses what the protocol says: an IncomingMessage's "close" comes
 #: only after its body is read, so an aborted long-poll GET goes unnoticed and the session lives on until the
 #: ping timeout. The protocol (and sioserver) close the session at once: the next request gets code 1.
-SPEC_OVER_REFERENCE: dict[str, dict[str, Any]] = {
-    "aborted GET": {"POST after the abort": (400, '{"code":1,"message":"Session ID unknown"}')},
+SPEC_OVER_REFERENCE: dict[str, tuple[dict[str, Any], list[str | None]]] = {
+    "aborted GET": ({"POST after the abort": (400, '{"code":1,"message":"Session ID unknown"}')},
+                    ["transport close"]),
 }
 ROWS: dict[str, tuple[Row, dict[str, float]]] = {
     "websocket: client close": (ws_client_close, SLOW),
@@ -255,8 +266,9 @@ ROWS: dict[str, tuple[Row, dict[str, float]]] = {
 # ------------------------------------------------------------------------------------------ the servers
 
 @pytest.fixture(scope="module")
-def node_servers(interop_node_modules: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, int]]:
-    """The reference server, once per configuration: ``{"slow": port, "ping": port, "upgrade": port}``."""
+def node_servers(interop_node_modules: Path, tmp_path_factory: pytest.TempPathFactory
+                 ) -> Iterator[dict[str, tuple[int, Path]]]:
+    """The reference server, once per configuration: ``{"slow": (port, log), "ping": ..., "upgrade": ...}``."""
     logs = tmp_path_factory.mktemp("node-eio")
     servers = {
         name: Process(node.argv(NODE_SERVER, *flags(ping_interval=int(opts["ping_interval"] * 1000),
@@ -267,7 +279,8 @@ def node_servers(interop_node_modules: Path, tmp_path_factory: pytest.TempPathFa
     }
     start_all(list(servers.values()))
     try:
-        yield {name: int(process.match.group(1)) for name, process in servers.items() if process.match}
+        yield {name: (int(process.match.group(1)), process.log_path)
+               for name, process in servers.items() if process.match}
     finally:
         for process in servers.values():
             process.stop()
@@ -279,23 +292,47 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
-async def run_row(row: Row, port: int, http: aiohttp.ClientSession) -> dict[str, Any]:
+async def run_row(row: Row, port: int, http: aiohttp.ClientSession,
+                  reasons: Callable[[], dict[str, str]]) -> tuple[dict[str, Any], list[str | None]]:
+    """What the client saw, and the reason the server gave for the end of each session of the row (the
+    reason a Socket.IO server above it reports, and that connection state recovery depends on)."""
     target = Target(port, http)
     await asyncio.wait_for(row(target), 15)
-    return target.record
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 3.0
+    while not all(sid in reasons() for sid in target.sids) and loop.time() < deadline:
+        await asyncio.sleep(0.02)  # a server's close event: polled, it crosses a process boundary for Node
+    seen = reasons()
+    return target.record, [seen.get(sid) for sid in target.sids]
+
+
+def node_reasons(log_path: Path) -> dict[str, str]:
+    """``close <sid> <reason>`` lines of node_eio_server.mjs."""
+    found = {}
+    for line in log_path.read_text(errors="replace").splitlines():
+        if line.startswith("close "):
+            _close, sid, reason = line.split(" ", 2)
+            found[sid] = reason
+    return found
 
 
 @pytest.mark.parametrize("name", list(ROWS))
 async def test_close_semantics_as_the_reference(
-    name: str, node_servers: dict[str, int], echo_server: EchoFactory, http: aiohttp.ClientSession
+    name: str, node_servers: dict[str, tuple[int, Path]], echo_server: EchoFactory, http: aiohttp.ClientSession
 ) -> None:
     row, opts = ROWS[name]
     config = next(name for name, value in CONFIGS.items() if value is opts)
-    reference = await run_row(row, node_servers[config], http)
+    port, log_path = node_servers[config]
+    reference, reference_reasons = await run_row(row, port, http, lambda: node_reasons(log_path))
     if name in SPEC_OVER_REFERENCE:
-        print(f"{name}: Node engine.io answers {reference}; the spec's answer is expected")
-        reference = SPEC_OVER_REFERENCE[name]
+        print(f"{name}: Node engine.io answers {reference}, reasons {reference_reasons}; the spec's answer "
+              "is expected")
+        reference, reference_reasons = SPEC_OVER_REFERENCE[name]
     eio, client = await echo_server(**opts, poll_check_interval=0.05)
     assert isinstance(eio, sioserver.engineio.AsyncServer)
-    ours = await run_row(row, client.port, http)
+    events: list[tuple[Any, ...]] = eio.events  # type: ignore[attr-defined]
+    ours, our_reasons = await run_row(
+        row, client.port, http, lambda: {e[1]: NODE_NAME.get(e[2], e[2]) for e in events if e[0] == "disconnect"})
     assert ours == reference, f"{name}\nNode engine.io: {reference}\nsioserver:      {ours}"
+    assert our_reasons == reference_reasons, (
+        f"{name}: disconnect reasons\nNode engine.io: {reference_reasons}\nsioserver:      {our_reasons}")
