@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -15,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import sioserver
 from sioserver.integrations.standalone import serve as serve_http1
+from tests._support.redis import RedisServer
 from tests._support.serving import attached
 from tests._support.wait import wait_until
 
@@ -210,3 +212,42 @@ async def test_off_by_default(serve: Serve) -> None:
         assert response.status == 404
     with pytest.raises(TypeError, match="metrics"):
         sioserver.AsyncServer(metrics="metrics")
+
+
+async def test_adapter_metrics_follow_redis(serve: Serve, redis_binary: str, tmp_path: Path) -> None:
+    """With a RedisAdapter: healthy 1 and a lag while Redis answers; healthy 0 once it is killed, and every
+    broadcast it could not publish counted as a publish failure; healthy 1 again once Redis is back."""
+    redis = RedisServer(redis_binary, tmp_path)
+    redis.start()
+    try:
+        sio = sioserver.AsyncServer(metrics=True, adapter=sioserver.RedisAdapter(redis.url))
+        url = await serve(sio)
+        client = socketio.AsyncClient(reconnection=False)
+        await client.connect(url, transports=["websocket"])  # the "/" namespace and its adapter exist now
+
+        async def healthy(want: float) -> bool:
+            return (await scrape(url)).value("sioserver_adapter_healthy", namespace="/") == want
+
+        async def lag_reported() -> bool:
+            return "sioserver_adapter_lag_seconds" in (await scrape(url)).families
+
+        await wait_until(lambda: healthy(1), timeout=15, interval=0.1, what="adapter_healthy 1 while Redis answers")
+        await wait_until(lag_reported, timeout=15, interval=0.1, what="adapter_lag_seconds after the first probe")
+        now = await scrape(url)
+        assert 0 < now.value("sioserver_adapter_lag_seconds") < 5
+        assert now.value("sioserver_adapter_publish_failures_total") == 0
+
+        redis.kill()
+        await wait_until(lambda: healthy(0), timeout=15, interval=0.1, what="adapter_healthy 0 once Redis is killed")
+        for i in range(3):
+            await sio.emit("news", {"n": i})  # the local client still gets them; Redis does not
+
+        async def failures_counted() -> bool:
+            return (await scrape(url)).value("sioserver_adapter_publish_failures_total") >= 3
+
+        await wait_until(failures_counted, timeout=15, interval=0.1, what="the 3 unpublished broadcasts in publish_failures")
+        redis.start()
+        await wait_until(lambda: healthy(1), timeout=20, interval=0.1, what="adapter_healthy 1 once Redis is back")
+        await client.disconnect()
+    finally:
+        redis.stop()
