@@ -50,6 +50,7 @@ _EXPORTS: Final[dict[str, str]] = {
     "Emitter": ".adapters",
     "RedisAdapter": ".adapters",
     "RedisManager": ".adapters",
+    "RedisStreamsAdapter": ".adapters",
 }
 #: public submodules, imported on first access like the names above
 _SUBMODULES: Final = frozenset({"engineio", "exceptions"})  # socketio.exceptions.TimeoutError ports as is
@@ -72,6 +73,7 @@ __all__ = [
     "ProtocolError",
     "RedisAdapter",
     "RedisManager",
+    "RedisStreamsAdapter",
     "SioserverError",
     "UnknownSidError",
     "engineio",
@@ -81,7 +83,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from . import engineio, exceptions
-    from .adapters import AsyncRedisManager, Emitter, RedisAdapter, RedisManager
+    from .adapters import AsyncRedisManager, Emitter, RedisAdapter, RedisManager, RedisStreamsAdapter
     from .engine.session import DisconnectReason
     from .exceptions import (
         AckTimeoutError,

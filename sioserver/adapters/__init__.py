@@ -35,6 +35,7 @@ _EXPORTS: Final[dict[str, str]] = {
     "RedisAdapter": ".redis",
     "RedisNamespaceAdapter": ".redis",
     "ShardedRedisNamespaceAdapter": ".redis",
+    "RedisStreamsAdapter": ".redis_streams",
 }
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "RedisAdapter",
     "RedisManager",
     "RedisNamespaceAdapter",
+    "RedisStreamsAdapter",
     "RedisUnavailableError",
     "ShardedRedisNamespaceAdapter",
 ]
@@ -62,6 +64,7 @@ if TYPE_CHECKING:
     from .errors import AdapterError, ClusterTimeoutError, MessageTooLargeError, RedisUnavailableError
     from .pubsub import AsyncRedisManager, PubSubAdapter, RedisManager
     from .redis import RedisAdapter, RedisNamespaceAdapter, ShardedRedisNamespaceAdapter
+    from .redis_streams import RedisStreamsAdapter
 
 
 def __getattr__(name: str) -> Any:

@@ -1,6 +1,8 @@
 // One Node socket.io 4.8 server of a test cluster, with @socket.io/redis-adapter 8.x (node-redis 4 clients).
 //
-//   NODE_PATH=tests/interop/node_modules node tests/adapters/cluster_node.cjs --redis URL --name N [--key K] [--sharded]
+//   NODE_PATH=tests/interop/node_modules node tests/adapters/cluster_node.cjs --redis URL --name N [--key K] [--sharded | --streams]
+//
+// --streams: @socket.io/redis-streams-adapter 0.3 (streamName and channelPrefix K) instead of the redis-adapter.
 //
 // Prints "READY <port>" once listening. Implements the same `do(op, spec)` operations as cluster_node.py
 // (see its docstring), with the same answers, plus `npm-emitter` (the same as `emitter`, through
@@ -21,6 +23,7 @@ const URL = arg("redis");
 const NAME = arg("name", "node");
 const KEY = arg("key", "socket.io");
 const SHARDED = process.argv.includes("--sharded");
+const STREAMS = process.argv.includes("--streams");
 
 async function main() {
   const pub = createClient({ url: URL });
@@ -30,7 +33,12 @@ async function main() {
   await Promise.all([pub.connect(), sub.connect()]);
   const httpServer = http.createServer();
   const io = new Server(httpServer, { cors: { origin: "*" } });
-  io.adapter(SHARDED ? createShardedAdapter(pub, sub, { channelPrefix: KEY }) : createAdapter(pub, sub, { key: KEY }));
+  if (STREAMS) {
+    const streams = require("@socket.io/redis-streams-adapter");
+    io.adapter(streams.createAdapter(pub, { streamName: KEY, channelPrefix: KEY, blockTimeInMs: 2000 }));
+  } else {
+    io.adapter(SHARDED ? createShardedAdapter(pub, sub, { channelPrefix: KEY }) : createAdapter(pub, sub, { key: KEY }));
+  }
   const serverEvents = [];
   const emitter = new Emitter(pub, { key: KEY });
 

@@ -1,6 +1,8 @@
 """One sioserver process of a test cluster, with a RedisAdapter.
 
-    python tests/adapters/cluster_node.py --port 0 --redis URL --name A [--key socket.io] [--sharded]
+    python tests/adapters/cluster_node.py --port 0 --redis URL --name A [--key socket.io] [--sharded | --streams]
+
+``--streams``: a ``RedisStreamsAdapter`` (stream and channel prefix ``--key``) instead of the RedisAdapter.
 
 Prints ``READY <port>`` once listening and subscribed. Test clients drive it with the event
 ``do(op, spec)``, whose ack is the result; ``cluster_node.cjs`` (the Node peer) implements the same
@@ -48,9 +50,16 @@ def revive(value: Any) -> Any:
     return value
 
 
-def build(args: argparse.Namespace) -> tuple[sioserver.AsyncServer, sioserver.RedisAdapter, web.Application]:
-    factory = sioserver.RedisAdapter(args.redis, key=args.key, sharded=args.sharded, request_timeout=args.timeout,
-                                     reconnect_max_delay=1.0, health_check_interval=2.0)
+def build(args: argparse.Namespace) -> tuple[sioserver.AsyncServer, Any, web.Application]:
+    factory: sioserver.RedisAdapter | sioserver.RedisStreamsAdapter
+    if args.streams:
+        factory = sioserver.RedisStreamsAdapter(args.redis, stream_name=args.key, channel_prefix=args.key,
+                                                request_timeout=args.timeout, reconnect_max_delay=1.0,
+                                                health_check_interval=2.0, block_time=2.0)
+    else:
+        factory = sioserver.RedisAdapter(args.redis, key=args.key, sharded=args.sharded,
+                                         request_timeout=args.timeout, reconnect_max_delay=1.0,
+                                         health_check_interval=2.0)
     sio = sioserver.AsyncServer(adapter=factory, cors_allowed_origins="*", ping_interval=5, ping_timeout=5)
     name = args.name
     server_events: list[Any] = []
@@ -211,6 +220,7 @@ if __name__ == "__main__":
     parser.add_argument("--name", default="py")
     parser.add_argument("--key", default="socket.io")
     parser.add_argument("--sharded", action="store_true")
+    parser.add_argument("--streams", action="store_true")
     parser.add_argument("--timeout", type=float, default=5.0)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

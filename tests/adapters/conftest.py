@@ -61,7 +61,8 @@ class Cluster:
         self.nodes: list[ClusterNode] = []
 
     def start(self, *specs: tuple[str, str], redis: str, key: str = "socket.io", sharded: bool = False,
-              timeout: float | None = None) -> list[ClusterNode]:
+              timeout: float | None = None, extra: tuple[str, ...] = ()) -> list[ClusterNode]:
+        """``extra``: more arguments for every node (``--streams``: the Redis Streams adapters)."""
         started = []
         for kind, name in specs:
             if kind == "py":
@@ -74,6 +75,7 @@ class Cluster:
                 env = {**os.environ, "NODE_PATH": str(node.INTEROP / "node_modules")}
             if sharded:
                 argv.append("--sharded")
+            argv.extend(extra)
             log_path = self.logdir / f"{kind}-{name}-{len(self.nodes)}.log"
             node_ = ClusterNode(kind, name, argv, log_path, env)
             self.nodes.append(node_)

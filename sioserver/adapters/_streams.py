@@ -1,0 +1,374 @@
+"""One server's use of a Redis stream: a supervised ``XREAD BLOCK`` reader and an ordered ``XADD`` writer.
+
+* The **reader** owns one connection. It first learns where the stream ends (``XREVRANGE + - COUNT 1``),
+  then loops on ``XREAD BLOCK <block> COUNT <read_count> STREAMS <name> <last id>``, handing each entry
+  (``id``, ``{field: value}``) to :attr:`StreamLink.on_entry`. When the connection fails it is replaced
+  after a backoff with jitter, forever, and reading resumes after the last id read: entries added
+  while it was away are read then (unless Redis itself lost them, as a restart without persistence does).
+* The **writer** is a queue drained by one task in pipelines of ``XADD <name> MAXLEN ~ <max_len> *``,
+  in order; each entry's future gets the id Redis gave it. An entry that cannot be written is counted
+  and logged (``messages_lost``) and its future fails; while Redis is known to be away entries fail at
+  once instead of piling up.
+* Plain commands (``XRANGE``, ``SET .. PX``, ``GET``+``DEL``) for the sessions of connection state
+  recovery go through a small pool.
+
+Nothing here raises into the server but the commands' own calls; failures become log lines, counters
+and the :attr:`StreamLink.healthy` flag.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections import Counter, deque
+from collections.abc import Callable
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.connection import ConnectionPool
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from ._resp import LossLog, safe_url
+from .errors import RedisUnavailableError
+from .requests import bounded
+
+__all__ = ["Entry", "StreamLink"]
+
+Entry = tuple[str, dict[str, str]]
+"""A stream entry: its id and its fields (decoded as UTF-8)."""
+
+_FAILURES = (RedisError, OSError, asyncio.TimeoutError, ConnectionError, EOFError)
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, (bytes, bytearray)) else str(value)
+
+
+def entries_of(raw: Any) -> list[Entry]:
+    """``[(id, [k, v, ...] | {k: v})...]`` as redis-py returns XRANGE/XREAD entries, decoded."""
+    out: list[Entry] = []
+    for item in raw or ():
+        entry_id, fields = item[0], item[1]
+        if isinstance(fields, dict):
+            pairs = {_text(k): _text(v) for k, v in fields.items()}
+        else:
+            pairs = {_text(fields[i]): _text(fields[i + 1]) for i in range(0, len(fields) - 1, 2)}
+        out.append((_text(entry_id), pairs))
+    return out
+
+
+class _Pending:
+    __slots__ = ("fields", "future", "size")
+
+    def __init__(self, fields: dict[str, str], future: asyncio.Future[str]) -> None:
+        self.fields = fields
+        self.future = future
+        self.size = sum(len(v) for v in fields.values())
+
+
+def _retrieved(future: asyncio.Future[str]) -> None:
+    """Whoever dropped the future does not get "exception was never retrieved" logged."""
+    if not future.cancelled():
+        future.exception()
+
+
+class StreamLink:
+    """A reader and a writer on one Redis stream (see the module docstring)."""
+
+    def __init__(
+        self,
+        url: str,
+        stream: str,
+        *,
+        logger: logging.Logger,
+        stats: Counter[str],
+        max_len: int = 10_000,
+        read_count: int = 100,
+        block_time: float = 5.0,
+        connect_timeout: float = 2.0,
+        command_timeout: float = 3.0,
+        reconnect_min_delay: float = 0.1,
+        reconnect_max_delay: float = 5.0,
+        max_queue: int = 100_000,
+        max_batch: int = 256,
+        redis_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.url = url
+        self.stream = stream
+        self.log = logger
+        self.stats = stats
+        self.max_len = max_len
+        self.read_count = read_count
+        self.block_ms = max(1, round(block_time * 1000))
+        self.command_timeout = command_timeout
+        self.connect_timeout = connect_timeout
+        self.reconnect_min_delay = reconnect_min_delay
+        self.reconnect_max_delay = reconnect_max_delay
+        self.max_queue = max_queue
+        self.max_batch = max_batch
+        common: dict[str, Any] = {
+            "socket_connect_timeout": connect_timeout,
+            "retry": Retry(NoBackoff(), 0),  # this module decides when to try again, not redis-py
+            **(redis_options or {}),
+            "protocol": 2,
+        }
+        self._pool = ConnectionPool.from_url(url, socket_timeout=command_timeout, **common)
+        self._read_pool = ConnectionPool.from_url(url, socket_timeout=block_time + command_timeout + 1,
+                                                  max_connections=1, **common)
+        self.redis = Redis(connection_pool=self._pool)
+        self._reader_client = Redis(connection_pool=self._read_pool)
+        #: called with each entry read (its id, its fields), in stream order
+        self.on_entry: Callable[[str, dict[str, str]], None] = lambda entry_id, fields: None
+        self.last_id: str | None = None
+        self._reading = False
+        self._write_ok = True
+        self._write_failures = 0
+        self._write_retry_at = 0.0
+        self._queue: deque[_Pending] = deque()
+        self._wake: asyncio.Event | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._waiters: list[asyncio.Future[None]] = []
+        self._closing = False
+        self.lost = LossLog(logger, stats, "messages_lost", "not added to the Redis stream (local clients still "
+                                                            "got them)")
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def reading(self) -> bool:
+        """The reader knows its place in the stream and its last XREAD went through."""
+        return self._reading
+
+    @property
+    def healthy(self) -> bool:
+        return self._reading and self._write_ok
+
+    def ensure_running(self) -> bool:
+        if self._closing:
+            return False
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        if self._loop is None:
+            self._loop = loop
+            self._wake = asyncio.Event()
+        elif self._loop is not loop:
+            raise RuntimeError("a RedisStreamsAdapter is used from two event loops; create one adapter per loop")
+        if self._reader is None:
+            self._reader = loop.create_task(self._read_loop(), name="sioserver-redis-stream-reader")
+        if self._writer is None:
+            self._writer = loop.create_task(self._write_loop(), name="sioserver-redis-stream-writer")
+        return True
+
+    async def wait_ready(self, timeout: float) -> bool:
+        """Wait until :attr:`healthy` (the reader placed, the writer not failing); False after ``timeout``."""
+        self.ensure_running()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self.healthy:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            waiter = loop.create_future()
+            self._waiters.append(waiter)
+            try:
+                await asyncio.wait((waiter,), timeout=remaining)
+            finally:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+        return True
+
+    def _changed(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # ------------------------------------------------------------------ reader
+
+    async def _read_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        down_since: float | None = None
+        delay = self.reconnect_min_delay
+        last_warning = 0.0
+        while not self._closing:
+            try:
+                if self.last_id is None:
+                    tail = await self._reader_client.xrevrange(self.stream, "+", "-", count=1)
+                    self.last_id = entries_of(tail)[0][0] if tail else "0-0"
+                if not self._reading:
+                    self._reading = True
+                    self._changed()
+                reply: Any = await self._reader_client.xread({self.stream: self.last_id}, count=self.read_count,
+                                                        block=self.block_ms)
+                if down_since is not None:
+                    self.log.warning("redis streams adapter: reading %s from %s again after %.1fs",
+                                     self.stream, safe_url(self.url), loop.time() - down_since)
+                    down_since = None
+                    delay = self.reconnect_min_delay
+                    self.stats["reconnects"] += 1
+                    self._write_retry_at = 0.0  # Redis is back: the writer tries again at once
+                for item in reply or ():
+                    for entry_id, fields in entries_of(item[1]):
+                        self.last_id = entry_id
+                        self.stats["received"] += 1
+                        try:
+                            self.on_entry(entry_id, fields)
+                        except Exception:
+                            self.stats["handler_errors"] += 1
+                            self.log.exception("redis streams adapter: handling entry %s failed", entry_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if self._reading:
+                    self._reading = False
+                    self._changed()
+                now = loop.time()
+                if down_since is None:
+                    down_since = last_warning = now
+                    self.stats["reader_disconnects"] += 1
+                    self.log.warning("redis streams adapter: cannot read %s from %s (%s: %s); retrying with backoff",
+                                     self.stream, safe_url(self.url), type(exc).__name__, exc)
+                elif now - last_warning >= 30:
+                    last_warning = now
+                    self.log.warning("redis streams adapter: still cannot read %s after %.0fs (%s: %s)",
+                                     self.stream, now - down_since, type(exc).__name__, exc)
+                with contextlib.suppress(Exception):
+                    await self._read_pool.disconnect()
+                await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+                delay = min(delay * 2, self.reconnect_max_delay)
+
+    # ------------------------------------------------------------------ writer
+
+    def add(self, fields: dict[str, str]) -> asyncio.Future[str] | None:
+        """Queue an ``XADD``; the future gets the entry's id (fails when it cannot be written). None
+        (counted as lost) when the link is closed or there is no running loop."""
+        if not self.ensure_running():
+            self.lost.add(1, "the adapter is closed" if self._closing else "no running event loop")
+            return None
+        assert self._loop is not None and self._wake is not None
+        future: asyncio.Future[str] = self._loop.create_future()
+        future.add_done_callback(_retrieved)
+        if len(self._queue) >= self.max_queue:
+            self.lost.add(1, f"the write queue is full ({len(self._queue)} entries; max_queue={self.max_queue})")
+            future.set_exception(RedisUnavailableError("the write queue is full"))
+            return future
+        self._queue.append(_Pending(fields, future))
+        self._wake.set()
+        return future
+
+    async def _write_loop(self) -> None:
+        assert self._wake is not None
+        wake = self._wake
+        queue = self._queue
+        loop = asyncio.get_running_loop()
+        while True:
+            if not queue:
+                wake.clear()
+                await wake.wait()
+                continue
+            batch = [queue.popleft() for _ in range(min(len(queue), self.max_batch))]
+            if not self._write_ok and loop.time() < self._write_retry_at:
+                self._fail(batch, "Redis is unreachable")
+                continue
+            try:
+                async with asyncio.timeout(self.command_timeout + 1):
+                    pipe = self.redis.pipeline(transaction=False)
+                    for pending in batch:
+                        pipe.xadd(self.stream, pending.fields,  # type: ignore[arg-type]
+                                  maxlen=self.max_len, approximate=True)
+                    results = list(await pipe.execute(raise_on_error=False))
+            except asyncio.CancelledError:
+                self._fail(batch, "the adapter closed")
+                raise
+            except Exception as exc:
+                if self._write_ok:
+                    self._write_ok = False
+                    self._changed()
+                self._write_failures += 1
+                pause = min(2.0, 0.05 * 2 ** min(self._write_failures, 6))
+                self._write_retry_at = loop.time() + pause * random.uniform(0.5, 1.0)
+                self.stats["publish_errors"] += 1
+                self._fail(batch, f"{type(exc).__name__}: {exc}")
+                continue
+            if not self._write_ok:
+                self.log.warning("redis streams adapter: writing to %s again", self.stream)
+                self._write_ok = True
+                self._changed()
+            if self.lost.started is not None:
+                self.lost.resolved()
+            self._write_failures = 0
+            for pending, result in zip(batch, results, strict=False):
+                if isinstance(result, BaseException):
+                    self.stats["publish_errors"] += 1
+                    self._fail([pending], f"Redis refused XADD: {result}")
+                else:
+                    self.stats["published"] += 1
+                    if not pending.future.done():
+                        pending.future.set_result(_text(result))
+
+    def _fail(self, batch: list[_Pending], reason: str) -> None:
+        self.lost.add(len(batch), reason)
+        for pending in batch:
+            if not pending.future.done():
+                pending.future.set_exception(RedisUnavailableError(reason))
+
+    # ------------------------------------------------------------------ commands
+
+    async def _command(self, what: str, call: Any) -> Any:
+        self.ensure_running()
+        try:
+            return await bounded(call, self.command_timeout + 1)
+        except _FAILURES as exc:
+            raise RedisUnavailableError(f"{what} failed: {type(exc).__name__}: {exc}") from exc
+
+    async def xrange(self, start: str, end: str, count: int | None = None) -> list[Entry]:
+        raw = await self._command("XRANGE", self.redis.xrange(self.stream, start, end, count=count))
+        return entries_of(raw)
+
+    async def set_px(self, key: str, value: str, ttl_ms: int) -> None:
+        await self._command("SET", self.redis.set(key, value, px=max(1, ttl_ms)))
+
+    async def get_del(self, key: str) -> str | None:
+        """``MULTI GET DEL EXEC`` (as the Node adapter does: GETDEL needs Redis 6.2)."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.get(key)
+        pipe.delete(key)
+        results = await self._command("GET+DEL", pipe.execute())
+        value = results[0] if results else None
+        return None if value is None else _text(value)
+
+    # ------------------------------------------------------------------ close
+
+    async def close(self, flush_timeout: float = 1.0) -> None:
+        """Write what is queued (for up to ``flush_timeout`` seconds), then stop both tasks."""
+        if self._closing:
+            return
+        if self._writer is not None and self._queue and self._write_ok:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + flush_timeout
+            while self._queue and loop.time() < deadline:
+                await asyncio.sleep(0.01)
+        self._closing = True
+        self._reading = False
+        tasks = [t for t in (self._reader, self._writer) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._queue:
+            self._fail(list(self._queue), "the adapter closed before they could be written")
+            self._queue.clear()
+        for client in (self.redis, self._reader_client):
+            with contextlib.suppress(Exception):
+                await client.aclose()
+        for pool in (self._pool, self._read_pool):
+            with contextlib.suppress(Exception):
+                await pool.disconnect()
+        self._changed()

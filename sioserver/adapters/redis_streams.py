@@ -1,0 +1,409 @@
+"""The Redis Streams adapter: the wire of ``@socket.io/redis-streams-adapter`` 0.3, so sioserver processes
+and Node socket.io servers using that package share one cluster.
+
+::
+
+    sio = sioserver.AsyncServer(adapter=sioserver.RedisStreamsAdapter("redis://localhost:6379/0"))
+
+It is socket.io-adapter's cluster protocol (:class:`~sioserver.adapters.cluster.ClusterAdapter`) over
+two Redis carriers, as the Node package splits them:
+
+* **The stream** ``<stream_name>`` (one for every namespace): broadcasts without acks, ``socketsJoin``,
+  ``socketsLeave``, ``disconnectSockets``. Each message is one entry added with ``XADD <stream> MAXLEN ~
+  <max_len> *`` with the fields ``uid`` (the sending server), ``nsp``, ``type`` (the
+  :class:`~sioserver.adapters.MessageType`, as a decimal string) and ``data``: ``JSON.stringify`` of the
+  message's data, or, when the data of a broadcast or an answer holds binary, the base64 of its msgpack.
+  Every server reads the stream with ``XREAD BLOCK``. The entry id is the broadcast's *offset*, what a
+  client of connection state recovery resumes from.
+* **Pub/Sub**, for what is useless to keep: requests (``fetchSockets``, ``serverSideEmit``, broadcasts
+  with acks) are msgpack messages ``PUBLISH``\\ ed on ``<channel_prefix>#<nsp>#``; answers go to the
+  asker's own ``<channel_prefix>#<nsp>#<uid>#``. The servers of a namespace are counted with
+  ``PUBSUB NUMSUB <channel_prefix>#<nsp>#``.
+
+Sessions of connection state recovery are kept in Redis under ``<session_key_prefix><pid>`` (base64 of
+msgpack, ``SET .. PX <max_disconnection_duration>``), taken back with ``GET``+``DEL``, and the packets a
+client missed are read again from the stream (``XRANGE`` from its offset), so it recovers on any server.
+
+Losing Redis never crashes or blocks the server: local delivery always happens; what cannot be written
+is counted (``stats["messages_lost"]``) and logged; the reader reconnects with backoff and resumes
+after the last entry it read; requests are answered by this server alone meanwhile
+(``stats["degraded"]``). :attr:`RedisStreamsAdapter.healthy` tells whether every server's reader,
+writer and subscriber are connected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import logging
+import weakref
+from collections import Counter
+from typing import Any
+
+from ..server.protocols import AdapterNamespace
+from ._link import RedisLink
+from ._streams import StreamLink
+from ._wire import has_binary, json_bytes, pack, unpack
+from .cluster import MAY_HOLD_BINARY, ClusterAdapter, ClusterMessage, ClusterNode, MessageType, Offset
+from .errors import MessageTooLargeError
+from .redis_common import DEFAULT_PUBLISH_MAX_BYTES
+
+__all__ = ["RedisStreamsAdapter", "RedisStreamsNamespaceAdapter", "StreamsTransport", "decode_entry",
+           "encode_entry"]
+
+log = logging.getLogger("sioserver.redis")
+
+
+# ------------------------------------------------------------------------------------------ wire
+
+
+def is_ephemeral(message: ClusterMessage) -> bool:
+    """What the Node package sends over Pub/Sub instead of the stream (``isEphemeral``)."""
+    kind = message.get("type")
+    if kind == MessageType.BROADCAST:
+        data = message.get("data")
+        return isinstance(data, dict) and data.get("requestId") is not None
+    return kind in (MessageType.SERVER_SIDE_EMIT, MessageType.FETCH_SOCKETS)
+
+
+def encode_entry(message: ClusterMessage, *, lenient: bool = False) -> dict[str, str]:
+    """A message as the fields of a stream entry (``RedisStreamsAdapter.encode`` of the Node package)."""
+    kind = int(message["type"])
+    fields = {"uid": str(message.get("uid")), "nsp": str(message.get("nsp")), "type": str(kind)}
+    data = message.get("data")
+    if data is not None:
+        if kind in MAY_HOLD_BINARY and has_binary(data):
+            fields["data"] = base64.b64encode(pack(data)).decode("ascii")
+        else:
+            fields["data"] = json_bytes(data, lenient=lenient).decode()
+    return fields
+
+
+def decode_entry(fields: dict[str, str]) -> ClusterMessage:
+    """The message of a stream entry; ``ValueError`` when it is not one."""
+    try:
+        kind = int(fields.get("type", ""), 10)
+    except ValueError:
+        raise ValueError(f"no message type in {sorted(fields)}") from None
+    message: ClusterMessage = {"uid": fields.get("uid"), "nsp": fields.get("nsp"), "type": kind}
+    raw = fields.get("data")
+    if raw:
+        if raw.startswith("{"):
+            message["data"] = json.loads(raw)
+        else:
+            try:
+                message["data"] = unpack(base64.b64decode(raw, validate=True))
+            except binascii.Error as exc:
+                raise ValueError(f"invalid base64: {exc}") from None
+    return message
+
+
+def _entry_size(fields: dict[str, str]) -> int:
+    return sum(len(k) + len(v) for k, v in fields.items())
+
+
+def _pack_lenient(message: ClusterMessage) -> bytes:
+    """msgpack of an answer; what msgpack cannot hold becomes what JSON would make of it (or null)."""
+    try:
+        return pack(message)
+    except (TypeError, ValueError):
+        return pack(json.loads(json_bytes(message, lenient=True)))
+
+
+def _what(message: ClusterMessage) -> str:
+    try:
+        kind = MessageType(message["type"]).name
+    except (KeyError, ValueError):
+        kind = str(message.get("type"))
+    return f"a {kind} message in {message.get('nsp')}"
+
+
+# ------------------------------------------------------------------------------------- transport
+
+
+class _Server:
+    """What the namespaces of one server share: the Pub/Sub link, the stream link, who gets what."""
+
+    def __init__(self, factory: RedisStreamsAdapter) -> None:
+        self.link = RedisLink(factory.url, logger=factory.logger, stats=factory.stats, **factory._link_options)
+        self.stream = StreamLink(factory.url, factory.stream_name, logger=factory.logger, stats=factory.stats,
+                                 **factory._stream_options)
+        self.transports: dict[str, StreamsTransport] = {}
+        self.adapters: set[RedisStreamsNamespaceAdapter] = set()
+        self.stream.on_entry = self.on_entry
+
+    @property
+    def healthy(self) -> bool:
+        return self.link.healthy and self.stream.healthy
+
+    def on_entry(self, entry_id: str, fields: dict[str, str]) -> None:
+        nsp = fields.get("nsp")
+        if not nsp:
+            return
+        transport = self.transports.get(nsp)
+        if transport is not None:
+            transport.on_entry(entry_id, fields)
+
+    async def wait_ready(self, timeout: float) -> bool:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        if not await self.link.wait_ready(timeout):
+            return False
+        return await self.stream.wait_ready(max(deadline - loop.time(), 0))
+
+    async def close(self) -> None:
+        await self.stream.close()
+        await self.link.close()
+
+
+class StreamsTransport:
+    """The :class:`~sioserver.adapters.cluster.ClusterTransport` of one namespace (see the module docstring)."""
+
+    def __init__(self, factory: RedisStreamsAdapter, server: _Server, namespace: str) -> None:
+        self.server = server
+        self.link = server.link
+        self.stream = server.stream
+        self.namespace = namespace
+        self.stats = factory.stats
+        self.log = factory.logger
+        self.max_bytes = factory.publish_max_bytes
+        self.channel = f"{factory.channel_prefix}#{namespace}#".encode()
+        self.private_channel = b""
+        self.node: ClusterNode | None = None
+
+    @property
+    def healthy(self) -> bool:
+        return self.server.healthy
+
+    def start(self, node: ClusterNode) -> None:
+        self.node = node
+        self.private_channel = self.channel + node.uid.encode() + b"#"
+        self.server.transports[self.namespace] = self
+        self.link.subscribe("sub", self.channel, self._on_pubsub)
+        self.link.subscribe("sub", self.private_channel, self._on_pubsub)
+        self.link.ensure_running()
+        self.stream.ensure_running()
+
+    async def close(self) -> None:
+        if self.node is not None:
+            self.link.unsubscribe("sub", self.channel)
+            self.link.unsubscribe("sub", self.private_channel)
+            if self.server.transports.get(self.namespace) is self:
+                del self.server.transports[self.namespace]
+        self.node = None
+
+    # ---------------------------------------------------------------- receiving
+
+    def on_entry(self, entry_id: str, fields: dict[str, str]) -> None:
+        try:
+            message = decode_entry(fields)
+        except ValueError as exc:
+            self.stats["malformed"] += 1
+            self.log.debug("redis streams adapter: entry %s is not a message: %s", entry_id, exc)
+            return
+        if self.node is not None:
+            self.node.on_message(message, entry_id)
+
+    def _on_pubsub(self, channel: bytes, payload: bytes) -> None:
+        try:
+            message = unpack(payload)
+        except ValueError:
+            self.stats["malformed"] += 1
+            return
+        if not isinstance(message, dict):
+            self.stats["malformed"] += 1
+            return
+        if self.node is not None:
+            self.node.on_message(message)
+
+    # ------------------------------------------------------------------ sending
+
+    def _check(self, message: ClusterMessage, size: int) -> None:
+        if size > self.max_bytes:
+            self.stats["too_large"] += 1
+            raise MessageTooLargeError(_what(message), size, self.max_bytes)
+
+    def publish(self, message: ClusterMessage) -> asyncio.Future[Offset] | None:
+        if is_ephemeral(message):
+            payload = pack(message)
+            self._check(message, len(payload))
+            self.link.publish(self.channel, payload)
+            return None
+        fields = encode_entry(message)
+        self._check(message, _entry_size(fields))
+        return self.stream.add(fields)
+
+    def publish_response(self, requester: str, response: ClusterMessage) -> None:
+        payload = _pack_lenient(response)
+        self._check(response, len(payload))
+        self.link.publish(self.channel + requester.encode() + b"#", payload)
+
+    async def server_count(self) -> int:
+        if not self.link.subscriber_ready:
+            return 1
+        return await self.link.numsub(self.channel)
+
+
+# --------------------------------------------------------------------------------------- adapters
+
+
+class RedisStreamsNamespaceAdapter(ClusterAdapter):
+    """One namespace on the wire of ``@socket.io/redis-streams-adapter``."""
+
+    def __init__(self, namespace: AdapterNamespace, factory: RedisStreamsAdapter, server: _Server) -> None:
+        self.factory = factory
+        self.server = server
+        self.streams_transport = StreamsTransport(factory, server, namespace.name)
+        super().__init__(namespace, self.streams_transport, request_timeout=factory.request_timeout,
+                         stats=factory.stats, logger=factory.logger)
+
+    async def wait_ready(self, timeout: float = 5.0) -> bool:
+        """Subscribe and place the reader; wait until both work (False after ``timeout`` seconds)."""
+        self.start()
+        return await self.server.wait_ready(timeout)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        await super().close()
+        await self.factory._release(self)
+
+
+class RedisStreamsAdapter:
+    """A factory of Redis Streams adapters, one per namespace: ``AsyncServer(adapter=RedisStreamsAdapter(url))``.
+
+    Options (the Node package's names in brackets):
+
+    ``url``
+        ``redis://[[user]:password@]host[:port][/db]``, ``rediss://`` for TLS, ``unix://path``.
+    ``stream_name`` [streamName]
+        The stream every namespace's messages go through (``socket.io``).
+    ``max_len`` [maxLen]
+        The stream is trimmed to about this many entries (``MAXLEN ~``; 10,000): how far back a
+        recovering client can be served.
+    ``read_count`` [readCount]
+        Entries fetched per ``XREAD`` (100).
+    ``session_key_prefix`` [sessionKeyPrefix]
+        Where recovery sessions are kept (``sio:session:``).
+    ``channel_prefix`` [channelPrefix]
+        The prefix of the Pub/Sub channels of requests and answers (``socket.io``).
+    ``block_time`` [blockTimeInMs, in seconds here]
+        How long one ``XREAD`` blocks (5 s); a dead connection is noticed within that and ``command_timeout``.
+    ``request_timeout``
+        Seconds to wait for every server to answer a request (5).
+    ``publish_max_bytes``
+        The largest message written or published, encoded; larger raise
+        :class:`~sioserver.adapters.MessageTooLargeError` before anything is sent, even locally.
+    ``connect_timeout``, ``command_timeout``, ``reconnect_min_delay``, ``reconnect_max_delay``,
+    ``health_check_interval``, ``max_queue``, ``redis_options``, ``logger``
+        As :class:`~sioserver.RedisAdapter`'s.
+
+    Attributes: :attr:`healthy`, and :attr:`stats`, a ``Counter`` shared by every adapter made here:
+    ``published``, ``received``, ``messages_lost``, ``publish_errors``, ``too_large``, ``malformed``,
+    ``handler_errors``, ``reader_disconnects``, ``subscriber_disconnects``, ``reconnects``,
+    ``request_timeouts``, ``degraded``.
+    """
+
+    def __init__(
+        self,
+        url: str = "redis://localhost:6379/0",
+        *,
+        stream_name: str = "socket.io",
+        max_len: int = 10_000,
+        read_count: int = 100,
+        session_key_prefix: str = "sio:session:",
+        channel_prefix: str = "socket.io",
+        block_time: float = 5.0,
+        request_timeout: float = 5.0,
+        publish_max_bytes: int = DEFAULT_PUBLISH_MAX_BYTES,
+        connect_timeout: float = 2.0,
+        command_timeout: float = 3.0,
+        reconnect_min_delay: float = 0.1,
+        reconnect_max_delay: float = 5.0,
+        health_check_interval: float = 5.0,
+        max_queue: int = 100_000,
+        redis_options: dict[str, Any] | None = None,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        if not isinstance(url, str) or "://" not in url:
+            raise ValueError(f"RedisStreamsAdapter needs a redis:// URL, not {url!r}")
+        if min(max_len, read_count, request_timeout, publish_max_bytes, max_queue, block_time) <= 0:
+            raise ValueError("max_len, read_count, block_time, request_timeout, publish_max_bytes and max_queue "
+                             "must be positive")
+        if not 0 < reconnect_min_delay <= reconnect_max_delay:
+            raise ValueError("need 0 < reconnect_min_delay <= reconnect_max_delay")
+        self.url = url
+        self.stream_name = stream_name
+        self.max_len = int(max_len)
+        self.read_count = int(read_count)
+        self.session_key_prefix = session_key_prefix
+        self.channel_prefix = channel_prefix
+        self.request_timeout = float(request_timeout)
+        self.publish_max_bytes = int(publish_max_bytes)
+        self.logger = logger or log
+        self.stats: Counter[str] = Counter()
+        options = dict(redis_options or {})
+        self._link_options: dict[str, Any] = {
+            "connect_timeout": connect_timeout, "command_timeout": command_timeout,
+            "reconnect_min_delay": reconnect_min_delay, "reconnect_max_delay": reconnect_max_delay,
+            "health_check_interval": health_check_interval, "max_queue": max_queue, "redis_options": options,
+        }
+        self._stream_options: dict[str, Any] = {
+            "max_len": self.max_len, "read_count": self.read_count, "block_time": float(block_time),
+            "connect_timeout": connect_timeout, "command_timeout": command_timeout,
+            "reconnect_min_delay": reconnect_min_delay, "reconnect_max_delay": reconnect_max_delay,
+            "max_queue": max_queue, "redis_options": options,
+        }
+        # one set of connections per server: NUMSUB counts subscriber connections
+        self._servers: weakref.WeakKeyDictionary[object, _Server] = weakref.WeakKeyDictionary()
+        self._live: list[_Server] = []
+
+    def __repr__(self) -> str:
+        return f"<RedisStreamsAdapter stream={self.stream_name!r} healthy={self.healthy}>"
+
+    def __call__(self, namespace: AdapterNamespace) -> RedisStreamsNamespaceAdapter:
+        server = self._servers.get(namespace.server)
+        if server is None or server not in self._live:
+            server = _Server(self)
+            self._servers[namespace.server] = server
+            self._live.append(server)
+        adapter = RedisStreamsNamespaceAdapter(namespace, self, server)
+        server.adapters.add(adapter)
+        return adapter
+
+    @property
+    def adapters(self) -> list[RedisStreamsNamespaceAdapter]:
+        return [a for server in self._live for a in server.adapters]
+
+    @property
+    def healthy(self) -> bool:
+        """Every server's subscriber, stream reader and writer work (False before the first namespace)."""
+        return bool(self._live) and all(server.healthy for server in self._live)
+
+    async def wait_ready(self, timeout: float = 5.0) -> bool:
+        """Start the adapters made so far and wait until :attr:`healthy` (False after ``timeout`` s)."""
+        for adapter in self.adapters:
+            adapter.start()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        for server in list(self._live):
+            if not await server.wait_ready(max(deadline - loop.time(), 0)):
+                return False
+        return True
+
+    async def close(self) -> None:
+        """Close every adapter and connection (the server's shutdown does this for its namespaces)."""
+        for adapter in self.adapters:
+            await adapter.close()
+        for server in list(self._live):
+            await server.close()
+        self._live.clear()
+
+    async def _release(self, adapter: RedisStreamsNamespaceAdapter) -> None:
+        server = adapter.server
+        server.adapters.discard(adapter)
+        if not server.adapters and server in self._live:
+            self._live.remove(server)
+            await server.close()
