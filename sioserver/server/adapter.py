@@ -12,6 +12,12 @@ A broadcast encodes its packet once (:class:`SharedMessage`) and hands the engin
 :class:`~sioserver.engine.transport.SharedPacket` objects for every recipient: the engine frames each
 once, writes the same frame bytes to every plain WebSocket, and keeps references (not copies) for the
 clients that cannot take it yet.
+
+Connection state recovery (:mod:`.recovery`): an adapter keeps what a client needs to come back after
+a dropped transport. :meth:`Adapter.persist_session` and :meth:`Adapter.restore_session` are the
+interface (the base class keeps nothing: no client recovers); :class:`MemoryAdapter` implements it in
+this process with a bounded :class:`~.recovery.MemorySessionStore`, and gives every broadcast it keeps
+an offset (:func:`~.recovery.offset_wanted`). A cluster adapter implements both across servers.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..engine.transport import SharedPacket
 from ..proto.socketio import Encoded, Packet
+from .recovery import MemorySessionStore, PersistedSession, RestoredSession, encoded_size, offset_wanted, with_offset
 
 if TYPE_CHECKING:
     from .observer import Observer
@@ -164,7 +171,10 @@ class Adapter:
 
     def broadcast(self, packet: Packet, opts: BroadcastOptions) -> int:
         """Deliver to every local target; returns how many sockets it was written to."""
-        shared = SharedMessage(self.namespace.encode(packet), opts.compress)
+        return self.write_broadcast(packet, opts, SharedMessage(self.namespace.encode(packet), opts.compress))
+
+    def write_broadcast(self, packet: Packet, opts: BroadcastOptions, shared: SharedMessage) -> int:
+        """Write ``shared`` (``packet`` encoded) to every local target; how many sockets it reached."""
         observer = self.namespace.observer
         if observer is not None:
             return self._observed_broadcast(observer, shared, packet, opts)
@@ -257,6 +267,55 @@ class Adapter:
     async def server_count(self) -> int:
         return 1
 
+    # ------------------------------------------------ connection state recovery
+
+    def persist_session(self, session: PersistedSession) -> None:
+        """Keep ``session`` (a socket gone for a recoverable reason) for
+        ``namespace.recovery.max_disconnection_duration`` seconds, where :meth:`restore_session` can
+        find it by its pid (on any server of the cluster, for a cluster adapter). Called only when
+        recovery is on. Never blocks: an adapter that stores remotely queues the write and logs a failure.
+        The base adapter keeps nothing."""
+
+    async def restore_session(self, pid: str, offset: str) -> RestoredSession | None:
+        """The session persisted under ``pid``, with the broadcasts after ``offset`` that reach its rooms
+        (``missed_packets``, their data arrays with their offsets, oldest first); ``None`` when the pid is
+        unknown or expired, or when the packets after ``offset`` are no longer all held. A session is
+        handed out at most once. The client's values are untrusted strings: check them. An exception
+        counts as ``None`` (logged). The base adapter: always ``None``."""
+        return None
+
 
 class MemoryAdapter(Adapter):
-    """The default adapter: one process, nothing to install."""
+    """The default adapter: one process, nothing to install.
+
+    With connection state recovery on, it keeps sessions and broadcasts in a
+    :class:`~.recovery.MemorySessionStore` (``self.store``) bounded by age, count and bytes, and
+    appends each kept broadcast's offset to its arguments.
+    """
+
+    def __init__(self, namespace: AdapterNamespace) -> None:
+        super().__init__(namespace)
+        recovery = namespace.recovery
+        self.store: MemorySessionStore | None = (None if recovery is None
+                                                 else MemorySessionStore(recovery, namespace.stats))
+
+    async def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
+        await super().close()
+
+    def broadcast(self, packet: Packet, opts: BroadcastOptions) -> int:
+        store = self.store
+        if store is None or not offset_wanted(packet, opts):
+            return super().broadcast(packet, opts)
+        packet = with_offset(packet, store.next_offset)
+        shared = SharedMessage(self.namespace.encode(packet), opts.compress)
+        store.keep(packet.data, opts, encoded_size(shared.messages))
+        return self.write_broadcast(packet, opts, shared)
+
+    def persist_session(self, session: PersistedSession) -> None:
+        if self.store is not None:
+            self.store.persist(session)
+
+    async def restore_session(self, pid: str, offset: str) -> RestoredSession | None:
+        return None if self.store is None else self.store.restore(pid, offset)

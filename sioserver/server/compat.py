@@ -61,6 +61,12 @@ class ServerCompat:
         except UnknownSidError:
             return []
 
+    def recovered(self, sid: str, namespace: str | None = None) -> bool:
+        """Whether ``sid``'s connection got back its sid, rooms and session data after a dropped transport
+        (connection state recovery; Node's ``socket.recovered``): true inside its connect handler, which
+        then may skip what the first connect did. :class:`~sioserver.UnknownSidError` for an unknown sid."""
+        return self._socket(sid, namespace).recovered
+
     async def get_session(self, sid: str, namespace: str | None = None) -> dict[str, Any]:
         return self._socket(sid, namespace).session
 

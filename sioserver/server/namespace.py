@@ -14,17 +14,19 @@ import inspect
 import logging
 import re
 import secrets
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from ..engine.session import DisconnectReason
 from ..exceptions import ConnectionRefusedError
-from ..proto.socketio import ACK, Encoded, Packet, args_of, disconnect_packet
+from ..proto.socketio import ACK, EVENT, Encoded, Packet, args_of, disconnect_packet
 from . import eager
+from .adapter import Adapter
 from .protocols import ServerEventResponder
+from .recovery import RECOVERABLE_REASONS, PersistedSession, RecoveryOptions, RestoredSession
 
 if TYPE_CHECKING:
-    from .adapter import Adapter
     from .client import Client
     from .observer import Observer
     from .server import AsyncServer
@@ -35,6 +37,7 @@ __all__ = ["AsyncNamespace", "Handlers", "Namespace", "NamespaceMatcher"]
 log = logging.getLogger("sioserver.server")
 
 Handler = Callable[..., Any]
+_no_restore = Adapter.restore_session
 NamespaceMatcher = str | re.Pattern[str] | Callable[[str, Any], bool]
 
 
@@ -130,7 +133,12 @@ class Namespace:
         self._running_handlers: dict[str, int] = {}
         self._ack_ids = 0
         self.encode: Callable[[Packet], Encoded] = server.parser.encode
+        #: connection state recovery (:mod:`.recovery`), or None
+        self.recovery: RecoveryOptions | None = server.recovery
         self.adapter: Adapter = server.adapter_factory(self)
+        if self.recovery is not None and type(self.adapter).restore_session is _no_restore:
+            log.warning("connection_state_recovery is on, but the adapter of %s (%s) keeps no sessions: "
+                        "no client of it will recover", name, type(self.adapter).__name__)
 
     def __repr__(self) -> str:
         return f"<Namespace {self.name} ({len(self.sockets)} sockets)>"
@@ -146,6 +154,10 @@ class Namespace:
     @property
     def observer(self) -> Observer | None:
         return self.server.observer
+
+    @property
+    def stats(self) -> Counter[str]:
+        return self.server.stats
 
     def start_background_task(self, target: Callable[..., Awaitable[Any]], *args: Any) -> Any:
         return self.server.start_background_task(target, *args)
@@ -176,22 +188,68 @@ class Namespace:
     def connect(self, client: Client, packet: Packet) -> None:
         from .socket import Socket  # noqa: PLC0415 - socket imports this module
 
-        sid = secrets.token_urlsafe(15)
-        socket = Socket(self, client, sid, packet.data)
+        socket = Socket(self, client, secrets.token_urlsafe(15), packet.data)
         client.sockets[self.name] = socket
         if client.connect_timer is not None:
             client.connect_timer.cancel()
             client.connect_timer = None
+        auth = packet.data
+        if self.recovery is not None and isinstance(auth, dict):
+            pid, offset = auth.get("pid"), auth.get("offset")
+            if isinstance(pid, str) and isinstance(offset, str):
+                # the socket is registered with the client (a second CONNECT is a violation) but not
+                # in the namespace until the adapter answers (a Redis one awaits)
+                eager.run(self._restore(socket, pid, offset), None, lambda exc: self._connect_failed(socket, exc))
+                return
+        self._admit(socket, None)
+
+    async def _restore(self, socket: Socket, pid: str, offset: str) -> None:
+        session = None
+        try:
+            session = await self.adapter.restore_session(pid, offset)
+        except Exception as exc:
+            log.info("cannot restore session of %s: %r; a new session", self.name, exc,
+                     extra={"namespace": self.name, "reason": "recovery failed"})
+        if socket.disconnected:  # the client left while the adapter looked: keep the session for the next try
+            if session is not None:
+                self.adapter.persist_session(PersistedSession(session.sid, session.pid, session.rooms, session.data))
+            return
+        if session is not None and session.sid in self.sockets:
+            session = None  # that sid is connected (the old connection is not closed yet): a new session
+        self._admit(socket, session)
+
+    def _admit(self, socket: Socket, session: RestoredSession | None) -> None:
+        """Enter the namespace (with what a restored session brings back), then middlewares and the
+        connect handler; the missed packets are held and follow the CONNECT reply."""
+        rooms: list[str] = []
+        if session is not None:
+            socket.sid = session.sid
+            socket.pid = session.pid
+            socket.recovered = True
+            if isinstance(session.data, dict):
+                socket.session = session.data
+            rooms = [room for room in session.rooms if room != session.sid]
+            held = socket._held
+            if held is not None:
+                for data in session.missed_packets:
+                    try:
+                        held.append(self.encode(Packet(EVENT, self.name, data)))
+                    except (TypeError, ValueError) as exc:
+                        log.error("cannot replay a missed packet to %s: %s", session.sid, exc)
+        elif self.recovery is not None:
+            socket.pid = secrets.token_urlsafe(15)
+        sid = socket.sid
         self.sockets[sid] = socket
-        self.adapter.add_all(sid, (sid,))
+        self.adapter.add_all(sid, (sid, *rooms))
         eager.run(self._run_connect(socket), None, lambda exc: self._connect_failed(socket, exc))
 
     async def _run_connect(self, socket: Socket) -> None:
         handlers = self.handlers
         environ = socket.environ
         auth = socket.auth
+        skip = socket.recovered and self.recovery is not None and self.recovery.skip_middlewares
         try:
-            for middleware in list(handlers.middlewares):
+            for middleware in () if skip else list(handlers.middlewares):
                 result = middleware(socket.sid, environ, auth)
                 if inspect.isawaitable(result):
                     result = await result
@@ -326,6 +384,10 @@ class Namespace:
         handlers = self.handlers
         if was_connected and handlers.disconnecting is not None:
             self._run_handler(socket, handlers.disconnecting, handlers.disconnecting_args, reason)
+        if was_connected and socket.pid is not None and reason in RECOVERABLE_REASONS:
+            rooms = self.adapter.socket_rooms(sid) or ()
+            self.adapter.persist_session(PersistedSession(sid, socket.pid, [sid, *(r for r in rooms if r != sid)],
+                                                          socket.session))
         self.sockets.pop(sid, None)
         self.adapter.delete_all(sid)
         if was_connected:

@@ -27,6 +27,7 @@ SOCKETIO_OPTIONS: dict[str, Any] = {
     "max_backlog": 256,
     "shutdown_grace": 0.0,
     "metrics": False,
+    "connection_state_recovery": None,
     "engineio_logger": None,
     # python-socketio's names, so that its apps port by changing the import
     "client_manager": None,

@@ -17,6 +17,8 @@ an adapter that needs a private name of ``Namespace``, ``Socket`` or ``AsyncServ
     namespace.server                   an opaque key: one per AsyncServer (what a per-server link is keyed by)
     namespace.start_background_task(fn, *args)
     namespace.observer                 the operations hooks (sioserver.server.observer), or None
+    namespace.recovery                 RecoveryOptions when connection state recovery is on, else None
+    namespace.stats                    the server's counters (a collections.Counter) an adapter may add to
 
     recipient.sid / rooms / handshake / session
     recipient.write_shared(message, volatile)
@@ -26,6 +28,7 @@ an adapter that needs a private name of ``Namespace``, ``Socket`` or ``AsyncServ
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -34,6 +37,7 @@ from ..proto.socketio import Encoded, Packet
 if TYPE_CHECKING:
     from .adapter import SharedMessage
     from .observer import Observer
+    from .recovery import RecoveryOptions
 
 __all__ = ["AckHandler", "AdapterNamespace", "Recipient", "ServerEventResponder"]
 
@@ -114,3 +118,12 @@ class AdapterNamespace(Protocol):
     @property
     def observer(self) -> Observer | None:
         """The operations hooks (Admin UI, metrics): room joins and leaves, broadcasts. None: unobserved."""
+
+    @property
+    def recovery(self) -> RecoveryOptions | None:
+        """``connection_state_recovery`` (:class:`~.recovery.RecoveryOptions`), or None when it is off:
+        then an adapter keeps no session and adds no offset."""
+
+    @property
+    def stats(self) -> Counter[str]:
+        """The server's counters (``sio.stats``): an adapter counts what it keeps there."""

@@ -25,6 +25,7 @@ from .namespace import AsyncNamespace, Handlers, Namespace, NamespaceMatcher
 from .observer import Observer, ObserverSet
 from .options import SOCKETIO_OPTIONS, async_mode, logger_for, resolve_adapter, room_set, short
 from .protocols import AdapterNamespace
+from .recovery import RecoveryOptions
 from .socket import Socket
 
 if TYPE_CHECKING:
@@ -113,6 +114,8 @@ class AsyncServer(ClusterAPI, ServerCompat):
         self.ack_timeout = float(opts["ack_timeout"])
         self.max_backlog = int(opts["max_backlog"])
         self.shutdown_grace = float(opts["shutdown_grace"])
+        #: ``connection_state_recovery`` (:mod:`.recovery`), None when off
+        self.recovery = RecoveryOptions.parse(opts["connection_state_recovery"])
         serializer = opts["serializer"]
         if isinstance(serializer, str):
             parser_opts: dict[str, Any] = {"max_depth": opts["max_depth"]}

@@ -54,6 +54,8 @@ class Socket:
         "issued",
         "left_rooms",
         "namespace",
+        "pid",
+        "recovered",
         "session",
         "sid",
     )
@@ -71,6 +73,10 @@ class Socket:
         self._held: list[Encoded] | None = []
         self.issued = time.time()
         self.left_rooms: set[str] | None = None  # the rooms it was in when it went away
+        #: connection state recovery: the private session id (None when recovery is off), and whether
+        #: this socket got back the sid, rooms and data of an earlier connection (Node's socket.recovered)
+        self.pid: str | None = None
+        self.recovered = False
 
     def __repr__(self) -> str:
         return f"<Socket {self.sid} {self.namespace.name}>"
@@ -210,7 +216,8 @@ class Socket:
         held, self._held = self._held, None
         self.connected = True
         self.client.session.release_request()  # the connect handler has run: environ extras may go
-        self.client.write(self.namespace.encode(Packet(CONNECT, self.namespace.name, {"sid": self.sid})))
+        reply = {"sid": self.sid} if self.pid is None else {"sid": self.sid, "pid": self.pid}
+        self.client.write(self.namespace.encode(Packet(CONNECT, self.namespace.name, reply)))
         for encoded in held or ():
             self.client.write(encoded, False)
         observer = self.namespace.server.observer
