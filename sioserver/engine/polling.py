@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..exceptions import EngineIOProtocolError
-from ..proto.engineio import EngineError, Packet, PacketType, decode_payload, encode_payload
+from ..proto.engineio import EngineError
 from .http import BodyTooLarge, HttpRequest, HttpResponse, IncompleteBody, compress_body, error_response
-from .outbox import encode_items
+from .payload import TooManyPackets
 from .session import DisconnectReason, Session
 
 __all__ = ["Polling", "PollingConfig"]
@@ -27,9 +27,6 @@ log = logging.getLogger("sioserver.engine")
 
 _TEXT_HEADERS = [("Content-Type", "text/plain; charset=UTF-8")]
 _OK_HEADERS = [("Content-Type", "text/html; charset=UTF-8")]
-_CLOSE_BODY = encode_payload([Packet(PacketType.CLOSE, "")]).encode()
-_NOOP_BODY = encode_payload([Packet(PacketType.NOOP, "")]).encode()
-_NOOP_CLOSE_BODY = encode_payload([Packet(PacketType.NOOP, ""), Packet(PacketType.CLOSE, "")]).encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,9 +78,9 @@ class Polling:
         if session.closed:
             # the server closed it while no GET was parked: this GET takes the close packet
             self.forget(session)
-            return HttpResponse(200, _NOOP_CLOSE_BODY, [*_TEXT_HEADERS, *cors])
+            return HttpResponse(200, session.payload.noop_close_body, [*_TEXT_HEADERS, *cors])
         if session.upgrading:
-            return HttpResponse(200, _NOOP_BODY, [*_TEXT_HEADERS, *cors])
+            return HttpResponse(200, session.payload.noop_body, [*_TEXT_HEADERS, *cors])
         if session.outbox_empty:
             waiter = asyncio.get_running_loop().create_future()
             session.poll_waiter = waiter
@@ -102,12 +99,13 @@ class Polling:
             if session.closed:
                 self.forget(session)
                 # a close the client sent itself is not echoed: the parked GET gets a noop
-                client_close = session.client_closed
-                return HttpResponse(200, _NOOP_BODY if client_close else _CLOSE_BODY, [*_TEXT_HEADERS, *cors])
+                fmt = session.payload
+                body = fmt.noop_body if session.client_closed else fmt.close_body
+                return HttpResponse(200, body, [*_TEXT_HEADERS, *cors])
             if session.upgrading or session.outbox_empty:
-                return HttpResponse(200, _NOOP_BODY, [*_TEXT_HEADERS, *cors])
-        body = encode_items(session.take_outbox()).encode()
-        headers = [*_TEXT_HEADERS, *cors]
+                return HttpResponse(200, session.payload.noop_body, [*_TEXT_HEADERS, *cors])
+        body, content_type = session.payload.encode(session.take_outbox())
+        headers = [*content_type, *cors]
         config = self.config
         if config.http_compression:
             body, encoding = compress_body(body, request.headers.get("Accept-Encoding"), config.compression_threshold)
@@ -165,14 +163,14 @@ class Polling:
             raise
         finally:
             session.posting = False
-        if config.max_payload_packets and body.count(b"\x1e") >= config.max_payload_packets:
+        try:
+            packets = session.payload.decode(body, request.headers.get("Content-Type"), config.max_payload_packets)
+        except TooManyPackets:
             self.logger.warning("session %s: bad POST payload (payload carries more than %d packets); refused "
                                 "(400), closing it", session.sid, config.max_payload_packets)
             self.stats["refused:max_payload_packets"] += 1
             session.close(DisconnectReason.TRANSPORT_ERROR)
             return error_response(EngineError.BAD_REQUEST, cors)
-        try:
-            packets = decode_payload(body.decode("utf-8"))
         except (UnicodeDecodeError, EngineIOProtocolError) as exc:
             # as the reference: the POST is answered "ok", the session ends at once ("parse error"), a
             # parked GET gets the close packet and the next request an unknown sid; nothing of the body

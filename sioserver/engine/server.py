@@ -24,10 +24,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from ..exceptions import ConfigurationError, HandshakeError, check_options
+from ..proto import engineio_v3
 from ..proto.engineio import EngineError, open_packet
 from .http import CorsPolicy, HttpRequest, HttpResponse, error_response
 from .polling import Polling, PollingConfig
 from .session import SERVER_SIDE, DisconnectReason, Session, SessionConfig, SessionContext
+from .session_v3 import SessionV3, V3WebSocket
+from .transport import WebSocketTransport
 from .websocket import WebSocketConfig
 
 __all__ = ["ENGINE_OPTIONS", "EngineServer"]
@@ -60,6 +63,7 @@ ENGINE_OPTIONS: dict[str, Any] = {
     "allow_request": None,
     "poll_check_interval": 1.0,
     "health_path": "/health",
+    "allow_eio3": False,
     "logger": None,
 }
 
@@ -119,6 +123,8 @@ class EngineServer:
         self.handshake_limiter = RateLimiter(float(opts["max_handshake_rate"]))
         self.allow_request: AllowRequest | None = opts["allow_request"]
         self.poll_check_interval = float(opts["poll_check_interval"])
+        #: Engine.IO v3 clients (socket.io-client 2.x) are served too, as Node's ``allowEIO3``
+        self.allow_eio3 = bool(opts["allow_eio3"])
         health_path = opts["health_path"]
         if health_path and not str(health_path).startswith("/"):
             raise ConfigurationError(f"health_path={health_path!r} must start with '/' (or be None: no health check)")
@@ -144,6 +150,7 @@ class EngineServer:
             SessionConfig(
                 ping_interval=self.ping_interval,
                 ping_timeout=self.ping_timeout,
+                ping_grace=self.ping_interval_grace_period,
                 upgrade_timeout=self.upgrade_timeout,
                 max_buffered_bytes=self.max_buffered_bytes,
                 max_buffered_bytes_total=self.max_buffered_bytes_total,
@@ -302,10 +309,9 @@ class EngineServer:
                 allowed = await allowed
             if not allowed:
                 return self._refuse(request, EngineError.FORBIDDEN, "refused by allow_request", cors)
-        if query.get("EIO") != "4":
-            return self._refuse(
-                request, EngineError.UNSUPPORTED_PROTOCOL_VERSION, f"EIO={query.get('EIO')!r}", cors
-            )
+        eio = query.get("EIO")
+        if eio != "4" and (eio != "3" or not self.allow_eio3):
+            return self._refuse(request, EngineError.UNSUPPORTED_PROTOCOL_VERSION, f"EIO={eio!r}", cors)
         if not self._accepting:
             return HttpResponse(503, b'{"code":3,"message":"Server shutting down"}',
                                 [("Content-Type", "application/json"), *cors])
@@ -320,7 +326,7 @@ class EngineServer:
             self.logger.warning("refusing a handshake: max_connections=%d reached", self.max_connections)
             return HttpResponse(503, b'{"code":3,"message":"Too many connections"}',
                                 [("Content-Type", "application/json"), *cors])
-        return await self._handshake(request, str(transport), cors)
+        return await self._handshake(request, str(transport), cors, eio == "3")
 
     def _gone_during_upgrade(self, request: HttpRequest, exc: OSError) -> HttpResponse:
         self.stats["upgrade_aborted"] += 1
@@ -338,26 +344,29 @@ class EngineServer:
         return error_response(error, cors)
 
     async def _handshake(
-        self, request: HttpRequest, transport: str, cors: list[tuple[str, str]]
+        self, request: HttpRequest, transport: str, cors: list[tuple[str, str]], v3: bool = False
     ) -> HttpResponse | None:
         sid = secrets.token_urlsafe(15)
-        session = Session(self.session_context, sid, transport, request.environ())
+        if v3:
+            session: Session = SessionV3(self.session_context, sid, transport, request.environ(),
+                                         base64=bool(request.query.get("b64")))
+        else:
+            session = Session(self.session_context, sid, transport, request.environ())
         session.receiver = _Hooks(self, session)
         self.logger.log(self._session_level, "session %s: %s handshake from %s", sid, transport, request.remote_addr)
         upgrades = ["websocket"] if transport == "polling" and self._can_upgrade() else []
-        opening = open_packet(
-            sid,
-            upgrades,
-            round((self.ping_interval + self.ping_interval_grace_period) * 1000),
-            round(self.ping_timeout * 1000),
-            self.max_http_buffer_size,
-        )
+        interval_ms = round((self.ping_interval + self.ping_interval_grace_period) * 1000)
+        if v3:
+            opening = engineio_v3.open_packet(sid, upgrades, interval_ms, round(self.ping_timeout * 1000))
+        else:
+            opening = open_packet(sid, upgrades, interval_ms, round(self.ping_timeout * 1000),
+                                  self.max_http_buffer_size)
         headers = list(cors)
         if self.cookie is not None:
             headers.append(("Set-Cookie", _set_cookie(sid, self.cookie)))
         if transport == "websocket":
             try:
-                conn = request.upgrade_websocket(session, self.ws_config, headers)
+                conn = self._upgrade_websocket(request, session, headers)
             except HandshakeError as exc:
                 return self._refuse(request, EngineError.BAD_REQUEST, exc.reason, cors)
             except OSError as exc:
@@ -392,7 +401,8 @@ class EngineServer:
             session.state = Session.CLOSED
             return self._refuse(request, EngineError.FORBIDDEN, "refused by the connect handler", cors)
         self._opened(session, request)
-        return HttpResponse(200, opening.encode(), [*_TEXT_HEADERS, *headers])
+        body = opening.encode() if not v3 else session.payload.encode([opening])[0]
+        return HttpResponse(200, body, [*_TEXT_HEADERS, *headers])
 
     def _opened(self, session: Session, request: HttpRequest) -> None:
         self.stats["handshakes"] += 1
@@ -420,7 +430,7 @@ class EngineServer:
         if not self._can_upgrade():
             return self._refuse(request, EngineError.BAD_REQUEST, "upgrades are disabled", cors)
         try:
-            conn = request.upgrade_websocket(session, self.ws_config, cors)
+            conn = self._upgrade_websocket(request, session, cors)
         except HandshakeError as exc:
             return self._refuse(request, EngineError.BAD_REQUEST, exc.reason, cors)
         except OSError as exc:
@@ -432,6 +442,15 @@ class EngineServer:
             return None
         session.begin_probe(conn)
         return None
+
+    def _upgrade_websocket(
+        self, request: HttpRequest, session: Session, headers: Sequence[tuple[str, str]]
+    ) -> WebSocketTransport:
+        """Answer 101; the connection reports to the session (through :class:`V3WebSocket` for a v3 one)."""
+        if session.protocol == 4:
+            return request.upgrade_websocket(session, self.ws_config, headers)
+        link = V3WebSocket(session, base64=bool(request.query.get("b64")))
+        return link.bind(request.upgrade_websocket(link, self.ws_config, headers))
 
     async def shutdown(self, grace: float = 0.0) -> None:
         """Stop taking handshakes (503) and close every session (clients see a transport close and

@@ -39,6 +39,7 @@ from ..exceptions import EngineIOProtocolError
 from ..proto.engineio import Packet, PacketType, decode_packet
 from .heartbeat import HeartbeatWheel
 from .outbox import Backlogs, OutItem, item_size
+from .payload import V4, PayloadFormat
 from .transport import SharedPacket, WebSocketTransport
 
 __all__ = ["SERVER_SIDE", "DisconnectReason", "Receiver", "Session", "SessionConfig", "SessionContext"]
@@ -99,6 +100,8 @@ class SessionConfig:
 
     ping_interval: float = 25.0
     ping_timeout: float = 20.0
+    #: what clients are told beyond ``ping_interval`` (python-engineio's grace period)
+    ping_grace: float = 0.0
     upgrade_timeout: float = 10.0
     max_buffered_bytes: int = 8 * 1024 * 1024
     max_buffered_bytes_total: int = 64 * 1024 * 1024
@@ -147,6 +150,7 @@ class Session:
         "client_closed",
         "close_reason",
         "environ",
+        "payload",
         "poll_request",
         "poll_waiter",
         "posting",
@@ -160,9 +164,13 @@ class Session:
 
     OPEN = 1
     CLOSED = 2
+    #: the Engine.IO protocol revision (3: :class:`~sioserver.engine.session_v3.SessionV3`)
+    protocol = 4
 
     def __init__(self, ctx: SessionContext, sid: str, transport: str, environ: dict[str, Any]) -> None:
         self._ctx = ctx
+        #: how its long-polling bodies are framed
+        self.payload: PayloadFormat = V4
         self.sid = sid
         self.transport = transport
         self.environ = environ
