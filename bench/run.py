@@ -74,6 +74,9 @@ IMPLS: dict[str, Impl] = {
         Impl("sioserver-uvloop-metrics", (PYTHON, str(SERVERS / "sioserver_app.py"), "--loop", "uvloop",
                                           "--metrics"),
              "sioserver on uvloop with metrics=True (Prometheus)"),
+        Impl("sioserver-uvloop-streams", (PYTHON, str(SERVERS / "sioserver_app.py"), "--loop", "uvloop",
+                                          "--adapter", "streams"),
+             "sioserver on uvloop, RedisStreamsAdapter (F only)"),
         Impl("sioserver-uvloop-orjson", (PYTHON, str(SERVERS / "sioserver_app.py"), "--loop", "uvloop",
                                          "--json", "orjson"),
              "sioserver on uvloop with json=orjson"),
@@ -136,7 +139,7 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("F", "cluster broadcast: 2 sioserver processes through Redis, 1000 clients, 200 broadcasts",
                  (("deliveries_per_s", "higher"), ("cross_deliveries_per_s", "higher"), ("drain_s", "lower")),
                  {"clients": 1000, "broadcasts": 200}, {"clients": 20, "broadcasts": 10},
-                 only=("sioserver-uvloop", "base-sioserver-uvloop")),
+                 only=("sioserver-uvloop", "base-sioserver-uvloop", "sioserver-uvloop-streams")),
     )
 }
 

@@ -18,6 +18,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="uvloop")
     parser.add_argument("--redis", default=None, help="redis:// URL: use sioserver.RedisAdapter")
+    parser.add_argument("--adapter", choices=("pubsub", "streams"), default="pubsub",
+                        help="with --redis: sioserver.RedisAdapter (Pub/Sub) or sioserver.RedisStreamsAdapter")
     parser.add_argument("--json", default=None, help="a module with dumps/loads (e.g. orjson)")
     parser.add_argument("--front", choices=("http1", "aiohttp"), default="http1",
                         help="sioserver.run's own HTTP/1.1 front (the default) or aiohttp attach")
@@ -28,8 +30,10 @@ def main() -> None:
     if args.metrics:
         options["metrics"] = True
     if args.redis:
-        factory = sioserver.RedisAdapter(args.redis)  # type: ignore[attr-defined]
-        options["adapter"] = factory
+        if args.adapter == "streams":
+            options["adapter"] = sioserver.RedisStreamsAdapter(args.redis)  # type: ignore[attr-defined]
+        else:
+            options["adapter"] = sioserver.RedisAdapter(args.redis)  # type: ignore[attr-defined]
     if args.json:
         options["json"] = __import__(args.json)
     sio = sioserver.AsyncServer(**options)
