@@ -3,6 +3,7 @@
 //   NODE_PATH=tests/interop/node_modules node tests/adapters/cluster_node.cjs --redis URL --name N [--key K] [--sharded | --streams]
 //
 // --streams: @socket.io/redis-streams-adapter 0.3 (streamName and channelPrefix K) instead of the redis-adapter.
+// --recovery S: connectionStateRecovery with maxDisconnectionDuration S seconds (a recovered socket keeps its data).
 //
 // Prints "READY <port>" once listening. Implements the same `do(op, spec)` operations as cluster_node.py
 // (see its docstring), with the same answers, plus `npm-emitter` (the same as `emitter`, through
@@ -24,6 +25,7 @@ const NAME = arg("name", "node");
 const KEY = arg("key", "socket.io");
 const SHARDED = process.argv.includes("--sharded");
 const STREAMS = process.argv.includes("--streams");
+const RECOVERY = arg("recovery", null);
 
 async function main() {
   const pub = createClient({ url: URL });
@@ -32,7 +34,11 @@ async function main() {
   sub.on("error", (e) => console.error("sub error", e.message));
   await Promise.all([pub.connect(), sub.connect()]);
   const httpServer = http.createServer();
-  const io = new Server(httpServer, { cors: { origin: "*" } });
+  const options = { cors: { origin: "*" } };
+  if (RECOVERY !== null) {
+    options.connectionStateRecovery = { maxDisconnectionDuration: Number(RECOVERY) * 1000, skipMiddlewares: true };
+  }
+  const io = new Server(httpServer, options);
   if (STREAMS) {
     const streams = require("@socket.io/redis-streams-adapter");
     io.adapter(streams.createAdapter(pub, { streamName: KEY, channelPrefix: KEY, blockTimeInMs: 2000 }));
@@ -127,6 +133,17 @@ async function main() {
     async "server-events"() {
       return serverEvents;
     },
+    async stream(spec) {
+      const target = spec.to ? io.to(spec.to) : io;
+      (async () => {
+        for (let i = 0; i < spec.count; i++) {
+          target.emit(spec.event, i);
+          await new Promise((r) => setTimeout(r, spec.interval * 1000));
+        }
+        target.emit("stream-done", spec.count);
+      })();
+      return "started";
+    },
     async "npm-emitter"(spec) {
       let em = emitter.of(spec.nsp || "/");
       const target = em;
@@ -150,8 +167,10 @@ async function main() {
 
   io.on("connection", (socket) => {
     const auth = socket.handshake.auth || {};
-    socket.data = { name: auth.name ?? null };
-    for (const room of auth.rooms || []) socket.join(room);
+    if (!socket.recovered) {
+      socket.data = { name: auth.name ?? null };
+      for (const room of auth.rooms || []) socket.join(room);
+    }
     socket.on("do", async (op, spec, cb) => {
       try {
         spec = spec || {};

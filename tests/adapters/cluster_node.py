@@ -16,8 +16,8 @@ operations with the same answers, so a test can drive either kind of server the 
 - ``remote {id, action, args}``: fetch_sockets, then emit / join / leave / disconnect on that one.
 - ``sse {event, args}``, ``sse-ack {event, args, timeout}`` -> ``{ok, answers, elapsed}``.
 - ``all-rooms``, ``server-count``, ``server-events`` (what the server-side handlers got), ``stats``.
-- ``stream {event, count, interval}``: emits ``event(i)`` to everyone, ``count`` times; then
-  ``stream-done(count)``.
+- ``stream {event, count, interval, to}``: emits ``event(i)`` to everyone (or to the room ``to``),
+  ``count`` times; then ``stream-done(count)`` to the same.
 - ``emitter {nsp, to, except, event, args, action}``: the same through ``sioserver.Emitter``.
 """
 
@@ -94,11 +94,11 @@ def build(args: argparse.Namespace) -> tuple[sioserver.AsyncServer, Any, web.App
         return {"id": s.id, "rooms": sorted(s.rooms), "data": s.data, "local": s.local,
                 "handshake": sorted(s.handshake), "auth": s.handshake.get("auth")}
 
-    async def stream(event: str, count: int, interval: float) -> None:
+    async def stream(event: str, count: int, interval: float, to: str | None) -> None:
         for i in range(count):
-            await sio.emit(event, i)
+            await sio.emit(event, i, to=to)
             await asyncio.sleep(interval)
-        await sio.emit("stream-done", count)
+        await sio.emit("stream-done", count, to=to)
 
     emitter = sioserver.Emitter(args.redis, key=args.key)
 
@@ -159,7 +159,8 @@ def build(args: argparse.Namespace) -> tuple[sioserver.AsyncServer, Any, web.App
         if op == "stats":
             return {"healthy": factory.healthy, **factory.stats}
         if op == "stream":
-            sio.start_background_task(stream, spec["event"], int(spec["count"]), float(spec["interval"]))
+            sio.start_background_task(stream, spec["event"], int(spec["count"]), float(spec["interval"]),
+                                      spec.get("to"))
             return "started"
         if op == "emitter":
             target = emitter.of(spec.get("nsp") or "/")
