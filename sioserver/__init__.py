@@ -40,6 +40,7 @@ _EXPORTS: Final[dict[str, str]] = {
     "UnknownSidError": ".exceptions",
     "DisconnectReason": ".engine.session",
     "run": ".integrations.standalone",
+    "ASGIApp": ".integrations.asgi",
     "Adapter": ".server.adapter",
     "BroadcastOptions": ".server.adapter",
     "MemoryAdapter": ".server.adapter",
@@ -57,6 +58,7 @@ _SUBMODULES: Final = frozenset({"engineio", "exceptions"})  # socketio.exception
 
 # A literal, so that type checkers read it; tests/proto/test_imports.py checks it against the tables.
 __all__ = [
+    "ASGIApp",
     "AckTimeoutError",
     "Adapter",
     "AsyncNamespace",
@@ -94,6 +96,7 @@ if TYPE_CHECKING:
         SioserverError,
         UnknownSidError,
     )
+    from .integrations.asgi import ASGIApp
     from .integrations.standalone import run
     from .server.adapter import Adapter, BroadcastOptions, MemoryAdapter
     from .server.broadcast import BroadcastOperator

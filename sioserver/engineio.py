@@ -22,13 +22,16 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .engine.server import ENGINE_OPTIONS, EngineServer
 from .engine.session import DisconnectReason, Session
 from .exceptions import ConfigurationError, check_options
 
-__all__ = ["AsyncServer", "DisconnectReason"]
+if TYPE_CHECKING:
+    from .integrations.asgi import EngineASGIApp as ASGIApp
+
+__all__ = ["ASGIApp", "AsyncServer", "DisconnectReason"]
 
 log = logging.getLogger("sioserver.engine")
 
@@ -145,3 +148,14 @@ async def _awaited(awaitable: Awaitable[Any], logger: logging.Logger) -> None:
     except Exception:
         logger.exception("handler failed")
 
+
+
+def __getattr__(name: str) -> Any:
+    """``sioserver.engineio.ASGIApp`` (python-engineio's name), loaded on first use: the engine never
+    imports a front end otherwise."""
+    if name == "ASGIApp":
+        from .integrations.asgi import EngineASGIApp  # noqa: PLC0415 - a front end, loaded when asked for
+
+        globals()["ASGIApp"] = EngineASGIApp
+        return EngineASGIApp
+    raise AttributeError(f"module 'sioserver.engineio' has no attribute {name!r}")

@@ -11,7 +11,7 @@ resolved against the module's package.
 
 The package's entry points, ``sioserver/__init__.py`` and ``sioserver/__main__.py``, may import
 ``sioserver.integrations.standalone`` (``sioserver.run`` and ``python -m sioserver`` are the public way in
-to it), ``__main__`` also ``sioserver.integrations.doctor`` (``python -m sioserver doctor``, an HTTP client
+to it) and ``sioserver.integrations.asgi`` (``sioserver.ASGIApp``, python-socketio's name), ``__main__`` also ``sioserver.integrations.doctor`` (``python -m sioserver doctor``, an HTTP client
 of a deployment), and nothing else of ``integrations/``.
 
 ``LAZY`` names the third-party imports a core module may make inside a function only, paid for by those
@@ -42,7 +42,7 @@ LAZY: dict[tuple[str, str], str] = {
     ("sioserver.proto.socketio.notepack", "msgpack"): "the msgpack serializer, for those who choose it",
 }
 
-#: (importing module, imported module) -> why. The two that remain are python-socketio's ``sio.attach(app)`` /
+#: (importing module, imported module) -> why. The three that remain are python-socketio's ``sio.attach(app)`` /
 #: python-engineio's ``eio.attach(app)``: public API that ported apps call, so the server loads the aiohttp
 #: integration inside that method, and only when it is called (all the wiring itself is in integrations/).
 ALLOWANCES: dict[tuple[str, str], str] = {
@@ -51,6 +51,9 @@ ALLOWANCES: dict[tuple[str, str], str] = {
     ),
     ("sioserver.engineio", "sioserver.integrations.aiohttp"): (
         "engineio.AsyncServer.attach(app), python-engineio's API: loads integrations.aiohttp when called"
+    ),
+    ("sioserver.engineio", "sioserver.integrations.asgi"): (
+        "engineio.ASGIApp, python-engineio's name: the module's __getattr__ loads integrations.asgi on first use"
     ),
 }
 
@@ -144,7 +147,8 @@ def violation(imp: Import) -> str | None:
             return None
         return "proto/ and exceptions import only the standard library, each other and sioserver.exceptions"
     if inside(target, "integrations") and source != "integrations":
-        if source == "entry" and target in ("sioserver.integrations", "sioserver.integrations.standalone"):
+        if source == "entry" and target in ("sioserver.integrations", "sioserver.integrations.standalone",
+                                                  "sioserver.integrations.asgi"):
             return None
         if imp.module == "sioserver.__main__" and target == "sioserver.integrations.doctor":
             return None
@@ -198,6 +202,7 @@ def test_the_walk_sees_the_package() -> None:
         ("sioserver.adapters.redis", "sioclient.client", True),
         ("sioserver.integrations.aiohttp", "aiohttp.web", False),
         ("sioserver", "sioserver.integrations.standalone", False),
+        ("sioserver", "sioserver.integrations.asgi", False),
         ("sioserver", "sioserver.integrations.aiohttp", True),
     ],
 )

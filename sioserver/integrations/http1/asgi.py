@@ -131,9 +131,10 @@ async def serve_asgi(app: ASGIApp, req: Http1Request, state: dict[str, Any] | No
 class Lifespan:
     """Runs an ASGI app's ``lifespan`` scope: startup before serving, shutdown after."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, state: dict[str, Any] | None = None) -> None:
         self.app = app
-        self.state: dict[str, Any] = {}
+        #: the lifespan state (ASGI's ``scope["state"]``): the app's requests get a copy of it
+        self.state: dict[str, Any] = state if state is not None else {}
         self.supported = True
         self._queue: asyncio.Queue[Message] = asyncio.Queue()
         self._startup: asyncio.Future[None] | None = None

@@ -84,30 +84,35 @@ class StaticFiles:
 
     async def serve(self, req: Http1Request) -> bool:
         """Answer ``req`` from the files; False if no entry names its path (or the file is missing)."""
-        found = self.resolve(req.path)
-        if found is None:
+        answer = await self.answer(req.method, req.path, req.headers.get("if-none-match"))
+        if answer is None:
             return False
+        req.conn.respond(*answer)
+        return True
+
+    async def answer(self, method: str, url_path: str, if_none_match: str | None
+                     ) -> tuple[int, list[tuple[str, str]], bytes] | None:
+        """The response (status, headers, body) for a request of ``url_path``, or None if no entry names
+        it (or the file is missing): the same answers under every front end."""
+        found = self.resolve(url_path)
+        if found is None:
+            return None
         target, content_type = found
         try:
             stat = await asyncio.to_thread(os.stat, target)
         except OSError:
-            return False
+            return None
         if not os.path.isfile(target):
-            return False
-        conn = req.conn
-        if req.method not in ("GET", "HEAD"):
-            conn.respond(405, [("Allow", "GET, HEAD"), ("Content-Type", "text/plain; charset=utf-8")],
-                         b"Method Not Allowed")
-            return True
+            return None
+        if method not in ("GET", "HEAD"):
+            return 405, [("Allow", "GET, HEAD"), ("Content-Type", "text/plain; charset=utf-8")], b"Method Not Allowed"
         if stat.st_size > _MAX_FILE:
-            conn.respond(500, [("Content-Type", "text/plain; charset=utf-8")], b"File too large to serve")
-            return True
+            return 500, [("Content-Type", "text/plain; charset=utf-8")], b"File too large to serve"
         etag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'
         headers = [("ETag", etag), ("Last-Modified", formatdate(stat.st_mtime, usegmt=True)),
                    ("Cache-Control", "no-cache")]
-        if etag in (req.headers.get("if-none-match") or "").replace(" ", "").split(","):
-            conn.respond(304, headers, b"")
-            return True
+        if etag in (if_none_match or "").replace(" ", "").split(","):
+            return 304, headers, b""
         if content_type is None:
             guessed, _ = mimetypes.guess_type(target.name)
             content_type = guessed or "application/octet-stream"
@@ -120,8 +125,7 @@ class StaticFiles:
             try:
                 body = await asyncio.to_thread(target.read_bytes)
             except OSError:
-                return False
+                return None
             if len(body) <= 1024 * 1024:
                 self._cache[target] = (stat.st_mtime, stat.st_size, body)
-        conn.respond(200, [("Content-Type", content_type), *headers], body)
-        return True
+        return 200, [("Content-Type", content_type), *headers], body

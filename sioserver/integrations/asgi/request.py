@@ -1,0 +1,199 @@
+"""An ASGI ``http`` or ``websocket`` scope as the engine's :class:`~sioserver.engine.http.HttpRequest`.
+
+The environ is python-engineio's ASGI environ: the WSGI keys (``REQUEST_METHOD``, ``PATH_INFO``,
+``QUERY_STRING``, ``REMOTE_ADDR``, ``HTTP_*`` ...) built from the scope, so ``REMOTE_ADDR`` and
+``wsgi.url_scheme`` are what the ASGI server put in ``scope["client"]`` and ``scope["scheme"]`` (the
+proxy's client and scheme under ``uvicorn --proxy-headers``), plus ``asgi.scope``, ``asgi.receive`` and
+``asgi.send`` until the connect handler has run.
+
+A long-poll whose client goes away is noticed without a task per request: the engine's sweep asks
+:meth:`AsgiRequest.is_disconnected` of each parked GET, and the first time it asks, a watcher starts
+waiting for the scope's ``http.disconnect``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping, Sequence
+from typing import Any
+from urllib.parse import parse_qsl
+
+from ...engine.http import BodyTooLarge, IncompleteBody
+from ...engine.transport import TransportHandler
+from ...engine.websocket import WebSocketConfig
+from .websocket import AsgiWebSocket
+
+__all__ = ["AsgiRequest", "Headers", "Message", "Receive", "Send"]
+
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+class Headers(Mapping[str, str]):
+    """The scope's headers, looked up case-insensitively (repeated headers joined with ``,``)."""
+
+    __slots__ = ("_map",)
+
+    def __init__(self, raw: Sequence[tuple[bytes, bytes]]) -> None:
+        found: dict[str, str] = {}
+        for name, value in raw:
+            key = name.decode("latin-1").lower()
+            text = value.decode("latin-1")
+            found[key] = f"{found[key]},{text}" if key in found else text
+        self._map = found
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._map.get(key.lower(), default)
+
+    def __getitem__(self, key: str) -> str:
+        return self._map[key.lower()]
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key.lower() in self._map
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._map)
+
+    def __len__(self) -> int:
+        return len(self._map)
+
+
+class AsgiRequest:
+    """One ASGI ``http`` (or ``websocket``) scope, for the engine."""
+
+    __slots__ = ("_environ", "_gone", "_watcher", "headers", "method", "query", "receive", "scope", "send",
+                 "upgraded")
+
+    def __init__(self, scope: Message, receive: Receive, send: Send) -> None:
+        self.scope = scope
+        self.receive = receive
+        self.send = send
+        self.headers = Headers(scope.get("headers") or ())
+        self.method: str = scope.get("method", "GET") if scope["type"] == "http" else "GET"
+        query = scope.get("query_string") or b""
+        self.query: dict[str, str] = {}
+        if query:
+            for key, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+                self.query.setdefault(key, value)
+        self._environ: dict[str, Any] | None = None
+        self._watcher: asyncio.Future[Message] | None = None
+        self._gone = False
+        #: the transport :meth:`upgrade_websocket` made (a ``websocket`` scope that became a session)
+        self.upgraded: AsgiWebSocket | None = None
+
+    @property
+    def remote_addr(self) -> str:
+        client = self.scope.get("client")
+        return str(client[0]) if client else ""
+
+    def environ(self) -> dict[str, Any]:
+        if self._environ is None:
+            scope = self.scope
+            query = scope.get("query_string") or b""
+            path = scope.get("path", "")
+            raw_path = scope.get("raw_path")
+            raw = raw_path.decode("latin-1") if raw_path else path
+            client = scope.get("client") or ("", 0)
+            server = scope.get("server") or ("asgi", 0)
+            scheme = scope.get("scheme") or ("ws" if scope["type"] == "websocket" else "http")
+            env: dict[str, Any] = {
+                "REQUEST_METHOD": self.method,
+                "PATH_INFO": path,
+                "QUERY_STRING": query.decode("latin-1"),
+                "RAW_URI": f"{raw}?{query.decode('latin-1')}" if query else raw,
+                "SCRIPT_NAME": scope.get("root_path", ""),
+                "SERVER_PROTOCOL": f"HTTP/{scope.get('http_version', '1.1')}",
+                "REMOTE_ADDR": str(client[0]),
+                "REMOTE_PORT": str(client[1]),
+                "SERVER_NAME": str(server[0]),
+                "SERVER_PORT": str(server[1] if server[1] is not None else ""),
+                # as python-engineio: the HTTP scheme, also for a websocket scope
+                "wsgi.url_scheme": {"ws": "http", "wss": "https"}.get(scheme, scheme),
+                "asgi.scope": scope,
+                "asgi.receive": self.receive,
+                "asgi.send": self.send,
+            }
+            for name, value in (scope.get("headers") or ()):
+                key = name.decode("latin-1").upper().replace("-", "_")
+                text = value.decode("latin-1")
+                if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+                    env[key] = text
+                else:
+                    key = sys.intern("HTTP_" + key)
+                    env[key] = f"{env[key]},{text}" if key in env else text
+            self._environ = env
+        return self._environ
+
+    def release(self) -> None:
+        """The connect handler has run: the session keeps its environ, not the ASGI callables."""
+        env = self._environ
+        if env is not None:
+            for key in ("asgi.receive", "asgi.send"):
+                env.pop(key, None)
+
+    async def read_body(self, limit: int, timeout: float) -> bytes:
+        length_header = self.headers.get("content-length")
+        if length_header is not None and length_header.isdigit() and int(length_header) > limit:
+            raise BodyTooLarge(int(length_header))
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    message = await self.receive()
+                    kind = message["type"]
+                    if kind == "http.disconnect":
+                        self._gone = True
+                        raise IncompleteBody(f"the client went away after {size} bytes")
+                    chunk = message.get("body", b"")
+                    if chunk:
+                        size += len(chunk)
+                        if size > limit:
+                            raise BodyTooLarge(size)
+                        chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError as exc:
+            raise IncompleteBody(f"{size} bytes in {timeout}s, body not complete") from exc
+        if length_header is not None and length_header.isdigit() and size != int(length_header):
+            raise IncompleteBody(f"{size} of {length_header} bytes")
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def is_disconnected(self) -> bool:
+        """For a parked GET: has its client gone away? (The first call starts the watcher.)"""
+        if self._gone:
+            return True
+        watcher = self._watcher
+        if watcher is None:
+            self._watcher = asyncio.ensure_future(self._watch())
+            return False
+        return watcher.done()
+
+    async def _watch(self) -> Message:
+        while True:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                self._gone = True
+                return message
+
+    def done(self) -> None:
+        """The response went out: stop watching."""
+        watcher = self._watcher
+        if watcher is not None and not watcher.done():
+            watcher.cancel()
+            with contextlib.suppress(BaseException):
+                watcher.exception()
+
+    def upgrade_websocket(self, handler: TransportHandler, config: WebSocketConfig,
+                          extra_headers: Sequence[tuple[str, str]]) -> AsgiWebSocket:
+        """Accept the ``websocket`` scope (the ASGI server did the handshake's checks and does the
+        framing, and permessage-deflate as it is configured to)."""
+        if self.scope["type"] != "websocket":
+            # a plain HTTP request with transport=websocket: the engine answers it (400) before this
+            raise OSError("not a websocket scope")
+        ws = AsgiWebSocket(self.send, handler, config, extra_headers)
+        self.upgraded = ws
+        return ws
