@@ -43,8 +43,11 @@ class ServerPool:
     """Starts sio_test_server.py processes: ``shared(**options)`` reuses one per set of options, ``fresh(...)``
     always starts a new one (for scenarios that kill or stop it). Everything is stopped by ``close()``."""
 
-    def __init__(self, logdir: Path) -> None:
+    def __init__(self, logdir: Path, front: str = "aiohttp") -> None:
         self.logdir = logdir
+        #: how the servers serve: ``aiohttp`` attach, or ``sioserver.ASGIApp`` under an ASGI server
+        #: (``uvicorn``, ``uvicorn-wsproto``, ``hypercorn``: tests/_support/asgi.py)
+        self.front = front
         self.started: list[SioServer] = []
         self._shared: dict[str, SioServer] = {}
 
@@ -65,7 +68,7 @@ class ServerPool:
         connect_timeout: float | None = None,
     ) -> SioServer:
         given = {"ping_interval": ping_interval, "ping_timeout": ping_timeout, "connect_timeout": connect_timeout}
-        options: dict[str, Any] = {"serializer": serializer, "transports": transports}
+        options: dict[str, Any] = {"serializer": serializer, "transports": transports, "front": self.front}
         options.update((k, v) for k, v in given.items() if v is not None)
         argv = [sys.executable, str(SERVER_SCRIPT), "--port", "0", *flags(**options)]
         server = SioServer(argv, options=options, log_path=self.logdir / f"sio-server-{len(self.started)}.log")

@@ -1,6 +1,6 @@
 """Socket.IO test server for the interop tests: one sioserver app exercising the whole public API.
 
-    python tests/interop/socketio/sio_test_server.py --port N [--serializer default|msgpack]
+    python tests/interop/socketio/sio_test_server.py --port N [--serializer default|msgpack] [--front F]
         [--transports polling,websocket] [--ping-interval S --ping-timeout S] [--connect-timeout S] [--ack-timeout S]
 
 Namespaces ``/`` and ``/custom`` get the same handlers; ``/dyn-<digits>`` (a regex, dynamic namespaces) only
@@ -55,7 +55,7 @@ import sioserver
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # the repository: tests._support
 
-from tests._support import serving
+from tests._support import asgi, serving
 
 NAMESPACES = ("/", "/custom")
 DYNAMIC = re.compile(r"/dyn-\d+")
@@ -88,7 +88,7 @@ def find_binary(value: Any, path: str = "$") -> list[dict[str, Any]]:
     return found
 
 
-def build_app(args: argparse.Namespace) -> web.Application:
+def build_sio(args: argparse.Namespace) -> sioserver.AsyncServer:
     sio = sioserver.AsyncServer(
         ping_interval=args.ping_interval,
         ping_timeout=args.ping_timeout,
@@ -254,23 +254,47 @@ def build_app(args: argparse.Namespace) -> web.Application:
         return ("dyn", *data)
 
     sio.on("echo", dyn_echo, namespace=DYNAMIC)
+    return sio
 
+
+def build_app(args: argparse.Namespace) -> web.Application:
     app = web.Application()
-    sio.attach(app, socketio_path="socket.io")
+    build_sio(args).attach(app, socketio_path="socket.io")
     return app
+
+
+def build_asgi_app(args: argparse.Namespace) -> Any:
+    """``sioserver.ASGIApp`` in front of a FastAPI app (its ``/api/ping`` answers ``{"pong": true}``)."""
+    from fastapi import FastAPI
+
+    api = FastAPI()
+
+    @api.get("/api/ping")
+    async def ping() -> dict[str, bool]:
+        return {"pong": True}
+
+    return sioserver.ASGIApp(build_sio(args), other_asgi_app=api)
 
 
 async def serve(args: argparse.Namespace) -> None:
     async def shutdown() -> None:
         log("SHUTDOWN")
 
-    await serving.serve(build_app(args), host=args.host, port=args.port, before_cleanup=shutdown, after_ready=lambda p: log(
-        f"listening on {args.host}:{p} serializer={args.serializer} transports={','.join(args.transports)}"))
+    def ready(port: int) -> None:
+        log(f"listening on {args.host}:{port} front={args.front} serializer={args.serializer} "
+            f"transports={','.join(args.transports)}")
+
+    if args.front != "aiohttp":
+        await asgi.serve(build_asgi_app(args), args.front, host=args.host, port=args.port, after_ready=ready)
+        return
+    await serving.serve(build_app(args), host=args.host, port=args.port, before_cleanup=shutdown, after_ready=ready)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = serving.server_arguments(__doc__)
     p.add_argument("--serializer", choices=("default", "msgpack"), default="default")
+    p.add_argument("--front", choices=("aiohttp", *asgi.SERVERS), default="aiohttp",
+                   help="aiohttp attach, or sioserver.ASGIApp (beside a FastAPI app) under an ASGI server")
     p.add_argument("--connect-timeout", type=float, default=45.0, help="seconds")
     p.add_argument("--ack-timeout", type=float, default=60.0, help="seconds")
     return p.parse_args(argv)

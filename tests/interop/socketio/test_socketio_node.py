@@ -506,7 +506,9 @@ def test_server_shutdown(scenario: Scenario) -> None:
     assert d["websocket"]["reason"] == "transport close", out.why("websocket")
     assert d["polling"]["reason"] == "transport close", out.why("polling gets a close packet")
     assert d["ms"] < 2000, out.why("at once")
-    assert out.server.wait_exit(5) == 0, out.why("the server exits cleanly")
+    # uvicorn ends a graceful shutdown by raising the signal again with its default action (exit -15)
+    clean = (0, -15) if out.server.options.get("front", "").startswith("uvicorn") else (0,)
+    assert out.server.wait_exit(5) in clean, out.why("the server exits cleanly")
     assert "server shutting down" in out.server.output(), out.why("disconnect handlers ran with the reason")
 
 
