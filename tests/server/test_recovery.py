@@ -373,3 +373,16 @@ class TestMemorySessionStore:
         store.persist(PersistedSession("s1", "p1", ["s1"], {}))
         store.close()
         assert +stats == Counter({"recovery_sessions_persisted": 1})
+
+
+def test_an_adapter_that_keeps_no_sessions_is_named_in_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    from sioserver.server.adapter import Adapter
+
+    sio = sioserver.AsyncServer(adapter=Adapter, connection_state_recovery=True)
+    with caplog.at_level("WARNING", logger="sioserver.server"):
+        sio.adapter("/")
+    assert "keeps no sessions" in caplog.text and "Adapter" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="sioserver.server"):
+        sioserver.AsyncServer(connection_state_recovery=True).adapter("/")
+    assert "keeps no sessions" not in caplog.text
