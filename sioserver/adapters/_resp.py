@@ -11,9 +11,20 @@ from typing import Any, TypeVar
 
 from redis.exceptions import ResponseError
 
-__all__ = ["LossLog", "RespReader", "safe_url"]
+__all__ = ["LossLog", "RespReader", "encode_command", "safe_url"]
 
 T = TypeVar("T")
+
+
+def encode_command(*args: Any) -> bytes:
+    """A command as a RESP2 array of bulk strings."""
+    out = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        data = arg.encode() if isinstance(arg, str) else str(arg).encode() if isinstance(arg, int) else arg
+        out.append(b"$%d\r\n" % len(data))
+        out.append(data)
+        out.append(b"\r\n")
+    return b"".join(out)
 
 
 def safe_url(url: str) -> str:
@@ -72,14 +83,33 @@ class LossLog:
 class RespReader:
     """An incremental RESP2 parser over a stream: every complete reply in the buffer, per read."""
 
-    __slots__ = ("_buf", "_stream")
+    __slots__ = ("_buf", "_pending", "_stream")
 
     def __init__(self, stream: asyncio.StreamReader) -> None:
         self._stream = stream
         self._buf = bytearray()  # appended to in place: a large message in many chunks stays linear
+        self._pending: list[Any] = []
+
+    def at_eof(self) -> bool:
+        """The server closed the connection and every reply was read."""
+        return not self._pending and self._stream.at_eof()
+
+    async def read_n(self, count: int) -> list[Any]:
+        """Exactly ``count`` replies (those read beyond are kept for the next call)."""
+        got = self._pending
+        while len(got) < count:
+            got += await self._read()
+        self._pending = got[count:]
+        return got[:count]
 
     async def read(self) -> list[Any]:
         """At least one reply (bulk strings as bytes, errors as ``ResponseError``); ConnectionError at EOF."""
+        if self._pending:
+            got, self._pending = self._pending, []
+            return got
+        return await self._read()
+
+    async def _read(self) -> list[Any]:
         buf = self._buf
         while True:
             replies: list[Any] = []

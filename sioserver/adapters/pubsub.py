@@ -43,7 +43,7 @@ from ..proto.socketio import EVENT, Packet, answer_of, args_of
 from ..server.acks import CallbackAck
 from ..server.adapter import Adapter, BroadcastOptions
 from ..server.protocols import AckHandler, AdapterNamespace
-from ._link import RedisLink
+from ._link import Link, RedisLink
 from ._resp import safe_url
 
 if TYPE_CHECKING:
@@ -140,7 +140,7 @@ def _encode(message: dict[str, Any]) -> bytes:
 class _Member:
     """One server's link to Redis, its host id and its namespace adapters."""
 
-    def __init__(self, link: RedisLink) -> None:
+    def __init__(self, link: Link) -> None:
         self.link = link
         self.host_id = secrets.token_hex(16)
         self.adapters: dict[str, PubSubAdapter] = {}
@@ -170,7 +170,7 @@ class AsyncRedisManager:
             raise ValueError(f"AsyncRedisManager needs a redis:// URL, not {url!r}")
         unknown = set(link_options) - {"connect_timeout", "command_timeout", "reconnect_min_delay",
                                        "reconnect_max_delay", "health_check_interval", "max_queue",
-                                       "max_queue_bytes"}
+                                       "max_queue_bytes", "max_queue_age", "resume_hold"}
         if unknown:
             raise ConfigurationError(f"AsyncRedisManager got an unknown option {sorted(unknown)[0]!r}")
         self.url = url

@@ -20,11 +20,17 @@ Wire format: that of @socket.io/redis-adapter 8.x, byte for byte, so Node server
   per server and (``subscription_mode="dynamic"``, the default) one channel per public room. That
   format has no "all rooms" request, so :meth:`all_rooms` raises there.
 
-Redis Cluster is not supported (one Redis server, or a proxy in front of a cluster).
+Where it connects (:mod:`sioserver.adapters._target`): one Redis (``redis://``, ``rediss://``,
+``unix://``), the master of a Sentinel service (``redis+sentinel://h1:26379,h2:26380/mymaster/0``),
+or a Redis Cluster (``redis+cluster://h1:7000,h2:7001``, sharded Pub/Sub only: one link per master,
+:mod:`sioserver.adapters._shards`).
 
-Losing Redis never crashes or blocks the server: local delivery always happens; a message that cannot
-be published is counted (``stats["messages_lost"]``) and logged; a message that reached fewer servers
-than were subscribed moments before is counted (``stats["messages_short"]``) and logged; cluster
+Losing Redis never crashes or blocks the server: local delivery always happens; a message waits in a
+bounded queue (count, bytes, ``max_queue_age``) until Redis answers again, and is flushed as soon as it
+does; what passes a bound is counted (``stats["messages_lost"]``) and logged; a batch in flight when
+Redis failed is counted (``stats["messages_uncertain"]``); each other server a message missed (PUBLISH
+answered fewer receivers than servers seen moments before) is counted (``stats["messages_short"]``)
+and logged; cluster
 requests (fetch_sockets, server_side_emit_with_ack, all_rooms, broadcasts with acks) are answered by
 this server alone while Redis is away, and logged (``stats["degraded"]``). :attr:`RedisAdapter.healthy`
 tells whether the subscriber is connected and subscribed and the last publish went through.
@@ -39,7 +45,8 @@ from collections import Counter
 from typing import Any
 
 from ..server.protocols import AdapterNamespace
-from ._link import RedisLink
+from ._link import Link
+from ._shards import make_link
 from .cluster import socket_details
 from .redis_classic import RedisNamespaceAdapter
 from .redis_common import DEFAULT_PUBLISH_MAX_BYTES
@@ -60,7 +67,11 @@ class RedisAdapter:
     Options:
 
     ``url``
-        ``redis://[[user]:password@]host[:port][/db]``, ``rediss://`` for TLS, ``unix://path``.
+        ``redis://[[user]:password@]host[:port][/db]``, ``rediss://`` for TLS, ``unix://path``;
+        ``redis+sentinel://[[user]:password@]h1:26379[,h2:26380]/<service>[/db]`` (the master the
+        sentinels name, asked again at every reconnect, checked with ``ROLE``);
+        ``redis+cluster://[[user]:password@]h1:7000[,h2:7001]`` (a Redis Cluster: ``sharded`` is then
+        the default and the only choice).
     ``key``
         The channel prefix (``socket.io``): the Node adapter's ``key`` option, or ``channelPrefix``
         of ``createShardedAdapter``. The emitters of the cluster must use the same.
@@ -72,19 +83,25 @@ class RedisAdapter:
         :class:`~sioserver.adapters.MessageTooLargeError` before anything is sent, even locally.
     ``sharded``, ``subscription_mode``
         Use Redis 7 sharded Pub/Sub, as ``createShardedAdapter`` (``"static"``, ``"dynamic"`` or
-        ``"dynamic-private"``, as its option of the same name).
+        ``"dynamic-private"``, as its option of the same name). Default: True for ``redis+cluster://``.
     ``publish_on_specific_response_channel``
         Answer requests on the requester's own response channel (the Node option of that name).
     ``connect_timeout``, ``command_timeout``
         Seconds for a TCP connect to Redis, and for a command (PUBLISH pipeline, PUBSUB NUMSUB).
     ``reconnect_min_delay``, ``reconnect_max_delay``
-        The subscriber's backoff between reconnects (doubling, with jitter).
+        After a dropped connection the first reconnect is immediate; then one after
+        ``reconnect_min_delay`` (0.05 s), then one every ``reconnect_max_delay`` (0.2 s; the publisher
+        probes every 0.1 s at most), with jitter, so that delivery resumes within one delay of Redis
+        answering again.
     ``health_check_interval``
         Seconds of silence on the subscriber connection before a PING; no answer within as long
         again and the connection is replaced. 0 turns it off.
-    ``max_queue``, ``max_queue_bytes``
-        How many messages (and bytes) may wait for Redis; beyond, messages are dropped (counted and
-        logged). While Redis is known to be away nothing waits: messages are dropped at once.
+    ``max_queue``, ``max_queue_bytes``, ``max_queue_age``
+        How many messages (100 000), bytes (64 MiB) and seconds (10) a message may wait for Redis;
+        beyond, it is dropped, counted in ``messages_lost`` and logged. Within them nothing is dropped:
+        a timeout or a lost connection leaves the queue as it is, and it is flushed the moment Redis
+        answers a probe (after this server's subscriber and, for up to ``resume_hold`` seconds (0.5),
+        the other servers' are subscribed again, so that they get it).
     ``delivery_window``
         How long (s) the number of subscribers seen on a channel is remembered, to tell when a
         message reached fewer servers than the cluster had (servers reconnecting after an outage).
@@ -94,8 +111,11 @@ class RedisAdapter:
         A ``logging.Logger`` (default ``sioserver.redis``).
 
     Attributes: :attr:`healthy`, and :attr:`stats`, a ``Counter`` shared by every adapter made here:
-    ``published``, ``received`` (messages), ``messages_lost`` (not published: Redis away, queue
-    full), ``messages_short`` (published, but to fewer servers than were subscribed moments before),
+    ``published``, ``received`` (messages), ``messages_lost`` (not published: queue full, or older
+    than ``max_queue_age``, or refused), ``messages_uncertain`` (in flight when Redis failed: may or
+    may not have been published; not sent again), ``messages_short`` (one per other server a
+    published message missed: fewer receivers than servers seen within ``delivery_window``, this
+    server's own subscriber not counted),
     ``publish_errors``, ``too_large``, ``malformed``, ``handler_errors``, ``redis_errors``,
     ``subscriber_disconnects``, ``reconnects``, ``request_timeouts``, ``degraded`` (cluster requests
     answered by this server alone). Each adapter (``sio.adapter(nsp)``) has ``healthy`` and ``stats``
@@ -109,16 +129,18 @@ class RedisAdapter:
         key: str = "socket.io",
         request_timeout: float = 5.0,
         publish_max_bytes: int = DEFAULT_PUBLISH_MAX_BYTES,
-        sharded: bool = False,
+        sharded: bool | None = None,
         subscription_mode: str = "dynamic",
         publish_on_specific_response_channel: bool = False,
         connect_timeout: float = 2.0,
         command_timeout: float = 3.0,
-        reconnect_min_delay: float = 0.1,
-        reconnect_max_delay: float = 5.0,
+        reconnect_min_delay: float = 0.05,
+        reconnect_max_delay: float = 0.2,
         health_check_interval: float = 5.0,
         max_queue: int = 100_000,
         max_queue_bytes: int = 64 << 20,
+        max_queue_age: float = 10.0,
+        resume_hold: float = 0.5,
         delivery_window: float = 15.0,
         redis_options: dict[str, Any] | None = None,
         logger: logging.Logger | None = None,
@@ -127,8 +149,15 @@ class RedisAdapter:
             raise ValueError(f"RedisAdapter needs a redis:// URL, not {url!r}")
         if subscription_mode not in _SUBSCRIPTION_MODES:
             raise ValueError(f"subscription_mode must be one of {_SUBSCRIPTION_MODES}, not {subscription_mode!r}")
-        if min(request_timeout, publish_max_bytes, max_queue, max_queue_bytes) <= 0:
-            raise ValueError("request_timeout, publish_max_bytes, max_queue and max_queue_bytes must be positive")
+        if min(request_timeout, publish_max_bytes, max_queue, max_queue_bytes, max_queue_age) <= 0:
+            raise ValueError("request_timeout, publish_max_bytes, max_queue, max_queue_bytes and max_queue_age "
+                             "must be positive")
+        cluster = url.split("://", 1)[0].lower() == "redis+cluster"
+        if sharded is None:
+            sharded = cluster
+        elif cluster and not sharded:
+            raise ValueError("a redis+cluster:// URL needs sharded Pub/Sub (sharded=True): PUBSUB NUMSUB counts "
+                             "the subscribers of one node only")
         if not 0 < reconnect_min_delay <= reconnect_max_delay:
             raise ValueError("need 0 < reconnect_min_delay <= reconnect_max_delay")
         self.url = url
@@ -149,12 +178,15 @@ class RedisAdapter:
             "health_check_interval": health_check_interval,
             "max_queue": max_queue,
             "max_queue_bytes": max_queue_bytes,
+            "max_queue_age": max_queue_age,
+            "resume_hold": resume_hold,
+            "census_window": float(delivery_window),
             "redis_options": dict(redis_options or {}),
         }
         # one link (pair of connections) per server: NUMSUB counts connections, so two servers in
         # one process sharing a subscriber connection would count as one
-        self._links: weakref.WeakKeyDictionary[object, RedisLink] = weakref.WeakKeyDictionary()
-        self._members: dict[RedisLink, set[RedisNamespaceAdapters]] = {}
+        self._links: weakref.WeakKeyDictionary[object, Link] = weakref.WeakKeyDictionary()
+        self._members: dict[Link, set[RedisNamespaceAdapters]] = {}
 
     def __repr__(self) -> str:
         mode = "sharded" if self.sharded else "classic"
@@ -163,7 +195,8 @@ class RedisAdapter:
     def __call__(self, namespace: AdapterNamespace) -> RedisNamespaceAdapters:
         link = self._links.get(namespace.server)
         if link is None or link._closing:
-            link = RedisLink(self.url, logger=self.logger, stats=self.stats, **self._link_options)
+            link = make_link(self.url, logger=self.logger, stats=self.stats, sharded=self.sharded,
+                             **self._link_options)
             self._links[namespace.server] = link
             self._members[link] = set()
         adapter: RedisNamespaceAdapters

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from ..proto.socketio import Packet
 from ..server.adapter import Adapter, BroadcastOptions
 from ..server.protocols import AckHandler, AdapterNamespace
-from ._link import RedisLink
+from ._link import Link
 from ._wire import (
     RequestType,
     decode,
@@ -52,7 +52,7 @@ class RedisNamespaceAdapter(ClusterAdapterBase):
 
     sharded = False
 
-    def __init__(self, namespace: AdapterNamespace, factory: RedisAdapter, link: RedisLink) -> None:
+    def __init__(self, namespace: AdapterNamespace, factory: RedisAdapter, link: Link) -> None:
         super().__init__(namespace, uid=new_id(6), request_timeout=factory.request_timeout,
                          new_id=lambda: new_id(6), stats=factory.stats, logger=factory.logger)
         self.factory = factory
@@ -74,6 +74,11 @@ class RedisNamespaceAdapter(ClusterAdapterBase):
         return self.link.healthy
 
     @property
+    def queued(self) -> int:
+        """Messages of this server waiting for Redis (every namespace of the server's link)."""
+        return self.link.queued
+
+    @property
     def specific_response_channel(self) -> bytes:
         return self.response_channel + self.uid.encode() + b"#"
 
@@ -91,6 +96,7 @@ class RedisNamespaceAdapter(ClusterAdapterBase):
         link.subscribe("sub", self.request_channel, self._on_request)
         link.subscribe("sub", self.response_channel, self._on_response)
         link.subscribe("sub", self.specific_response_channel, self._on_response)
+        self.endpoint.census(self.request_channel)
         link.ensure_running()
 
     async def init(self) -> None:

@@ -1,9 +1,10 @@
 """What the classic and the sharded Redis adapters share: one namespace's use of the server's link.
 
 A :class:`RedisEndpoint` publishes through the server's :class:`~sioserver.adapters._link.RedisLink`
-with the size cap (``publish_max_bytes``) and the delivery accounting: a message that reached fewer
-subscribers than the most seen on its channel within ``delivery_window`` is counted
-(``stats["messages_short"]``) and logged, since those servers were probably reconnecting to Redis.
+with the size cap (``publish_max_bytes``) and the delivery accounting: PUBLISH answers how many
+subscribers got a message; this server's own subscriber taken out, a message that reached fewer other
+servers than the most seen within ``delivery_window`` is counted once per server it missed
+(``stats["messages_short"]``) and logged, since those servers were reconnecting to Redis.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ._link import RedisLink
+from ._link import Link
 from ._resp import LossLog
 from .errors import MessageTooLargeError
 
@@ -29,7 +30,7 @@ DEFAULT_PUBLISH_MAX_BYTES = 1 << 20
 class RedisEndpoint:
     """One namespace of one server on Redis: publishing, the size cap, the delivery accounting."""
 
-    def __init__(self, factory: RedisAdapter, link: RedisLink, namespace: str, *, sharded: bool) -> None:
+    def __init__(self, factory: RedisAdapter, link: Link, namespace: str, *, sharded: bool) -> None:
         self.factory = factory
         self.link = link
         self.namespace = namespace
@@ -38,6 +39,7 @@ class RedisEndpoint:
         self.log = factory.logger
         self.max_bytes = factory.publish_max_bytes
         self._seen: dict[str, tuple[int, float]] = {}
+        self._census = False
         self._short = LossLog(self.log, self.stats, "messages_short",
                               f"in {namespace} reached fewer servers than were subscribed moments before "
                               f"(those were probably reconnecting to Redis)")
@@ -59,27 +61,36 @@ class RedisEndpoint:
                        what, len(payload), self.max_bytes)
         return fallback()
 
-    def publish(self, channel: bytes, payload: bytes, track: Callable[[int], None] | None = None) -> None:
+    def publish(self, channel: bytes, payload: bytes, track: Callable[[int, bool], None] | None = None) -> None:
         self.link.publish(channel, payload, sharded=self.sharded, on_result=track)
 
     async def numsub(self, channel: bytes) -> int:
         """Subscribers of ``channel`` (:class:`~sioserver.adapters.RedisUnavailableError` on failure)."""
-        count = await self.link.numsub(channel, sharded=self.sharded)
-        self.track_request(count)
-        return count
+        return int(await self.link.numsub(channel, sharded=self.sharded))
 
-    def _tracker(self, key: str) -> Callable[[int], None]:
-        """Compares how many subscribers a message reached with the most seen on that channel lately."""
+    def census(self, channel: bytes) -> None:
+        """``channel`` has one subscriber per server of the namespace: the link's gate may count them."""
+        self._census = self.link.set_census(channel, self.sharded)
+
+    def _tracker(self, key: str) -> Callable[[int, bool], None]:
+        """Compares how many other servers a message reached with the most seen lately.
+
+        ``receivers`` is PUBLISH's answer; ``own`` says whether this server's own subscriber was
+        subscribed the whole time (then it is one of them, and not a miss when it is not)."""
         window = self.factory.delivery_window
 
-        def observed(receivers: int) -> None:
+        def observed(receivers: int, own: bool) -> None:
+            others = receivers - 1 if own else receivers
+            if self._census and key == "broadcast":
+                self.link.note_servers(others + 1)
             now = time.monotonic()
             best = self._seen.get(key)
-            if best is None or receivers >= best[0] or now - best[1] > window:
-                self._seen[key] = (receivers, now)
-                if best is not None and receivers >= best[0]:
+            if best is None or others >= best[0] or now - best[1] > window:
+                self._seen[key] = (others, now)
+                if best is not None and others >= best[0]:
                     self._short.resolved()
                 return
-            self._short.add(1, f"one reached {receivers} of the {best[0]} subscribers seen in the last {window:g}s")
+            self._short.add(best[0] - others, f"one reached {others} of the {best[0]} other servers seen in the "
+                                              f"last {window:g}s")
 
         return observed

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from ..server.protocols import AdapterNamespace
-from ._link import RedisLink
+from ._link import Link
 from ._wire import decode, has_binary, json_bytes, pack
 from .cluster import MAY_HOLD_BINARY, ClusterAdapter, ClusterMessage, ClusterNode, MessageType
 from .errors import AdapterError
@@ -32,7 +32,7 @@ __all__ = ["ShardedRedisNamespaceAdapter", "ShardedRedisTransport"]
 class ShardedRedisTransport:
     """The :class:`~sioserver.adapters.cluster.ClusterTransport` of one namespace on sharded Pub/Sub."""
 
-    def __init__(self, factory: RedisAdapter, link: RedisLink, namespace: str) -> None:
+    def __init__(self, factory: RedisAdapter, link: Link, namespace: str) -> None:
         self.endpoint = RedisEndpoint(factory, link, namespace, sharded=True)
         self.link = link
         self.mode = factory.subscription_mode
@@ -55,6 +55,7 @@ class ShardedRedisTransport:
         self.response_channel = self.room_channel(node.uid)
         self.link.subscribe("ssub", self.channel, self._on_message)
         self.link.subscribe("ssub", self.response_channel, self._on_message)
+        self.endpoint.census(self.channel)
         self.link.ensure_running()
 
     async def close(self) -> None:
@@ -148,12 +149,17 @@ class ShardedRedisNamespaceAdapter(ClusterAdapter):
 
     sharded = True
 
-    def __init__(self, namespace: AdapterNamespace, factory: RedisAdapter, link: RedisLink) -> None:
+    def __init__(self, namespace: AdapterNamespace, factory: RedisAdapter, link: Link) -> None:
         self.factory = factory
         self.link = link
         self.sharded_transport = ShardedRedisTransport(factory, link, namespace.name)
         super().__init__(namespace, self.sharded_transport, request_timeout=factory.request_timeout,
                          stats=factory.stats, logger=factory.logger)
+
+    @property
+    def queued(self) -> int:
+        """Messages of this server waiting for Redis (every namespace of the server's link)."""
+        return self.link.queued
 
     @property
     def channel(self) -> bytes:

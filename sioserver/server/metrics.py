@@ -21,7 +21,9 @@ Prometheus scrapes, so a server without ``metrics`` pays nothing and one with it
 ``sioserver_event_loop_lag_seconds``            gauge      how late a 0.5 s timer of the loop fired, last
 ``sioserver_adapter_healthy{namespace}``        gauge      1 when the cluster adapter is connected
 ``sioserver_adapter_lag_seconds``               gauge      round trip of a cluster request (Redis NUMSUB)
-``sioserver_adapter_publish_failures_total``    counter    messages the adapter could not publish
+``sioserver_adapter_publish_failures_total``    counter    messages the adapter could not publish (dropped, or
+                                                           in flight when Redis failed)
+``sioserver_adapter_queued_messages``            gauge      messages waiting for Redis (bounded by count, bytes, age)
 =============================================  =========  ================================================
 """
 
@@ -227,7 +229,9 @@ class Metrics(Observer):
         healthy = GaugeMetricFamily("sioserver_adapter_healthy", "1 while the cluster adapter is connected",
                                     labels=["namespace"])
         failures = 0
+        queued = 0
         seen: set[int] = set()
+        links: set[int] = set()
         cluster = False
         for nsp in list(self.sio._namespaces.values()):
             adapter = nsp.adapter
@@ -239,7 +243,12 @@ class Metrics(Observer):
             stats = getattr(adapter, "stats", None)
             if stats is not None and id(stats) not in seen:  # one Counter may be shared by many namespaces
                 seen.add(id(stats))
-                failures += stats.get("messages_lost", 0)
+                failures += stats.get("messages_lost", 0) + stats.get("messages_uncertain", 0)
+            waiting = getattr(adapter, "queued", None)
+            link = getattr(adapter, "link", adapter)
+            if isinstance(waiting, int) and id(link) not in links:  # one link may serve many namespaces
+                links.add(id(link))
+                queued += waiting
         if not cluster:
             return
         yield healthy
@@ -248,3 +257,4 @@ class Metrics(Observer):
                                     value=self.adapter_lag)
         yield CounterMetricFamily("sioserver_adapter_publish_failures", "messages the adapter could not publish",
                                   value=failures)
+        yield GaugeMetricFamily("sioserver_adapter_queued_messages", "messages waiting for Redis", value=queued)

@@ -3,8 +3,10 @@ restartable on the same port."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 from .ports import free_port
@@ -34,12 +36,16 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    def _argv(self) -> list[str]:
+        log = self.logdir / f"redis-{self.port}-{self.starts}.log"
+        return [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                "--protected-mode", "no", "--daemonize", "no", "--logfile", str(log)]
+
     def start(self, timeout: float = 10.0) -> None:
         assert self.proc is None or self.proc.poll() is not None, "already running"
         self.starts += 1
         log = self.logdir / f"redis-{self.port}-{self.starts}.log"
-        argv = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                "--protected-mode", "no", "--daemonize", "no", "--logfile", str(log)]
+        argv = self._argv()
 
         def up() -> bool:
             # the port may take a moment to be free again after a kill: a server that exits is started again
@@ -56,6 +62,33 @@ class RedisServer:
 
     def ping(self) -> bool:
         return ping(self.port)
+
+    def answered_at(self, timeout: float = 10.0) -> float:
+        """``time.monotonic()`` of the first PONG, polling every millisecond (when Redis answers again)."""
+        deadline = time.monotonic() + timeout
+        while not ping(self.port):
+            assert time.monotonic() < deadline, f"redis-server on port {self.port} does not answer"
+            time.sleep(0.001)
+        return time.monotonic()
+
+    def restart(self, timeout: float = 10.0) -> float:
+        """Start a killed server again on its port; ``time.monotonic()`` when it first answered a PING
+        (polled every millisecond, so the moment is known to a millisecond)."""
+        assert self.proc is None or self.proc.poll() is not None, "already running"
+        self.starts += 1
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc is None or self.proc.poll() is not None:  # the port may not be free yet: again
+                self.proc = subprocess.Popen(self._argv(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                             stderr=subprocess.DEVNULL)
+            if ping(self.port):
+                return time.monotonic()
+            assert time.monotonic() < deadline, f"redis-server on port {self.port} did not start again"
+            time.sleep(0.001)
+
+    def signal(self, signum: int) -> None:
+        assert self.proc is not None and self.proc.poll() is None
+        os.kill(self.proc.pid, signum)
 
     def kill(self) -> None:
         """SIGKILL: Redis dies as in a crash (connections reset, nothing saved)."""

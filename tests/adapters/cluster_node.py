@@ -58,8 +58,7 @@ def build(args: argparse.Namespace) -> tuple[sioserver.AsyncServer, Any, web.App
                                                 health_check_interval=2.0, block_time=2.0)
     else:
         factory = sioserver.RedisAdapter(args.redis, key=args.key, sharded=args.sharded,
-                                         request_timeout=args.timeout, reconnect_max_delay=1.0,
-                                         health_check_interval=2.0)
+                                         request_timeout=args.timeout, health_check_interval=2.0)
     sio = sioserver.AsyncServer(adapter=factory, cors_allowed_origins="*", ping_interval=5, ping_timeout=5)
     name = args.name
     server_events: list[Any] = []

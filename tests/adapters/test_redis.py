@@ -17,7 +17,7 @@ import socketio  # type: ignore[import-untyped]
 
 import sioserver
 from sioserver.adapters import AdapterError, ClusterTimeoutError, MessageTooLargeError
-from sioserver.adapters._link import _numsub_count
+from sioserver.adapters._link import numsub_count
 from tests._support import serving
 from tests._support.redis import RedisServer
 from tests._support.wait import wait_until
@@ -435,7 +435,7 @@ async def shard_subscribers(url: str, channel: str, count: int, timeout: float =
     client = aioredis.from_url(url)
 
     async def subscribed() -> bool:
-        return _numsub_count(await client.execute_command("PUBSUB", "SHARDNUMSUB", channel)) >= count
+        return numsub_count(await client.execute_command("PUBSUB", "SHARDNUMSUB", channel)) >= count
 
     try:
         await wait_until(subscribed, timeout=timeout, what=f"{count} subscribers of {channel}")
