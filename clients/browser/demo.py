@@ -207,6 +207,44 @@ async def serve(host: str, port: int, redis_url: str | None = None) -> None:
         await runner.cleanup()
 
 
+def make_asgi_app(redis_url: str | None = None) -> Any:
+    """The demo as a FastAPI app (``--front fastapi``): FastAPI serves the page, its files and the
+    bundle; ``sioserver.ASGIApp`` serves /socket.io/ and hands every other path to it."""
+    from fastapi import FastAPI  # noqa: PLC0415 - only this front needs FastAPI (pip install fastapi uvicorn)
+    from fastapi.responses import FileResponse  # noqa: PLC0415
+
+    sio = make_server(redis_url)
+    Chat(sio)
+    api = FastAPI()
+    files = {"/": (HERE / "chat.html", "text/html"), **STATIC, "/vendor/socket.io.min.js": (BUNDLE, "text/javascript")}
+    for path, (file, ctype) in files.items():
+
+        async def page(file: Path = file, ctype: str = ctype) -> FileResponse:
+            return FileResponse(file, media_type=f"{ctype}; charset=utf-8", headers={"Cache-Control": "no-cache"})
+
+        api.add_api_route(path, page, methods=["GET"], include_in_schema=False)
+    return sioserver.ASGIApp(sio, other_asgi_app=api, on_shutdown=lambda: log.info("shutting down"))
+
+
+async def serve_fastapi(host: str, port: int, redis_url: str | None = None) -> None:
+    """The FastAPI app under uvicorn (as ``uvicorn demo:app`` would serve it), on a socket bound here so
+    that ``--port 0`` can say which port it got."""
+    import socket  # noqa: PLC0415
+
+    import uvicorn  # noqa: PLC0415
+
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        raise SystemExit(f"demo.py: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.listen(1024)
+    server = uvicorn.Server(uvicorn.Config(make_asgi_app(redis_url), log_level="warning", timeout_graceful_shutdown=2))
+    _announce(host, sock.getsockname()[1])
+    await server.serve(sockets=[sock])
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="sioserver browser chat demo")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -214,8 +252,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("-v", "--verbose", action="store_true", help="log the Engine.IO/Socket.IO layers too")
     parser.add_argument("--redis", metavar="URL", default=None,
                         help="share broadcasts with other workers through Redis (e.g. redis://127.0.0.1:6379/0)")
-    parser.add_argument("--front", choices=("run", "aiohttp"), default="run",
-                        help="sioserver.run's own HTTP/1.1 front (default) or an aiohttp application")
+    parser.add_argument("--front", choices=("run", "aiohttp", "fastapi"), default="run",
+                        help="sioserver.run's own HTTP/1.1 front (default), an aiohttp application, or a "
+                             "FastAPI app with sioserver.ASGIApp under uvicorn")
     args = parser.parse_args(argv)
     if not BUNDLE.is_file():
         raise SystemExit(
@@ -227,7 +266,8 @@ def main(argv: list[str] | None = None) -> None:
     if not args.verbose:
         logging.getLogger("sioserver").setLevel(logging.WARNING)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run((serve_run if args.front == "run" else serve)(args.host, args.port, args.redis))
+        fronts = {"run": serve_run, "aiohttp": serve, "fastapi": serve_fastapi}
+        asyncio.run(fronts[args.front](args.host, args.port, args.redis))
 
 
 if __name__ == "__main__":
