@@ -22,6 +22,7 @@ and how the client reconnects, :mod:`sioclient.reconnection`'s.
 
 Disconnect reasons (as the JavaScript client names them): "io server disconnect", "io client
 disconnect", "ping timeout", "transport close", "transport error", "parse error".
+Connection state recovery: ``client.recovered``; :mod:`sioclient.namespace` says how.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ from .engine import TRANSPORTS, EngineClient, EngineClosedError
 from .exceptions import AckTimeoutError, ConnectionError, DisconnectedError, NotConnectedError
 from .handlers import Handlers
 from .namespace import Ack, ClientNamespace
-from .options import CLIENT_OPTIONS, CONNECT_OPTIONS, make_logger, namespaces_option, transports_option
+from .options import CLIENT_OPTIONS, CONNECT_OPTIONS, auth_payload, make_logger, namespaces_option, transports_option
 from .reconnection import Backoff, reconnect
 
 __all__ = ["CLIENT_OPTIONS", "AsyncClient", "Backoff"]
@@ -145,6 +146,15 @@ class AsyncClient:
     def sid(self) -> str | None:
         """The session id of the ``/`` namespace (None when not connected to it)."""
         return self.get_sid("/")
+
+    @property
+    def recovered(self) -> bool:
+        """Whether namespace "/" got its server-side session back on the last reconnect (JS: socket.recovered)."""
+        return self.is_recovered("/")
+
+    def is_recovered(self, namespace: str | None = None) -> bool:
+        ns = self._namespaces.get(namespace or "/")
+        return ns is not None and ns.connected and ns.recovered
 
     def get_sid(self, namespace: str | None = None) -> str | None:
         ns = self._namespaces.get(namespace or "/")
@@ -311,21 +321,8 @@ class AsyncClient:
             await self._close_engine()
             raise ConnectionError(f"namespace {name} refused", data)
 
-    async def _auth_payload(self) -> Any:
-        auth = self._auth
-        if callable(auth):
-            try:
-                auth = auth()
-                if inspect.isawaitable(auth):
-                    auth = await auth
-            except Exception as exc:
-                raise ConnectionError(f"the auth callable failed: {exc!r}") from exc
-        if auth is not None and not isinstance(auth, Mapping):
-            raise ConnectionError(f"auth must be a dict (or return one), not {type(auth).__name__}")
-        return dict(auth) if auth is not None else None
-
     async def _send_connect(self, ns: ClientNamespace) -> None:
-        data = await self._auth_payload()
+        data = ns.recovery_auth(await auth_payload(self._auth))
         try:
             encoded = self.parser.encode(Packet(CONNECT, ns.name, data))
         except (ValueError, TypeError) as exc:
@@ -398,10 +395,13 @@ class AsyncClient:
             return
         if ns.connected or not ns.active:
             return
-        ns.connected_as(data["sid"])
+        ns.connect_reply(data["sid"], data.get("pid"))
         for encoded in ns.drain_buffer():
             self._send(encoded)
-        self.logger.info("namespace %s connected (sid %s)", ns.name, ns.sid)
+        early, ns.early = ns.early, []
+        for event in early:
+            self._on_event(self._engine, ns, event)
+        self.logger.info("namespace %s connected (sid %s%s)", ns.name, ns.sid, ", recovered" if ns.recovered else "")
         self._handlers.trigger(ns.name, "connect")
         ns.answer(True)
 
@@ -422,8 +422,13 @@ class AsyncClient:
         if not any(ns.active for ns in self._namespaces.values()) and not self._establishing:
             self._handlers.spawn(self._shutdown("io server disconnect"))
 
-    def _on_event(self, engine: EngineClient, ns: ClientNamespace, packet: Packet) -> None:
+    def _on_event(self, engine: EngineClient | None, ns: ClientNamespace, packet: Packet) -> None:
+        if not ns.connected and ns.active:
+            ns.hold_early(packet)
+            return
         event, *args = packet.data
+        if ns.pid is not None and args and isinstance(args[-1], str):
+            ns.offset = args[-1]  # as the JS client: the last string argument of an event is the offset
         handler, catch_all = self._handlers.lookup(ns.name, event)
         if handler is None:
             self.logger.debug("no handler for %r on %s", event, ns.name)
@@ -436,7 +441,7 @@ class AsyncClient:
 
     async def _run_event(
         self,
-        engine: EngineClient,
+        engine: EngineClient | None,
         ns: ClientNamespace,
         handler: Callable[..., Any],
         event: Any,
@@ -452,7 +457,7 @@ class AsyncClient:
             return
         if ack_id is None:
             return
-        if engine is not self._engine or not ns.connected:
+        if engine is None or engine is not self._engine or not ns.connected:
             self.logger.debug("ack %d for %r dropped: the session is gone", ack_id, event)
             return
         try:

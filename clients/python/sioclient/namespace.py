@@ -17,6 +17,18 @@ Emitting while disconnected
 * Acks still due when the connection drops can never come (ids belong to the server-side socket of the
   old session): a waiting ``call()`` raises DisconnectedError at once; an ``emit(callback=)`` callback
   is forgotten (logged at debug level). Buffered packets keep their acks.
+
+Connection state recovery
+-------------------------
+With a server that recovers sessions (sioserver's ``connection_state_recovery``, Node's
+``connectionStateRecovery``) the CONNECT reply carries a ``pid``. The namespace keeps it and the offset of
+the last broadcast it received, and every reconnect sends ``{"pid", "offset", **auth}``, as the JS client
+does; ``client.recovered`` (``is_recovered(namespace)``) tells whether the server gave the old session back
+(same sid and rooms, the missed broadcasts replayed in order). As with the JS client, a broadcast's offset is
+its last argument, so handlers of broadcast events get it (``def chat(msg, offset=None)``), and the last
+string argument of any event is taken as the offset. Events that arrive before the CONNECT reply (a Node
+server writes the missed ones first) are dispatched right after it, before the ``connect`` handler. A
+Socket.IO DISCONNECT (``disconnect()``, or the server's) and a new ``connect()`` start a new session.
 """
 
 from __future__ import annotations
@@ -28,11 +40,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sioserver.proto.socketio import Encoded
+from sioserver.proto.socketio import Encoded, Packet
 
 from .exceptions import DisconnectedError, EmitBufferFullError
 
 __all__ = ["Ack", "ClientNamespace"]
+
+MAX_EARLY_EVENTS = 100_000
 
 
 @dataclass(slots=True)
@@ -46,7 +60,8 @@ class Ack:
 class ClientNamespace:
     """The client's side of one namespace (see the module docstring for its rules)."""
 
-    __slots__ = ("acks", "active", "buffer", "connected", "logger", "name", "next_id", "sid", "waiter")
+    __slots__ = ("acks", "active", "buffer", "connected", "early", "logger", "name", "next_id", "offset", "pid",
+                 "recovered", "sid", "waiter")
 
     def __init__(self, name: str, logger: logging.Logger) -> None:
         self.name = name
@@ -58,6 +73,13 @@ class ClientNamespace:
         self.acks: dict[int, Ack] = {}
         self.next_id = 0
         self.waiter: asyncio.Future[Any] | None = None  # the answer to our CONNECT
+        # connection state recovery: the server's private session id, the offset of the last broadcast
+        # received, whether the last CONNECT got the old session back, and the events that came before
+        # the CONNECT reply (a Node server writes a recovered session's missed packets first)
+        self.pid: str | None = None
+        self.offset: str | None = None
+        self.recovered = False
+        self.early: list[Packet] = []
 
     # -- acks ----------------------------------------------------------------------------------------
     def add_ack(self, ack: Ack) -> int:
@@ -126,10 +148,40 @@ class ClientNamespace:
         self.connected = False
         self.sid = None
         self.fail_acks(reason)
-        if give_up:
+        self.early.clear()
+        if give_up:  # a Socket.IO DISCONNECT (either side) ends the server's session for good
             self.active = False
             self.drop_buffer(reason)
+            self.pid = self.offset = None
+            self.recovered = False
         return was_connected
+
+    def hold_early(self, packet: Packet) -> None:
+        """An event before the CONNECT reply: dispatched right after it (bounded: a server sends at most
+        its recovery buffer)."""
+        if len(self.early) >= MAX_EARLY_EVENTS:
+            self.logger.warning("more than %d events on %s before its CONNECT reply: %r dropped",
+                                MAX_EARLY_EVENTS, self.name, packet.data[0] if packet.data else None)
+            return
+        self.early.append(packet)
+
+    def recovery_auth(self, auth: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The CONNECT payload: ``{"pid", "offset", **auth}`` once the server gave a pid (as the JS client)."""
+        if self.pid is None:
+            return auth
+        head: dict[str, Any] = {"pid": self.pid}
+        if self.offset is not None:
+            head["offset"] = self.offset
+        return {**head, **(auth or {})}
+
+    def connect_reply(self, sid: str, pid: Any) -> None:
+        """The CONNECT reply: recovered when it carries the pid we sent."""
+        pid = pid if isinstance(pid, str) else None
+        self.recovered = pid is not None and pid == self.pid
+        if not self.recovered:
+            self.offset = None  # an offset of another session would bring back packets this one saw
+        self.pid = pid
+        self.connected_as(sid)
 
     def answer(self, outcome: Any) -> None:
         """Settle the wait for the answer to our CONNECT (True, the refusal's data, or an exception)."""

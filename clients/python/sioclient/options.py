@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from sioserver.exceptions import ConfigurationError
 
 from .engine import TRANSPORTS
+from .exceptions import ConnectionError
 
-__all__ = ["CLIENT_OPTIONS", "CONNECT_OPTIONS", "make_logger", "namespaces_option", "transports_option"]
+__all__ = ["CLIENT_OPTIONS", "CONNECT_OPTIONS", "auth_payload", "make_logger", "namespaces_option",
+           "transports_option"]
 
 #: AsyncClient options and their defaults (times in seconds).
 CLIENT_OPTIONS: dict[str, Any] = {
@@ -65,3 +68,17 @@ def namespaces_option(namespaces: Iterable[str] | str | None, with_handlers: lis
         if not isinstance(name, str) or not name.startswith("/"):
             raise ValueError(f"namespace must start with '/': {name!r}")
     return names
+
+
+async def auth_payload(auth: Any) -> dict[str, Any] | None:
+    """``connect(auth=)`` for one CONNECT: a dict, or what a callable (sync or async) returns, as a new dict."""
+    if callable(auth):
+        try:
+            auth = auth()
+            if inspect.isawaitable(auth):
+                auth = await auth
+        except Exception as exc:
+            raise ConnectionError(f"the auth callable failed: {exc!r}") from exc
+    if auth is not None and not isinstance(auth, Mapping):
+        raise ConnectionError(f"auth must be a dict (or return one), not {type(auth).__name__}")
+    return dict(auth) if auth is not None else None
