@@ -201,8 +201,15 @@ class Publisher:
             self._failed(exc)
             raise ConnectionError(str(exc)) from exc
 
+    @staticmethod
+    def _stale(conn: AbstractConnection) -> bool:
+        return getattr(conn, "_reader", None) is None or reader_of(conn).at_eof()
+
     async def _run_queries(self) -> None:
         while self._queries and self._conn is not None:
+            if self._stale(self._conn):
+                await self._drop_connection()  # closed while idle: the queries wait for the next one
+                return
             args, future = self._queries.popleft()
             if future.done():
                 continue
@@ -225,9 +232,8 @@ class Publisher:
         assert conn is not None
         queue = self.queue
         batch = [queue[i] for i in range(min(len(queue), self.max_batch))]
-        if getattr(conn, "_reader", None) is None or reader_of(conn).at_eof():
-            await self._drop_connection()  # Redis closed it meanwhile: reopen, nothing was sent
-            self._failed(ConnectionError("Connection closed by server."))
+        if self._stale(conn):
+            await self._drop_connection()  # Redis closed it while it was idle: reopen, nothing was sent
             return
         own = self.own_token()
         data = b"".join(encode_command(m.command, m.channel, m.payload) for m in batch)
