@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from ..engine.session import DisconnectReason, Session
 from ..exceptions import SocketIOProtocolError
-from ..proto.socketio import ACK, CONNECT, DISCONNECT, EVENT, Encoded, connect_error_packet
+from ..proto.socketio import ACK, CONNECT, DISCONNECT, EVENT, Encoded, Packet, connect_error_packet
 from .adapter import SharedMessage
 
 if TYPE_CHECKING:
@@ -30,6 +31,9 @@ class Client:
     """One Engine.IO session speaking Socket.IO: its decoder and its namespace sockets."""
 
     __slots__ = ("_backlog", "_busy", "connect_timer", "decoder", "server", "session", "sockets")
+
+    #: the Socket.IO protocol revision (4: :class:`~.client_v2.V2Client`, socket.io-client 2.x)
+    protocol = 5
 
     def __init__(self, server: AsyncServer, session: Session) -> None:
         self.server = server
@@ -135,7 +139,7 @@ class Client:
             if socket is not None:
                 self._violation(f"duplicate CONNECT for namespace {packet.nsp!r}")
             else:
-                self.server.connect_namespace(self, packet)
+                self.connect(packet)
         elif ptype is DISCONNECT:
             if socket is None:
                 self._violation(f"DISCONNECT for namespace {packet.nsp!r}, which is not connected")
@@ -155,8 +159,25 @@ class Client:
             socket.closed(DisconnectReason.PARSE_ERROR)
         self.session.close(DisconnectReason.PARSE_ERROR, ws_code=1002)
 
+    def connect(self, packet: Packet) -> None:
+        """A CONNECT from the client, for a namespace it is not in."""
+        self.server.connect_namespace(self, packet)
+
+    def socket_id(self, nsp: str) -> str:
+        """The id of this client's socket in ``nsp``: fresh per namespace, never the Engine.IO sid."""
+        return secrets.token_urlsafe(15)
+
+    def connect_reply(self, socket: Socket) -> Any:
+        """The payload of the CONNECT reply."""
+        return {"sid": socket.sid} if socket.pid is None else {"sid": socket.sid, "pid": socket.pid}
+
     def refuse(self, nsp: str, message: str, data: Any = None) -> None:
+        """CONNECT_ERROR for a connection a middleware or connect handler refused."""
         self.write(self.server.parser.encode(connect_error_packet(message, data, nsp)), False)
+
+    def refuse_namespace(self, nsp: str) -> None:
+        """CONNECT_ERROR for a namespace the server does not serve."""
+        self.write(self.server.parser.encode(connect_error_packet("Invalid namespace", None, nsp)), False)
 
     def on_close(self, reason: DisconnectReason) -> None:
         if self.connect_timer is not None:

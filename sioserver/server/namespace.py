@@ -188,13 +188,13 @@ class Namespace:
     def connect(self, client: Client, packet: Packet) -> None:
         from .socket import Socket  # noqa: PLC0415 - socket imports this module
 
-        socket = Socket(self, client, secrets.token_urlsafe(15), packet.data)
+        socket = Socket(self, client, client.socket_id(self.name), packet.data)
         client.sockets[self.name] = socket
         if client.connect_timer is not None:
             client.connect_timer.cancel()
             client.connect_timer = None
         auth = packet.data
-        if self.recovery is not None and isinstance(auth, dict):
+        if self.recovery is not None and client.protocol == 5 and isinstance(auth, dict):
             pid, offset = auth.get("pid"), auth.get("offset")
             if isinstance(pid, str) and isinstance(offset, str):
                 # the socket is registered with the client (a second CONNECT is a violation) but not
@@ -236,7 +236,7 @@ class Namespace:
                         held.append(self.encode(Packet(EVENT, self.name, data)))
                     except (TypeError, ValueError) as exc:
                         log.error("cannot replay a missed packet to %s: %s", session.sid, exc)
-        elif self.recovery is not None:
+        elif self.recovery is not None and socket.client.protocol == 5:  # v2 clients cannot recover
             socket.pid = secrets.token_urlsafe(15)
         sid = socket.sid
         self.sockets[sid] = socket

@@ -19,6 +19,7 @@ from .acks import AckWaiter, BroadcastAck, CallbackAck
 from .adapter import Adapter, BroadcastOptions, MemoryAdapter
 from .broadcast import BroadcastOperator
 from .client import Client
+from .client_v2 import client_for
 from .cluster_api import ClusterAPI
 from .compat import EnvironView, Manager, ServerCompat
 from .namespace import AsyncNamespace, Handlers, Namespace, NamespaceMatcher
@@ -50,7 +51,7 @@ class _Engine(EngineServer):
     release_after_accept = False
 
     async def accept(self, session: Session) -> bool:
-        session.receiver = Client(self.sio, session)  # its on_message / on_close get the session's events
+        session.receiver = client_for(self.sio, session)  # its on_message / on_close get the session's events
         return True
 
     def endpoints(self) -> dict[str, Callable[[], HttpResponse]]:
@@ -329,7 +330,7 @@ class AsyncServer(ClusterAPI, ServerCompat):
         if nsp is None:
             self.stats["invalid_namespace"] += 1
             self.logger.info("client %s asked for unknown namespace %r", client.session.sid, short(packet.nsp))
-            client.refuse(packet.nsp, "Invalid namespace")
+            client.refuse_namespace(packet.nsp)
             return
         nsp.connect(client, packet)
 

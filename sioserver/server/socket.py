@@ -216,7 +216,7 @@ class Socket:
         held, self._held = self._held, None
         self.connected = True
         self.client.session.release_request()  # the connect handler has run: environ extras may go
-        reply = {"sid": self.sid} if self.pid is None else {"sid": self.sid, "pid": self.pid}
+        reply = self.client.connect_reply(self)
         self.client.write(self.namespace.encode(Packet(CONNECT, self.namespace.name, reply)))
         for encoded in held or ():
             self.client.write(encoded, False)

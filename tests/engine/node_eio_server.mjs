@@ -2,7 +2,7 @@
 // close-semantics table test: it echoes every message; "close-me" makes it call socket.close()
 // (a server disconnect). Prints "READY <port>" once listening.
 //
-//   node tests/engine/node_eio_server.mjs --ping-interval MS --ping-timeout MS --upgrade-timeout MS
+//   node tests/engine/node_eio_server.mjs --ping-interval MS --ping-timeout MS --upgrade-timeout MS [--allow-eio3]
 import { createServer } from "node:http";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
@@ -24,6 +24,7 @@ const server = new engine.Server({
   pingTimeout: option("--ping-timeout", 20000),
   upgradeTimeout: option("--upgrade-timeout", 10000),
   maxHttpBufferSize: 1e6,
+  allowEIO3: args.includes("--allow-eio3"),
 });
 server.attach(http, { path: "/engine.io/" });
 server.on("connection", (socket) => {

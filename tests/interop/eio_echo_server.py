@@ -2,6 +2,7 @@
 
     python tests/interop/eio_echo_server.py --port N [--impl sioserver|python-engineio]
         [--transports polling,websocket] [--ping-interval S] [--ping-timeout S] [--max-http-buffer-size N]
+        [--allow-eio3]
 
 Every message is sent back as it came (str stays str, bytes stay bytes); the text message "close-me" makes the
 server call ``disconnect(sid)`` for that session instead. Prints ``READY <port>`` on stdout once listening
@@ -64,6 +65,7 @@ def build_app(args: argparse.Namespace) -> web.Application:
             "transports": args.transports,
             "allow_upgrades": True,
             "compression": False,
+            **({"allow_eio3": True} if args.allow_eio3 else {}),
         },
     )
 
@@ -105,6 +107,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--impl", choices=IMPLS, default="sioserver")
     p.add_argument("--max-http-buffer-size", type=int, default=1_000_000, help="bytes")
     p.add_argument("--verbose", action="store_true", help="log every message on stderr")
+    p.add_argument("--allow-eio3", action="store_true", help="serve Engine.IO v3 clients too (sioserver only)")
     return p.parse_args(argv)
 
 
