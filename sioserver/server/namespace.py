@@ -9,6 +9,7 @@ run time, with its sockets and its adapter.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import logging
@@ -37,6 +38,8 @@ __all__ = ["AsyncNamespace", "Handlers", "Namespace", "NamespaceMatcher"]
 log = logging.getLogger("sioserver.server")
 
 Handler = Callable[..., Any]
+#: seconds an adapter may take to look up a session to restore (a remote store); then the connection is new
+RESTORE_TIMEOUT = 5.0
 _no_restore = Adapter.restore_session
 NamespaceMatcher = str | re.Pattern[str] | Callable[[str, Any], bool]
 
@@ -206,8 +209,9 @@ class Namespace:
     async def _restore(self, socket: Socket, pid: str, offset: str) -> None:
         session = None
         try:
-            session = await self.adapter.restore_session(pid, offset)
-        except Exception as exc:
+            async with asyncio.timeout(RESTORE_TIMEOUT):
+                session = await self.adapter.restore_session(pid, offset)
+        except Exception as exc:  # TimeoutError included: a new session rather than a client left waiting
             log.info("cannot restore session of %s: %r; a new session", self.name, exc,
                      extra={"namespace": self.name, "reason": "recovery failed"})
         if socket.disconnected:  # the client left while the adapter looked: keep the session for the next try

@@ -14,7 +14,7 @@ Theory of operation, as socket.io 4.8 and socket.io-adapter 2.5 do it on the wir
    A socket's own ``emit`` (``emit(to=sid, callback=...)``, ``call``) carries none, as in Node.
 3. When a socket goes away for a reason in :data:`RECOVERABLE_REASONS` (the transport closed or
    failed, a ping timeout, a server shutdown: not a Socket.IO DISCONNECT from the client, nor a
-   server-side ``disconnect``), the server hands its adapter a :class:`PersistedSession`
+   server-side ``disconnect``, nor a slow-consumer close), the server hands its adapter a :class:`PersistedSession`
    (``adapter.persist_session(session)``): sid, pid, rooms, and the session data (``socket.data``).
 4. A client that reconnects sends ``{"pid": .., "offset": .., **auth}`` as its CONNECT payload. The
    server asks ``await adapter.restore_session(pid, offset)``; a :class:`RestoredSession` (the
@@ -61,14 +61,13 @@ __all__ = [
 log = logging.getLogger("sioserver.server")
 
 #: The disconnect reasons after which a socket's session is kept (Node's RECOVERABLE_DISCONNECT_REASONS:
-#: transport error, transport close, forced close, ping timeout, server shutting down). A slow consumer's
-#: connection is closed under it, not by it: its session is kept too, and the replay brings what it lost.
+#: transport error, transport close, forced close, ping timeout, server shutting down). Not a slow consumer:
+#: the replay of what it did not read would be over ``max_buffered_bytes`` again, and close it again, forever.
 RECOVERABLE_REASONS = frozenset({
     DisconnectReason.TRANSPORT_CLOSE,
     DisconnectReason.TRANSPORT_ERROR,
     DisconnectReason.PING_TIMEOUT,
     DisconnectReason.SERVER_SHUTDOWN,
-    DisconnectReason.SLOW_CONSUMER,
 })
 
 

@@ -9,12 +9,14 @@ import json
 from collections import Counter
 from typing import Any
 
+import aiohttp
 import pytest
 
 import sioserver
 from sioserver.exceptions import ConfigurationError
 from sioserver.server.adapter import BroadcastOptions
 from sioserver.server.recovery import MemorySessionStore, PersistedSession, RecoveryOptions
+from tests._support import serving
 
 from .conftest import RawClient
 
@@ -386,3 +388,111 @@ def test_an_adapter_that_keeps_no_sessions_is_named_in_a_warning(caplog: pytest.
     with caplog.at_level("WARNING", logger="sioserver.server"):
         sioserver.AsyncServer(connection_state_recovery=True).adapter("/")
     assert "keeps no sessions" not in caplog.text
+
+
+class Polling:
+    """A long-polling Engine.IO client written by hand (one session): what it sends and reads is the wire."""
+
+    def __init__(self, http: aiohttp.ClientSession, url: str) -> None:
+        self.http = http
+        self.base = f"{url}/socket.io/?EIO=4&transport=polling"
+        self.sid = ""
+
+    async def open(self) -> None:
+        async with self.http.get(self.base) as resp:
+            body = await resp.text()
+        assert body.startswith("0{"), body
+        self.sid = json.loads(body[1:])["sid"]
+
+    async def post(self, *packets: str) -> None:
+        async with self.http.post(f"{self.base}&sid={self.sid}", data="\x1e".join(packets)) as resp:
+            assert resp.status == 200, await resp.text()
+
+    async def get(self) -> list[str]:
+        async with self.http.get(f"{self.base}&sid={self.sid}") as resp:
+            assert resp.status == 200, await resp.text()
+            return [p for p in (await resp.text()).split("\x1e") if p != "2"]
+
+
+async def test_a_slow_consumer_is_not_recovered() -> None:
+    """Its replay would be over max_buffered_bytes again: it comes back as a new connection."""
+    sio = sioserver.AsyncServer(ping_interval=10, max_buffered_bytes=20_000, connection_state_recovery=True)
+    seen = Tracker(sio)
+    server = await serving.attached(sio)
+    try:
+        async with aiohttp.ClientSession() as http:
+            first = Polling(http, server.url)
+            await first.open()
+            await first.post("40")
+            reply = json.loads((await first.get())[0][2:])
+            await sio.to("news").emit("n", -1)
+            offset = event((await first.get())[0])[-1]
+            for i in range(40):  # ~40 KB it does not poll for: over max_buffered_bytes
+                await sio.to("news").emit("n", i, "x" * 1000)
+            await seen.gone.wait()
+            assert seen.reasons == ["slow consumer"]
+            again = Polling(http, server.url)
+            await again.open()
+            await again.post("40" + json.dumps({"pid": reply["pid"], "offset": offset}))
+            second = json.loads((await again.get())[0][2:])
+            assert sio.stats["recovery_sessions_persisted"] == 0
+    finally:
+        await server.close()
+    assert second["sid"] != reply["sid"] and second["pid"] != reply["pid"]
+
+
+async def test_a_polling_client_that_closes_its_transport_recovers() -> None:
+    """The Engine.IO close packet ``1`` is a transport close, not the end of the Socket.IO session."""
+    sio = sioserver.AsyncServer(ping_interval=10, connection_state_recovery=True)
+    seen = Tracker(sio)
+    server = await serving.attached(sio)
+    try:
+        async with aiohttp.ClientSession() as http:
+            first = Polling(http, server.url)
+            await first.open()
+            await first.post("40")
+            reply = json.loads((await first.get())[0][2:])
+            await sio.to("news").emit("n", -1)
+            offset = event((await first.get())[0])[-1]
+            await first.post("1")
+            await seen.gone.wait()
+            assert seen.reasons == ["transport close"]
+            for i in range(3):
+                await sio.to("news").emit("n", i)
+            again = Polling(http, server.url)
+            await again.open()
+            await again.post("40" + json.dumps({"pid": reply["pid"], "offset": offset}))
+            packets = await again.get()
+    finally:
+        await server.close()
+    assert json.loads(packets[0][2:]) == reply
+    assert [event(p)[1] for p in packets[1:]] == [0, 1, 2]
+
+
+class _FailingAdapter(sioserver.MemoryAdapter):
+    how = "raise"
+
+    async def restore_session(self, pid: str, offset: str) -> Any:
+        if self.how == "raise":
+            raise RuntimeError("store down")
+        await asyncio.Event().wait()  # a store that never answers
+
+
+@pytest.mark.parametrize("how", ["raise", "hang"])
+async def test_an_adapter_that_fails_or_hangs_gives_a_new_connection(
+        sio_app: Any, how: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sioserver.server import namespace
+
+    monkeypatch.setattr(namespace, "RESTORE_TIMEOUT", 0.2)
+    monkeypatch.setattr(_FailingAdapter, "how", how)
+    sio, client = await sio_app(sioserver.AsyncServer(adapter=_FailingAdapter, connection_state_recovery=True))
+    seen = Tracker(sio)
+    raw = await client()
+    first = await connect(raw)
+    await sio.emit("x")
+    offset = event(await raw.recv())[-1]
+    await raw.ws.close()
+    await seen.gone.wait()
+    again = await client()
+    reply = await connect(again, {"pid": first["pid"], "offset": offset})
+    assert reply["sid"] != first["sid"] and seen.connects[-1] == (reply["sid"], False)
