@@ -38,16 +38,20 @@ import base64
 import binascii
 import json
 import logging
+import re
 import weakref
 from collections import Counter
 from typing import Any
 
+from ..proto.socketio import EVENT, Packet
+from ..server.adapter import Adapter, BroadcastOptions
 from ..server.protocols import AdapterNamespace
+from ..server.recovery import PersistedSession, RestoredSession, offset_wanted, reaches, with_offset
 from ._link import RedisLink
 from ._streams import StreamLink
-from ._wire import has_binary, json_bytes, pack, unpack
+from ._wire import has_binary, json_bytes, options_from_wire, pack, unpack, wire_flags, wire_options
 from .cluster import MAY_HOLD_BINARY, ClusterAdapter, ClusterMessage, ClusterNode, MessageType, Offset
-from .errors import MessageTooLargeError
+from .errors import AdapterError, MessageTooLargeError
 from .redis_common import DEFAULT_PUBLISH_MAX_BYTES
 
 __all__ = ["RedisStreamsAdapter", "RedisStreamsNamespaceAdapter", "StreamsTransport", "decode_entry",
@@ -100,6 +104,24 @@ def decode_entry(fields: dict[str, str]) -> ClusterMessage:
     return message
 
 
+_OFFSET = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
+RESTORE_MAX_XRANGE_CALLS = 100  # as the Node package's RESTORE_SESSION_MAX_XRANGE_CALLS
+RESTORE_XRANGE_COUNT = 1000
+REPLAYED_MEMORY = 30.0  # seconds a restored socket is shielded from live copies of what was replayed to it
+
+
+def id_key(entry_id: str) -> tuple[int, int]:
+    """A stream id as a comparable pair (``"1700000000000-3"`` -> ``(1700000000000, 3)``)."""
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def next_offset(entry_id: str) -> str:
+    """The smallest id after ``entry_id`` (an exclusive XRANGE start that Redis < 6.2 understands too)."""
+    ms, seq = id_key(entry_id)
+    return f"{ms}-{seq + 1}"
+
+
 def _entry_size(fields: dict[str, str]) -> int:
     return sum(len(k) + len(v) for k, v in fields.items())
 
@@ -110,6 +132,20 @@ def _pack_lenient(message: ClusterMessage) -> bytes:
         return pack(message)
     except (TypeError, ValueError):
         return pack(json.loads(json_bytes(message, lenient=True)))
+
+
+def _decode_session(raw: str | None, pid: str) -> tuple[str, list[str], Any] | None:
+    """``(sid, rooms, data)`` of a stored session (base64 msgpack, as the Node package writes it)."""
+    if raw is None:
+        return None
+    try:
+        value = unpack(base64.b64decode(raw, validate=True))
+    except (ValueError, binascii.Error):
+        return None
+    if not isinstance(value, dict) or value.get("pid") != pid or not isinstance(value.get("sid"), str):
+        return None
+    rooms = value.get("rooms")
+    return value["sid"], [r for r in rooms if isinstance(r, str)] if isinstance(rooms, list) else [], value.get("data")
 
 
 def _what(message: ClusterMessage) -> str:
@@ -250,7 +286,13 @@ class StreamsTransport:
 
 
 class RedisStreamsNamespaceAdapter(ClusterAdapter):
-    """One namespace on the wire of ``@socket.io/redis-streams-adapter``."""
+    """One namespace on the wire of ``@socket.io/redis-streams-adapter``.
+
+    With connection state recovery on (``AsyncServer(connection_state_recovery=...)``), a broadcast's
+    offset is its entry id: this server's own broadcasts reach its clients once Redis gave them one (at
+    once, without offset, when Redis could not take them), other servers' as they are read. Sessions
+    are kept in Redis, and a restored session's missed packets are read again from the stream.
+    """
 
     def __init__(self, namespace: AdapterNamespace, factory: RedisStreamsAdapter, server: _Server) -> None:
         self.factory = factory
@@ -258,6 +300,121 @@ class RedisStreamsNamespaceAdapter(ClusterAdapter):
         self.streams_transport = StreamsTransport(factory, server, namespace.name)
         super().__init__(namespace, self.streams_transport, request_timeout=factory.request_timeout,
                          stats=factory.stats, logger=factory.logger)
+        # restored sid -> (the last entry replayed to it, when): live copies of those are not sent again
+        self._replayed: dict[str, tuple[tuple[int, int], float]] = {}
+        self._writes: set[asyncio.Task[None]] = set()
+
+    # ------------------------------------------------------------ broadcasts with offsets
+
+    def broadcast(self, packet: Packet, opts: BroadcastOptions) -> int:
+        if opts.local or self.namespace.recovery is None:
+            return super().broadcast(packet, opts)
+        future = self.publish(MessageType.BROADCAST, {"packet": {"type": 2, "data": packet.data},
+                                                      "opts": wire_options(opts, wire_flags(opts))})
+        if future is None:
+            return Adapter.broadcast(self, packet, opts)
+        wanted = offset_wanted(packet, opts)
+
+        def written(done: asyncio.Future[Offset]) -> None:
+            if done.cancelled() or done.exception() is not None:
+                Adapter.broadcast(self, packet, opts)  # not in the stream: no offset, local clients still get it
+                return
+            offset = done.result()
+            Adapter.broadcast(self, with_offset(packet, offset) if wanted else packet, self._unreplayed(opts, offset))
+
+        future.add_done_callback(written)
+        return 0  # delivered once the stream answers
+
+    def deliver_broadcast(self, data: Any, opts: BroadcastOptions, offset: Offset | None) -> None:
+        if offset is not None and self.namespace.recovery is not None and isinstance(data, list) and data:
+            opts = self._unreplayed(opts, offset)
+            if offset_wanted(Packet(EVENT, self.namespace.name, data), opts):
+                data = [*data, offset]
+        self.serve_broadcast(data, opts)
+
+    def _unreplayed(self, opts: BroadcastOptions, offset: Offset) -> BroadcastOptions:
+        """``opts`` less the restored sockets that got the entry ``offset`` in their replay."""
+        replayed = self._replayed
+        if not replayed:
+            return opts
+        now = asyncio.get_running_loop().time()
+        key = id_key(offset)
+        skip = set()
+        for sid, (last, at) in list(replayed.items()):
+            if now - at > REPLAYED_MEMORY:
+                del replayed[sid]
+            elif key <= last:
+                skip.add(sid)
+        return opts.but(except_rooms=opts.except_rooms | skip) if skip else opts
+
+    # ------------------------------------------------------------ connection state recovery
+
+    def session_key(self, pid: str) -> str:
+        return self.factory.session_key_prefix + pid
+
+    def persist_session(self, session: PersistedSession) -> None:
+        """``SET <session_key_prefix><pid> <base64 msgpack {sid, pid, rooms, data}> PX <window>``, queued."""
+        recovery = self.namespace.recovery
+        if recovery is None:
+            return
+        value = {"sid": session.sid, "pid": session.pid, "rooms": list(session.rooms), "data": session.data}
+        encoded = base64.b64encode(_pack_lenient(value)).decode("ascii")
+        ttl_ms = round(recovery.max_disconnection_duration * 1000)
+        task = asyncio.get_running_loop().create_task(self._store(session.pid, encoded, ttl_ms))
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+
+    async def _store(self, pid: str, encoded: str, ttl_ms: int) -> None:
+        try:
+            await self.server.stream.set_px(self.session_key(pid), encoded, ttl_ms)
+        except AdapterError as exc:
+            self.stats["sessions_lost"] += 1
+            self.log.warning("redis streams adapter: a session of %s was not kept (%s): that client cannot "
+                             "recover", self.namespace.name, exc)
+            return
+        self.stats["sessions_persisted"] += 1
+
+    async def restore_session(self, pid: str, offset: str) -> RestoredSession | None:
+        """The session under ``pid`` (taken: ``GET`` + ``DEL``) and the broadcasts of this namespace after
+        ``offset`` that reach its rooms, read from the stream; None when either is gone."""
+        if self.namespace.recovery is None or not _OFFSET.fullmatch(offset):
+            return None
+        stream = self.server.stream
+        raw, found = await asyncio.gather(stream.get_del(self.session_key(pid)), stream.xrange(offset, offset))
+        session = _decode_session(raw, pid)
+        if session is None or not found:
+            self.stats["sessions_refused"] += 1
+            return None
+        sid, rooms, data = session
+        name = self.namespace.name
+        missed: list[list[Any]] = []
+        last = offset
+        for _ in range(RESTORE_MAX_XRANGE_CALLS):
+            entries = await stream.xrange(next_offset(last), "+", RESTORE_XRANGE_COUNT)
+            if not entries:
+                # nothing after ``last`` in the stream; what the reader handed out meanwhile (to the sockets
+                # present, not this one) is read again; past that, the reader delivers to this socket live
+                if stream.last_id is None or id_key(stream.last_id) <= id_key(last):
+                    break
+                continue
+            for entry_id, fields in entries:
+                last = entry_id
+                if fields.get("nsp") != name or fields.get("type") != "3":
+                    continue
+                try:
+                    body = decode_entry(fields).get("data")
+                except ValueError:
+                    continue
+                if not isinstance(body, dict):
+                    continue
+                packet = body.get("packet")
+                event = packet.get("data") if isinstance(packet, dict) else None
+                if isinstance(event, list) and event and reaches(rooms, options_from_wire(body.get("opts"))):
+                    missed.append([*event, entry_id])
+        self._replayed[sid] = (id_key(last), asyncio.get_running_loop().time())
+        self.stats["sessions_restored"] += 1
+        self.stats["missed_packets"] += len(missed)
+        return RestoredSession(sid, pid, rooms, data, missed)
 
     async def wait_ready(self, timeout: float = 5.0) -> bool:
         """Subscribe and place the reader; wait until both work (False after ``timeout`` seconds)."""
@@ -267,6 +424,8 @@ class RedisStreamsNamespaceAdapter(ClusterAdapter):
     async def close(self) -> None:
         if self._closed:
             return
+        if self._writes:  # sessions persisted by the shutdown itself: written before the link goes
+            await asyncio.wait(list(self._writes), timeout=self.server.stream.command_timeout + 1)
         await super().close()
         await self.factory._release(self)
 

@@ -3,6 +3,7 @@
     python tests/adapters/cluster_node.py --port 0 --redis URL --name A [--key socket.io] [--sharded | --streams]
 
 ``--streams``: a ``RedisStreamsAdapter`` (stream and channel prefix ``--key``) instead of the RedisAdapter.
+``--recovery S``: connection state recovery, ``max_disconnection_duration`` S seconds.
 
 Prints ``READY <port>`` once listening and subscribed. Test clients drive it with the event
 ``do(op, spec)``, whose ack is the result; ``cluster_node.cjs`` (the Node peer) implements the same
@@ -59,7 +60,9 @@ def build(args: argparse.Namespace) -> tuple[sioserver.AsyncServer, Any, web.App
     else:
         factory = sioserver.RedisAdapter(args.redis, key=args.key, sharded=args.sharded,
                                          request_timeout=args.timeout, health_check_interval=2.0)
-    sio = sioserver.AsyncServer(adapter=factory, cors_allowed_origins="*", ping_interval=5, ping_timeout=5)
+    recovery = {"max_disconnection_duration": args.recovery} if args.recovery else None
+    sio = sioserver.AsyncServer(adapter=factory, cors_allowed_origins="*", ping_interval=5, ping_timeout=5,
+                                connection_state_recovery=recovery)
     name = args.name
     server_events: list[Any] = []
 
@@ -74,6 +77,8 @@ def build(args: argparse.Namespace) -> tuple[sioserver.AsyncServer, Any, web.App
 
     @sio.event
     async def connect(sid: str, environ: dict[str, Any], auth: Any) -> None:
+        if sio.recovered(sid):
+            return  # its session and rooms came back with it
         auth = auth if isinstance(auth, dict) else {}
         await sio.save_session(sid, {"name": auth.get("name")})
         for room in auth.get("rooms") or ():
@@ -221,6 +226,8 @@ if __name__ == "__main__":
     parser.add_argument("--key", default="socket.io")
     parser.add_argument("--sharded", action="store_true")
     parser.add_argument("--streams", action="store_true")
+    parser.add_argument("--recovery", type=float, default=0.0,
+                        help="connection_state_recovery with this max_disconnection_duration (seconds)")
     parser.add_argument("--timeout", type=float, default=5.0)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

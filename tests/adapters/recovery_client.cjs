@@ -8,6 +8,7 @@
 // points its Manager at B and closes its transport: the Manager reconnects to B (after `hold` ms), sending
 // the pid and the last offset it saw. On `stream-done` it prints one JSON line: every connect (id, recovered),
 // every tick in arrival order (with its offset, the last argument) and on which connection it came.
+// With a `hold` it prints on the second connect instead (the burst ended while it was away).
 "use strict";
 
 const { io } = require("socket.io-client");
@@ -26,8 +27,8 @@ const HOLD = Number(arg("hold", "0"));
 const socket = io(FROM, {
   transports: [TRANSPORT],
   auth: { name: "rc", rooms: ["rr"] },
-  reconnectionDelay: Math.max(HOLD, 50),
-  reconnectionDelayMax: Math.max(HOLD, 50),
+  reconnectionDelay: HOLD || 150, // away for ~7 of the ticks, which the other server must read back
+  reconnectionDelayMax: HOLD || 150,
   randomizationFactor: 0,
   timeout: 5000,
 });
@@ -43,6 +44,7 @@ function finish(reason) {
 
 socket.on("connect", () => {
   connects.push({ id: socket.id, recovered: socket.recovered, url: socket.io.uri });
+  if (HOLD > 0 && connects.length === 2) return finish("reconnected"); // the burst is long over
   if (connects.length === 1) {
     socket.emit("do", "stream", { event: "tick", count: COUNT, interval: 0.02, to: "rr" }, (answer) => {
       if (answer !== "started") finish(`stream not started: ${JSON.stringify(answer)}`);

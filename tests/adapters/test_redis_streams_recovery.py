@@ -1,0 +1,101 @@
+"""Connection state recovery across servers through RedisStreamsAdapter: the official socket.io-client 4.8
+drops its transport on one server in the middle of a burst of 20 room broadcasts and reconnects to
+another. It gets ``recovered === true``, its id, and all 20 exactly once and in order (the ones it missed
+read back from the stream by the new server). Between two sioserver processes, over WebSocket and
+polling; between a Node socket.io 4.8 server with @socket.io/redis-streams-adapter and sioserver, both
+ways (the session one kind of server stored, the other restores). After the window: a new session."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests._support import node
+from tests._support.redis import RedisServer
+
+from .conftest import Cluster, ClusterNode, Peers
+
+SCRIPT = Path(__file__).resolve().parent / "recovery_client.cjs"
+WINDOW = 2.0  # max_disconnection_duration of every node, seconds
+BURST = 20
+ENTRY_ID = re.compile(r"[0-9]+-[0-9]+")
+
+pytestmark = pytest.mark.interop
+
+
+def options(window: float = WINDOW) -> tuple[str, ...]:
+    return ("--streams", "--recovery", str(window))
+
+
+@pytest.fixture(scope="module")
+def pair(redis_server: RedisServer, cluster: Cluster, interop_node_modules: Path) -> list[ClusterNode]:
+    return cluster.start(("py", "A"), ("py", "B"), redis=redis_server.url, key="recovery-py", extra=options())
+
+
+@pytest.fixture(scope="module")
+def mixed(redis_server: RedisServer, cluster: Cluster, interop_node_modules: Path) -> list[ClusterNode]:
+    return cluster.start(("js", "N"), ("py", "S"), redis=redis_server.url, key="recovery-mixed", extra=options())
+
+
+async def recover(source: ClusterNode, target: ClusterNode, transport: str, hold_ms: int = 0) -> dict[str, Any]:
+    """The client's report (see recovery_client.cjs)."""
+    env = {**os.environ, "NODE_PATH": str(node.INTEROP / "node_modules")}
+    run = await asyncio.to_thread(node.run, SCRIPT, "--from", source.url, "--to", target.url, "--transport",
+                                  transport, "--count", str(BURST), "--hold", str(hold_ms), timeout=30, env=env,
+                                  context=f"--- {source} ---\n{source.log()[-2000:]}\n--- {target} ---\n"
+                                          f"{target.log()[-2000:]}")
+    report = run.last()
+    assert report["reason"] in ("done", "reconnected"), f"{report}\n{run.context()}\n{target.log()[-3000:]}"
+    return report
+
+
+def check_recovered(report: dict[str, Any], target: ClusterNode) -> None:
+    first, second = report["connects"]
+    assert first["recovered"] is False and second["recovered"] is True, report["connects"]
+    assert second["id"] == first["id"], "the same id after recovery"
+    assert second["url"].rstrip("/") == target.url, "it recovered on the other server"
+    ticks = report["ticks"]
+    assert [t["i"] for t in ticks] == list(range(BURST)), f"all {BURST}, exactly once, in order: {ticks}"
+    offsets = [t["offset"] for t in ticks]
+    assert all(isinstance(o, str) and ENTRY_ID.fullmatch(o) for o in offsets), offsets
+    assert [tuple(map(int, o.split("-"))) for o in offsets] == sorted({tuple(map(int, o.split("-"))) for o in offsets})
+    before = sum(1 for t in ticks if t["on"] == 1)
+    assert 0 < before < BURST, f"the transport dropped in the middle of the burst: {before} before the drop"
+
+
+@pytest.mark.parametrize("transport", ["websocket", "polling"])
+async def test_recovers_on_another_sioserver(pair: list[ClusterNode], peers: Peers, transport: str,
+                                             record_property: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    a, b = pair
+    watcher = await peers.connect("w", b)
+    before = (await watcher.do("stats")).get("missed_packets", 0)
+    report = await recover(a, b, transport)
+    check_recovered(report, b)
+    stats = await watcher.do("stats")
+    replayed = stats.get("missed_packets", 0) - before
+    assert stats["sessions_restored"] >= 1
+    assert replayed > 0, "B read back from the stream what the client missed"
+    line = (f"recovery over {transport}, node A -> node B: recovered, same id, {BURST}/{BURST} in order, "
+            f"{sum(1 for t in report['ticks'] if t['on'] == 1)} before the drop, {replayed} read back from the stream")
+    record_property("recovery", line)
+    with capsys.disabled():
+        print("\n" + line)
+
+
+@pytest.mark.parametrize("direction", ["node-to-sioserver", "sioserver-to-node"])
+async def test_recovers_on_the_other_kind_of_server(mixed: list[ClusterNode], direction: str) -> None:
+    n, s = mixed
+    source, target = (n, s) if direction == "node-to-sioserver" else (s, n)
+    check_recovered(await recover(source, target, "websocket"), target)
+
+
+async def test_after_the_window_a_new_session(pair: list[ClusterNode]) -> None:
+    a, b = pair
+    report = await recover(a, b, "websocket", hold_ms=round((WINDOW + 1.0) * 1000))
+    first, second = report["connects"]
+    assert second["recovered"] is False and second["id"] != first["id"], report["connects"]
