@@ -207,6 +207,7 @@ class StreamsTransport:
         self.max_bytes = factory.publish_max_bytes
         self.channel = f"{factory.channel_prefix}#{namespace}#".encode()
         self.private_channel = b""
+        self._census = False
         self.node: ClusterNode | None = None
 
     @property
@@ -219,6 +220,8 @@ class StreamsTransport:
         self.server.transports[self.namespace] = self
         self.link.subscribe("sub", self.channel, self._on_pubsub)
         self.link.subscribe("sub", self.private_channel, self._on_pubsub)
+        # one subscriber per server on the namespace channel: the link's gate counts them after a fault
+        self._census = self.link.set_census(self.channel, False)
         self.link.ensure_running()
         self.stream.ensure_running()
 
@@ -279,7 +282,14 @@ class StreamsTransport:
     async def server_count(self) -> int:
         if not self.link.subscriber_ready:
             return 1
-        return await self.link.numsub(self.channel)
+        try:
+            count = await self.link.numsub(self.channel)
+        except AdapterError:
+            # after a Redis restart the pooled connection may be one Redis closed: the next is new
+            count = await self.link.numsub(self.channel)
+        if self._census:
+            self.link.note_servers(count)
+        return count
 
 
 # --------------------------------------------------------------------------------------- adapters

@@ -254,6 +254,7 @@ async def test_redis_restart_mid_stream(fault_pair: list[ClusterNode], peers: Pe
     await f1.do("broadcast", {"event": "after-f"})
     await g1.wait_for("after-f")
     result = await f1.do("emit-ack", {"event": "survey", "timeout": 3})
-    assert sorted(x["from"] for x in result["answers"]) == ["f1", "g1"] and result["elapsed"] < 1.5
+    assert sorted(x["from"] for x in result["answers"]) == ["f1", "g1"] and result["elapsed"] < 1.5, (
+        f"{result}\n--- F ---\n{f.log()[-2500:]}\n--- G ---\n{g.log()[-2500:]}")
     result = await g1.do("sse-ack", {"event": "ping-srv", "args": [1]})
     assert result["ok"] and result["answers"] == [{"pong": [1], "node": "F"}], result
