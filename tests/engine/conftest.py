@@ -11,6 +11,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 import sioserver.engineio
+from tests._support import asgi
 from tests._support.wait import wait_until
 
 EchoFactory = Callable[..., Awaitable[tuple[sioserver.engineio.AsyncServer, TestClient[Any, Any]]]]
@@ -42,10 +43,29 @@ def parked(eio: sioserver.engineio.AsyncServer, sid: str) -> Callable[[], bool]:
     return lambda: eio.sessions[sid].poll_waiter is not None
 
 
-@pytest.fixture
-async def echo_server() -> AsyncIterator[EchoFactory]:
-    """An Engine.IO echo server on a real port; events are recorded on ``eio.events``."""
-    clients: list[TestClient[Any, Any]] = []
+#: the fronts the engine's tests run on: aiohttp attach, and ``sioserver.engineio.ASGIApp`` under uvicorn
+FRONTS = ["aiohttp", "uvicorn"]
+
+
+def closed_without_status(client: Any) -> int:
+    """The code a client reads when the server closes a session's WebSocket: no status (1005), as the
+    reference; an ASGI ``websocket.close`` always carries one, so under ASGI the client reads 1000."""
+    return 1000 if isinstance(client, asgi.UrlClient) else 1005
+
+
+def own_websocket_only(client: Any) -> None:
+    """Skip under ASGI a test that shrinks the server socket's kernel buffer (an ASGI server's socket is
+    not the app's to reach): what it checks is sioserver's own RFC 6455 connection's buffering."""
+    if isinstance(client, asgi.UrlClient):
+        pytest.skip("needs the server-side socket of sioserver's own WebSocket connection")
+
+
+@pytest.fixture(params=FRONTS)
+async def echo_server(request: pytest.FixtureRequest) -> AsyncIterator[EchoFactory]:
+    """An Engine.IO echo server on a real port, on each front; events are recorded on ``eio.events``.
+    The client is aiohttp's ``TestClient`` (aiohttp) or the same calls on the ASGI server's URL."""
+    clients: list[Any] = []
+    servers: list[asgi.AsgiServer] = []
 
     async def make(**options: Any) -> tuple[sioserver.engineio.AsyncServer, TestClient[Any, Any]]:
         eio = sioserver.engineio.AsyncServer(**options)
@@ -72,13 +92,20 @@ async def echo_server() -> AsyncIterator[EchoFactory]:
             events.append(("disconnect", sid, reason))
             closed[sid].set()
 
-        app = web.Application()
-        eio.attach(app)
-        client: TestClient[Any, Any] = TestClient(TestServer(app))
-        await client.start_server()
+        if request.param == "aiohttp":
+            app = web.Application()
+            eio.attach(app)
+            client: Any = TestClient(TestServer(app))
+            await client.start_server()
+        else:
+            server = await asgi.start(sioserver.engineio.ASGIApp(eio), request.param)
+            servers.append(server)
+            client = asgi.UrlClient(server.port)
         clients.append(client)
         return eio, client
 
     yield make
     for client in clients:
         await client.close()
+    for server in servers:
+        await server.close()

@@ -20,7 +20,7 @@ import aiohttp
 import pytest
 
 import sioserver.engineio
-from tests._support import node
+from tests._support import asgi, node
 from tests._support.procs import Process, flags, start_all
 from tests.hostile.helpers import ConnectionClosed, RawWS, ws_frame
 
@@ -333,6 +333,11 @@ async def test_close_semantics_as_the_reference(
     events: list[tuple[Any, ...]] = eio.events  # type: ignore[attr-defined]
     ours, our_reasons = await run_row(
         row, client.port, http, lambda: {e[1]: NODE_NAME.get(e[2], e[2]) for e in events if e[0] == "disconnect"})
+    if isinstance(client, asgi.UrlClient):
+        # an ASGI websocket.close always carries a code: where the reference closes without one (the client
+        # reads 1005), a client of an ASGI server reads 1000
+        reference = {step: (got[0], 1000) if isinstance(got, tuple) and got[1] == 1005 and isinstance(got[0], list)
+                     else got for step, got in reference.items()}
     assert ours == reference, f"{name}\nNode engine.io: {reference}\nsioserver:      {ours}"
     assert our_reasons == reference_reasons, (
         f"{name}: disconnect reasons\nNode engine.io: {reference_reasons}\nsioserver:      {our_reasons}")

@@ -224,6 +224,11 @@ class _Front:
         request = AsgiRequest(scope, receive, send)
         try:
             response = await self.engine.handle_request(request)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if request.gone and task is not None and task.uncancel() == 0:
+                return  # the watcher cancelled the parked GET: its client is gone, nobody to answer
+            raise
         finally:
             request.done()
         if response is None:  # pragma: no cover - an http scope never becomes a WebSocket

@@ -7,8 +7,9 @@ proxy's client and scheme under ``uvicorn --proxy-headers``), plus ``asgi.scope`
 ``asgi.send`` until the connect handler has run.
 
 A long-poll whose client goes away is noticed without a task per request: the engine's sweep asks
-:meth:`AsgiRequest.is_disconnected` of each parked GET, and the first time it asks, a watcher starts
-waiting for the scope's ``http.disconnect``.
+:meth:`AsgiRequest.is_disconnected` of each parked GET, and the first time it asks (a GET parked for
+``poll_check_interval``), a watcher starts waiting for the scope's ``http.disconnect``; from then on the
+client's going away cancels the GET at once, as aiohttp cancels its handler.
 """
 
 from __future__ import annotations
@@ -64,8 +65,8 @@ class Headers(Mapping[str, str]):
 class AsgiRequest:
     """One ASGI ``http`` (or ``websocket``) scope, for the engine."""
 
-    __slots__ = ("_environ", "_gone", "_watcher", "headers", "method", "query", "receive", "scope", "send",
-                 "upgraded")
+    __slots__ = ("_environ", "_gone", "_task", "_watcher", "headers", "method", "query", "receive", "scope",
+                 "send", "upgraded")
 
     def __init__(self, scope: Message, receive: Receive, send: Send) -> None:
         self.scope = scope
@@ -81,6 +82,8 @@ class AsgiRequest:
         self._environ: dict[str, Any] | None = None
         self._watcher: asyncio.Future[Message] | None = None
         self._gone = False
+        #: the task serving this request: cancelled when the watcher sees the client go (as aiohttp does)
+        self._task = asyncio.current_task()
         #: the transport :meth:`upgrade_websocket` made (a ``websocket`` scope that became a session)
         self.upgraded: AsgiWebSocket | None = None
 
@@ -172,11 +175,19 @@ class AsgiRequest:
             return False
         return watcher.done()
 
+    @property
+    def gone(self) -> bool:
+        """The client went away before the response (the watcher saw ``http.disconnect``)."""
+        return self._gone
+
     async def _watch(self) -> Message:
         while True:
             message = await self.receive()
             if message["type"] == "http.disconnect":
                 self._gone = True
+                task = self._task
+                if task is not None and not task.done():
+                    task.cancel()  # the parked GET ends now, as when a framework cancels its handler
                 return message
 
     def done(self) -> None:

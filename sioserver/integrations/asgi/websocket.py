@@ -164,7 +164,11 @@ class AsgiWebSocket:
                         log.exception("the session failed on a websocket message; closing with 1011")
                         self.close(1011)
                 elif kind == "websocket.disconnect":
-                    self._report(int(message.get("code") or 1005), str(message.get("reason") or ""))
+                    closing = self._closing  # we closed first: the code we closed with (the contract's)
+                    if closing is not None:
+                        self._report(*closing)
+                    else:
+                        self._report(int(message.get("code") or 1005), str(message.get("reason") or ""))
                     return
         except asyncio.CancelledError:
             raise
