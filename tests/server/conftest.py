@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -11,6 +12,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 import sioserver
+from tests._support import asgi
 
 
 class RawClient:
@@ -73,21 +75,29 @@ class RawClient:
 Factory = Callable[..., Awaitable[RawClient]]
 
 
-@pytest.fixture
-async def sio_app() -> AsyncIterator[Callable[..., Awaitable[tuple[sioserver.AsyncServer, Factory]]]]:
-    servers: list[TestServer] = []
+@contextlib.asynccontextmanager
+async def _serving(front: str) -> AsyncIterator[Callable[..., Awaitable[tuple[sioserver.AsyncServer, Factory]]]]:
+    """``make(sio)``: ``sio`` served on ``front`` (aiohttp attach, or ASGIApp under an ASGI server), and a
+    factory of raw WebSocket clients of it."""
+    closers: list[Callable[[], Awaitable[None]]] = []
     clients: list[RawClient] = []
 
     async def make(sio: sioserver.AsyncServer) -> tuple[sioserver.AsyncServer, Factory]:
-        app = web.Application()
-        sio.attach(app)
-        server = TestServer(app)
-        await server.start_server()
-        servers.append(server)
+        if front == "aiohttp":
+            app = web.Application()
+            sio.attach(app)
+            server = TestServer(app)
+            await server.start_server()
+            closers.append(server.close)
+            base = str(server.make_url("/"))
+        else:
+            served = await asgi.start(sioserver.ASGIApp(sio), front)
+            closers.append(served.close)
+            base = served.url + "/"
 
         async def client(query: str = "") -> RawClient:
             session = aiohttp.ClientSession()
-            ws = await session.ws_connect(server.make_url(f"/socket.io/?EIO=4&transport=websocket{query}"))
+            ws = await session.ws_connect(f"{base}socket.io/?EIO=4&transport=websocket{query}")
             raw = RawClient(ws, session)
             opening = str(await raw.recv())
             assert opening[0] == "0"
@@ -97,9 +107,30 @@ async def sio_app() -> AsyncIterator[Callable[..., Awaitable[tuple[sioserver.Asy
 
         return sio, client
 
-    yield make
-    for c in clients:
-        await c.close()
-    for s in servers:
-        await s.close()
-    await asyncio.sleep(0)
+    try:
+        yield make
+    finally:
+        for c in clients:
+            await c.close()
+        for close in closers:
+            await close()
+        await asyncio.sleep(0)
+
+
+@pytest.fixture
+async def sio_app() -> AsyncIterator[Callable[..., Awaitable[tuple[sioserver.AsyncServer, Factory]]]]:
+    """A Socket.IO server on aiohttp attach, with raw WebSocket clients."""
+    async with _serving("aiohttp") as make:
+        yield make
+
+
+#: the fronts the wire tests run on: aiohttp attach, and sioserver.ASGIApp under uvicorn
+FRONTS = ["aiohttp", "uvicorn"]
+
+
+@pytest.fixture(params=FRONTS)
+async def sio_app_fronts(request: pytest.FixtureRequest
+                         ) -> AsyncIterator[Callable[..., Awaitable[tuple[sioserver.AsyncServer, Factory]]]]:
+    """The same on each front (a module overrides ``sio_app`` with it to run on both)."""
+    async with _serving(request.param) as make:
+        yield make

@@ -15,6 +15,11 @@ import sioserver
 from .conftest import RawClient
 
 
+@pytest.fixture
+def sio_app(sio_app_fronts: Any) -> Any:
+    """Every wire test runs on aiohttp attach and on ASGIApp under uvicorn: the same bytes either way."""
+    return sio_app_fronts
+
 def server(**options: Any) -> sioserver.AsyncServer:
     return sioserver.AsyncServer(ping_interval=10, **options)
 
