@@ -49,6 +49,8 @@ class Link(Protocol):
     @property
     def subscriber_ready(self) -> bool: ...
     @property
+    def subscriber_connected(self) -> bool: ...
+    @property
     def queued(self) -> int: ...
     @property
     def subscription_count(self) -> int: ...
@@ -132,6 +134,11 @@ class RedisLink:
     def subscriber_ready(self) -> bool:
         """Connected, with every requested subscription confirmed by Redis."""
         return self.subscriber.ready
+
+    @property
+    def subscriber_connected(self) -> bool:
+        """Subscribed on the current connection (subscriptions asked for since may still be pending)."""
+        return self.subscriber.own_token is not None
 
     @property
     def healthy(self) -> bool:
@@ -232,6 +239,7 @@ class RedisLink:
 
     async def _gate(self, query: Query) -> None:
         loop = asyncio.get_running_loop()
+        await query("PING")  # Redis answers (ConnectionError if not: the publisher reconnects and comes back)
         deadline = loop.time() + self.resume_hold
         while self.subscriber.own_token is None and not self._closing:
             remaining = deadline - loop.time()

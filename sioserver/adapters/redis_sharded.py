@@ -131,7 +131,7 @@ class ShardedRedisTransport:
         self.endpoint.publish(self.room_channel(requester), payload)
 
     async def server_count(self) -> int:
-        if not self.link.subscriber_ready:
+        if not self.link.subscriber_connected:  # a room channel being subscribed does not change the count
             return 1
         return await self.endpoint.numsub(self.channel)
 

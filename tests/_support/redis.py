@@ -31,6 +31,7 @@ class RedisServer:
         self.logdir = logdir
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
+        self.extra: list[str] = []
 
     @property
     def url(self) -> str:
@@ -39,7 +40,7 @@ class RedisServer:
     def _argv(self) -> list[str]:
         log = self.logdir / f"redis-{self.port}-{self.starts}.log"
         return [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                "--protected-mode", "no", "--daemonize", "no", "--logfile", str(log)]
+                "--protected-mode", "no", "--daemonize", "no", "--logfile", str(log), *self.extra]
 
     def start(self, timeout: float = 10.0) -> None:
         assert self.proc is None or self.proc.poll() is not None, "already running"
@@ -103,3 +104,97 @@ class RedisServer:
                 self.proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+def command(port: int, *args: str, timeout: float = 2.0) -> bytes:
+    """One command to 127.0.0.1:port (inline, no redis-py), its raw reply."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a.encode()), a.encode()) for a in args))
+        data = b""
+        while not data.endswith(b"\r\n"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+
+class RedisCluster:
+    """A Redis Cluster of ``masters`` ``redis-server --cluster-enabled yes`` processes (no replicas) made
+    with ``redis-cli --cluster create``. ``restart(i)`` kills node i and starts it again on its port with
+    its nodes.conf, so it comes back as the same node serving the same slots."""
+
+    def __init__(self, binary: str, logdir: Path, masters: int = 3) -> None:
+        self.binary = binary
+        self.logdir = logdir
+        self.nodes: list[RedisServer] = []
+        used: set[int] = set()
+        for i in range(masters):
+            port = bus = 0
+            while not port or port in used or bus in used or port == bus:
+                port, bus = free_port(), free_port()
+            used |= {port, bus}
+            node = RedisServer(binary, logdir / f"node{i}")
+            node.port = port
+            (logdir / f"node{i}").mkdir(parents=True, exist_ok=True)
+            node.extra = ["--cluster-enabled", "yes", "--cluster-port", str(bus), "--cluster-config-file",
+                          str(logdir / f"node{i}" / "nodes.conf"), "--cluster-node-timeout", "2000",
+                          "--cluster-require-full-coverage", "no", "--dir", str(logdir / f"node{i}")]
+            self.nodes.append(node)
+
+    @property
+    def url(self) -> str:
+        """Two seeds, as a deployment would give."""
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{n.port}" for n in self.nodes[:2])
+
+    def start(self) -> None:
+        for node in self.nodes:
+            node.start()
+        cli = str(Path(self.binary).with_name("redis-cli"))
+        subprocess.run([cli, "--cluster", "create", *(f"127.0.0.1:{n.port}" for n in self.nodes),
+                        "--cluster-replicas", "0", "--cluster-yes"], check=True, capture_output=True, timeout=30)
+        self.wait_ok()
+
+    def wait_ok(self, timeout: float = 20.0) -> None:
+        def ok() -> bool:
+            for node in self.nodes:
+                try:
+                    info = command(node.port, "CLUSTER", "INFO")
+                except OSError:
+                    return False
+                if b"cluster_state:ok" not in info or b"cluster_slots_ok:16384" not in info:
+                    return False
+            return True
+
+        wait_until_sync(ok, timeout=timeout, what=f"the cluster on {[n.port for n in self.nodes]} is not ok")
+
+    def slot_owner(self, slot: int) -> int:
+        """The index of the node serving ``slot``."""
+        import redis  # the tests' own synchronous client, for its parser
+
+        for node in self.nodes:
+            try:
+                client = redis.Redis(port=node.port, socket_timeout=2)
+                ranges = client.execute_command("CLUSTER", "SLOTS")  # type: ignore[no-untyped-call]
+                client.close()
+            except (OSError, redis.RedisError):
+                continue
+            ports = [n.port for n in self.nodes]
+            for first, last, master, *_ in ranges:
+                if first <= slot <= last:
+                    return ports.index(int(master[1]))
+        raise AssertionError(f"no node serves slot {slot}")
+
+    def node_id(self, i: int) -> str:
+        return command(self.nodes[i].port, "CLUSTER", "MYID").split(b"\r\n")[1].decode()
+
+    def restart(self, i: int, down: float) -> float:
+        """Kill node i, start it again ``down`` seconds later; the moment it answered a PING."""
+        node = self.nodes[i]
+        node.kill()
+        time.sleep(down)
+        return node.restart()
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()

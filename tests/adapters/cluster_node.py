@@ -104,7 +104,12 @@ def build(args: argparse.Namespace) -> tuple[sioserver.AsyncServer, Any, web.App
             await asyncio.sleep(interval)
         await sio.emit("stream-done", count, to=to)
 
-    emitter = sioserver.Emitter(args.redis, key=args.key)
+    emitters: list[sioserver.Emitter] = []  # made on first use: it takes one-server URLs only
+
+    def emitter() -> sioserver.Emitter:
+        if not emitters:
+            emitters.append(sioserver.Emitter(args.redis, key=args.key))
+        return emitters[0]
 
     async def do(op: str, spec: dict[str, Any]) -> Any:
         if "args" in spec:
@@ -167,7 +172,7 @@ def build(args: argparse.Namespace) -> tuple[sioserver.AsyncServer, Any, web.App
                                       spec.get("to"))
             return "started"
         if op == "emitter":
-            target = emitter.of(spec.get("nsp") or "/")
+            target = emitter().of(spec.get("nsp") or "/")
             em: Any = target
             if spec.get("to"):
                 em = em.to(spec["to"])
@@ -198,7 +203,8 @@ def build(args: argparse.Namespace) -> tuple[sioserver.AsyncServer, Any, web.App
     sio.attach(app)
 
     async def close_emitter(_: web.Application) -> None:
-        await emitter.close()
+        for em in emitters:
+            await em.close()
 
     app.on_cleanup.append(close_emitter)
     return sio, factory, app
