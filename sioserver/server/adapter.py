@@ -276,6 +276,12 @@ class Adapter:
         recovery is on. Never blocks: an adapter that stores remotely queues the write and logs a failure.
         The base adapter keeps nothing."""
 
+    @property
+    def holds_sessions(self) -> bool:
+        """Whether this process keeps sessions of this namespace that clients may come back to (a dynamic
+        namespace is not removed while it does). False when they are kept elsewhere (Redis)."""
+        return False
+
     async def restore_session(self, pid: str, offset: str) -> RestoredSession | None:
         """The session persisted under ``pid``, with the broadcasts after ``offset`` that reach its rooms
         (``missed_packets``, their data arrays with their offsets, oldest first); ``None`` when the pid is
@@ -316,6 +322,14 @@ class MemoryAdapter(Adapter):
     def persist_session(self, session: PersistedSession) -> None:
         if self.store is not None:
             self.store.persist(session)
+
+    @property
+    def holds_sessions(self) -> bool:
+        store = self.store
+        if store is None:
+            return False
+        store.prune()
+        return bool(store.sessions)
 
     async def restore_session(self, pid: str, offset: str) -> RestoredSession | None:
         return None if self.store is None else self.store.restore(pid, offset)

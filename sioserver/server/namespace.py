@@ -134,6 +134,7 @@ class Namespace:
         self.sockets: dict[str, Socket] = {}
         self.departing: dict[str, Socket] = {}  # gone, while their disconnect handlers run
         self._running_handlers: dict[str, int] = {}
+        self._linger: asyncio.TimerHandle | None = None  # a dynamic namespace kept for its sessions
         self._ack_ids = 0
         self.encode: Callable[[Packet], Encoded] = server.parser.encode
         #: connection state recovery (:mod:`.recovery`), or None
@@ -432,7 +433,18 @@ class Namespace:
 
     def _cleanup(self) -> None:
         if self.dynamic and not self.sockets:
+            recovery = self.recovery
+            if recovery is not None and self.adapter.holds_sessions:
+                # kept while clients may come back to it; looked at again once their window has passed
+                if self._linger is None:
+                    self._linger = asyncio.get_running_loop().call_later(
+                        recovery.max_disconnection_duration + 0.5, self._lingered)
+                return
             self.server.remove_namespace(self)
+
+    def _lingered(self) -> None:
+        self._linger = None
+        self._cleanup()
 
 
 _tuple_new = tuple.__new__

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections import Counter
 from typing import Any
 
@@ -496,3 +497,25 @@ async def test_an_adapter_that_fails_or_hangs_gives_a_new_connection(
     again = await client()
     reply = await connect(again, {"pid": first["pid"], "offset": offset})
     assert reply["sid"] != first["sid"] and seen.connects[-1] == (reply["sid"], False)
+
+
+async def test_a_dynamic_namespace_is_kept_while_it_holds_sessions(sio_app: Any) -> None:
+    sio, client = await sio_app(server(max_disconnection_duration=0.5))
+    gone = asyncio.Event()
+    sio.on("disconnect", lambda sid: gone.set(), namespace=re.compile(r"/dyn-\d+"))
+    raw = await client()
+    await raw.send("40/dyn-1,")
+    reply = json.loads(str(await raw.recv())[len("40/dyn-1,"):])
+    await sio.emit("x", namespace="/dyn-1")
+    offset = json.loads(str(await raw.recv())[len("42/dyn-1,"):])[-1]
+    await raw.ws.close()
+    await gone.wait()
+    assert "/dyn-1" in sio.manager.get_namespaces()  # its last socket left, but may come back
+    again = await client()
+    await again.send("40/dyn-1," + json.dumps({"pid": reply["pid"], "offset": offset}))
+    assert json.loads(str(await again.recv())[len("40/dyn-1,"):]) == reply
+    gone.clear()
+    await again.ws.close()
+    await gone.wait()
+    await wait_for(lambda: "/dyn-1" not in sio.manager.get_namespaces())  # once its session expired
+    assert sio.stats["recovery_sessions_expired"] == 1
