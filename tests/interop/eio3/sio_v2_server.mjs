@@ -17,7 +17,8 @@ const SERVER_BINARY = {
   text: "not binary",
 };
 
-const http = createServer();
+// other paths: 404 (socket.io answers its own path first); the browser test opens a page at this origin
+const http = createServer((req, res) => { res.writeHead(404, { "Content-Type": "text/plain" }); res.end("404: Not Found"); });
 const io = new Server(http, {
   allowEIO3: true,
   cors: { origin: "*" },
