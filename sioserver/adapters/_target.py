@@ -122,7 +122,8 @@ class SentinelEndpoint(Endpoint):
         self.service = service
         self.options = options
         self.sentinel_options = sentinel_options
-        self.description = f"master {service!r} of sentinels " + ",".join(f"{h}:{p}" for h, p in sentinels)
+        self._sentinels_text = ",".join(f"{h}:{p}" for h, p in sentinels)
+        self.description = f"master {service!r} of sentinels {self._sentinels_text}"
         self.master: tuple[str, int] | None = None
 
     async def resolve(self, timeout: float) -> tuple[str, int]:
@@ -158,8 +159,9 @@ class SentinelEndpoint(Endpoint):
         if not (isinstance(role, list) and role and role[0] == b"master"):
             await conn.disconnect(nowait=True)
             raise ConnectionError(f"{host}:{port}, named master of {self.service!r}, is not a master (yet): {role!r}")
-        if self.master != (host, port):
+        if self.master != (host, port):  # the logs name the master each connection reached
             self.master = (host, port)
+            self.description = f"master {self.service!r} (at {host}:{port}) of sentinels {self._sentinels_text}"
         return conn
 
 

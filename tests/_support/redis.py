@@ -198,3 +198,69 @@ class RedisCluster:
     def stop(self) -> None:
         for node in self.nodes:
             node.stop()
+
+
+class RedisSentinels:
+    """A master, a replica of it and ``count`` sentinels (``redis-server sentinel.conf --sentinel``)
+    watching it as ``service``: ``kill_master()`` and the sentinels fail over to the replica."""
+
+    def __init__(self, binary: str, logdir: Path, service: str = "mymaster", count: int = 3) -> None:
+        self.binary = binary
+        self.logdir = logdir
+        self.service = service
+        self.master = RedisServer(binary, logdir)
+        self.replica = RedisServer(binary, logdir)
+        self.replica.extra = ["--replicaof", "127.0.0.1", str(self.master.port)]
+        self.ports = [free_port() for _ in range(count)]
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    @property
+    def url(self) -> str:
+        return "redis+sentinel://" + ",".join(f"127.0.0.1:{p}" for p in self.ports) + f"/{self.service}/0"
+
+    def start(self) -> None:
+        self.master.start()
+        self.replica.start()
+        wait_until_sync(lambda: b"master_link_status:up" in command(self.replica.port, "INFO", "replication"),
+                        timeout=10, what="the replica did not sync with the master")
+        quorum = len(self.ports) // 2 + 1
+        for i, port in enumerate(self.ports):
+            conf = self.logdir / f"sentinel-{i}.conf"
+            conf.write_text(f"port {port}\nbind 127.0.0.1\ndaemonize no\nprotected-mode no\n"
+                            f"logfile {self.logdir / f'sentinel-{i}.log'}\ndir {self.logdir}\n"
+                            f"sentinel monitor {self.service} 127.0.0.1 {self.master.port} {quorum}\n"
+                            f"sentinel down-after-milliseconds {self.service} 1000\n"
+                            f"sentinel failover-timeout {self.service} 5000\n")
+            self.procs.append(subprocess.Popen([self.binary, str(conf), "--sentinel"], stdin=subprocess.DEVNULL,
+                                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
+        def settled() -> bool:  # every sentinel knows the replica and the other sentinels: a failover can happen
+            for port in self.ports:
+                try:
+                    info = command(port, "SENTINEL", "MASTER", self.service)
+                except OSError:
+                    return False
+                fields = info.split(b"\r\n")[2::2]
+                values = dict(zip(fields[0::2], fields[1::2], strict=False))
+                if values.get(b"num-slaves") != b"1" or values.get(b"num-other-sentinels") != str(
+                        len(self.ports) - 1).encode():
+                    return False
+            return True
+
+        wait_until_sync(settled, timeout=30, what="the sentinels did not discover each other and the replica")
+
+    def master_port(self) -> int:
+        """The master's port as the first sentinel says."""
+        reply = command(self.ports[0], "SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.service)
+        return int(reply.split(b"\r\n")[4])
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        self.master.stop()
+        self.replica.stop()
