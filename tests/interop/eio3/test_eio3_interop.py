@@ -1,7 +1,8 @@
 """Engine.IO v3 clients against sioserver with ``allow_eio3=True`` and against the reference, Node socket.io 4.8 /
 engine.io 6.6 with ``allowEIO3: true``: the same scenarios, the same assertions, parametrized over both servers.
 
-- socket.io-client 2.5 (sio_v2_scenarios.mjs) against sio_v2_server.py and sio_v2_server.mjs (the same handlers):
+- socket.io-client 2.5 (sio_v2_scenarios.mjs) against sio_v2_server.py (under aiohttp, and under sioserver's own
+  front through sio_v2_app.py) and sio_v2_server.mjs (the same handlers):
   over polling, WebSocket and polling-then-upgrade, acks both ways, binary both ways, the namespace ``/custom``
   (its ids, its auth from the query, its refusals) and an unknown namespace; a heartbeat scenario;
 - engine.io-client 3.5 (eio3_scenarios.mjs) against sioserver's Engine.IO echo server (tests/interop/
@@ -16,8 +17,10 @@ Every server pings every 300 ms (timeout 1 s), so the heartbeats run several tim
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +39,8 @@ HERE = Path(__file__).resolve().parent
 INTEROP = HERE.parent
 REPO = INTEROP.parents[1]
 IMPLS = ["sioserver", "node"]
+#: the Socket.IO servers: sioserver under aiohttp (attach) and under its own front (sioserver.run), and Node
+SIO_IMPLS = ["sioserver", "sioserver-run", "node"]
 SIO_SCENARIOS = ["polling", "websocket", "upgrade"]
 EIO_SCENARIOS = ["polling", "polling-b64", "websocket", "websocket-b64", "upgrade"]
 
@@ -62,6 +67,9 @@ def _servers(logdir: Path, allow: bool = True) -> dict[str, dict[str, Process]]:
         "sio": {
             "sioserver": Process([py, str(HERE / "sio_v2_server.py"), "--port", "0", "--ping-interval", "0.3",
                                   "--ping-timeout", "1"], log_path=logdir / "sio-py.log", name="sio_v2_server.py"),
+            "sioserver-run": Process([py, "-m", "sioserver", "tests.interop.eio3.sio_v2_app:sio", "--port", "0"],
+                                     log_path=logdir / "sio-run.log", name="sioserver.run", cwd=REPO,
+                                     ready=re.compile(r"sioserver listening on http://[^:]+:(\d+)")),
             "node": Process(node.argv(HERE / "sio_v2_server.mjs", "--ping-interval", "300", "--ping-timeout", "1000"),
                             log_path=logdir / "sio-node.log", name="sio_v2_server.mjs"),
         },
@@ -100,7 +108,7 @@ def _run(script: Path, server: Process, scenarios: list[str]) -> dict[str, dict[
 @pytest.fixture(scope="module")
 def sio_results(servers: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
     return {impl: _run(HERE / "sio_v2_scenarios.mjs", servers["sio"][impl], [*SIO_SCENARIOS, "heartbeat"])
-            for impl in IMPLS}
+            for impl in SIO_IMPLS}
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +120,7 @@ def eio_results(servers: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]
 
 
 @pytest.mark.parametrize("scenario", SIO_SCENARIOS)
-@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("impl", SIO_IMPLS)
 def test_socketio_client_v2(sio_results: dict[str, Any], impl: str, scenario: str) -> None:
     r = sio_results[impl][scenario]
     if scenario != "upgrade":  # with the upgrade, "40" may come on either transport (it races the probe)
@@ -137,15 +145,15 @@ def test_socketio_client_v2(sio_results: dict[str, Any], impl: str, scenario: st
     assert r["connected"] is True
 
 
-@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("impl", SIO_IMPLS)
 def test_root_namespace_auth(sio_results: dict[str, Any], impl: str) -> None:
     # where sioserver differs on purpose: "/" gets the handshake's query as its auth (Node: {}, the query is in
     # socket.handshake.query), so one connect(sid, environ, auth) serves v2 and v4 clients
-    expected = {"token": "t-1", "user": "zoë"} if impl == "sioserver" else {}
+    expected = {} if impl == "node" else {"token": "t-1", "user": "zoë"}
     assert all(sio_results[impl][s]["rootAuth"] == expected for s in SIO_SCENARIOS)
 
 
-@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("impl", SIO_IMPLS)
 def test_socketio_client_v2_heartbeat(sio_results: dict[str, Any], impl: str) -> None:
     r = sio_results[impl]["heartbeat"]
     assert r["pongs"] >= 4 and r["connected"] is True and r["echo"] == ["still there"]
@@ -167,7 +175,7 @@ def test_engineio_client_v3(eio_results: dict[str, Any], impl: str, scenario: st
     assert handshake["upgrades"] == ([] if scenario.startswith("websocket") else ["websocket"])
 
 
-@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("impl", SIO_IMPLS)
 def test_socketio_client_v2_in_chromium(servers: dict[str, Any], browser_node_modules: Path, impl: str) -> None:
     server = servers["sio"][impl]
     done = node.run(HERE / "v2_browser_driver.mjs", server.url, timeout=90, context=server.context(),
@@ -227,3 +235,29 @@ async def test_off_by_default_answers_as_node(interop_node_modules: Path, tmp_pa
     finally:
         for server in default.values():
             server.stop()
+
+
+async def _v3_heartbeat(url: str) -> tuple[str, str, float]:
+    """A v3 session: one ping answered, then none: how long until the parked GET is answered, and with what."""
+    path = url + "/engine.io/"
+    loop = asyncio.get_running_loop()
+    async with aiohttp.ClientSession() as http:
+        async with http.get(path, params={"EIO": "3", "transport": "polling", "b64": "1"}) as resp:
+            sid = json.loads((await resp.text()).partition(":")[2][1:])["sid"]
+        q = {"EIO": "3", "transport": "polling", "sid": sid, "b64": "1"}
+        async with http.post(path, params=q, data="1:2") as r:
+            await r.read()
+        pinged = loop.time()
+        async with http.get(path, params=q) as resp:
+            pong = await resp.text()
+        async with http.get(path, params=q) as resp:  # parked until the server gives up on the client
+            closed = await resp.text()
+        return pong, closed, loop.time() - pinged
+
+
+async def test_v3_heartbeat_is_nodes(servers: dict[str, Any]) -> None:
+    answers = await asyncio.gather(*(_v3_heartbeat(servers["eio"][impl].url) for impl in IMPLS))
+    for pong, closed, elapsed in answers:
+        # the ping is answered; no ping follows and no ping comes from the server: closed at interval + timeout
+        assert (pong, closed) == ("1:3", "1:1")
+        assert 1.25 <= elapsed < 1.6, answers
