@@ -98,7 +98,7 @@ async def test_a_dropped_transport_recovers_the_session_and_every_missed_broadca
     try:
         first_sid = client.sid
         assert client.recovered is False
-        assert await client.call("burst", (auth["room"], COUNT, 20), timeout=5) == "started"
+        assert await client.call("burst", (auth["room"], COUNT, 20, DROP_AT), timeout=5) == "started"
         await seen.until("20 ticks and a reconnect", lambda: len(seen.ticks) >= COUNT and len(seen.connects) == 2)
         who = await client.call("whoami", timeout=5)
     finally:

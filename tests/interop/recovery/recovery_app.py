@@ -5,10 +5,12 @@ with ``connectionStateRecovery``), so one client scenario holds both to the same
 
 prints ``READY <port>`` once listening. A client connects with ``auth = {"room": R, "user": U}``:
 a new connection joins room R and gets ``{"user": U}`` as its session data; a recovered one gets them
-back. Events (each acked): ``burst(room, count, interval_ms)`` broadcasts ``tick i members``
+back. Events (each acked): ``burst(room, count, interval_ms, pause_at=-1)`` broadcasts ``tick i members``
 (i = 0..count-1; members: the sockets in the room at that moment) to the room, one every interval_ms,
-starting after the ack; ``whoami()`` acks
-``{"id", "recovered", "rooms", "data", "middleware_runs", "connects"}``.
+starting after the ack; before tick ``pause_at`` it waits until the asking socket has disconnected (the
+client drops its transport on the tick before), so the next ticks are sent while it is away; ``whoami()`` acks
+``{"id", "recovered", "rooms", "data", "middleware_runs", "connects"}``; ``until_gone(sid)`` acks once that
+socket has disconnected (its session is persisted by then).
 """
 
 from __future__ import annotations
@@ -48,10 +50,34 @@ def make_server(window_s: float = 120.0, skip_middlewares: bool = True, **option
             await sio.enter_room(sid, str(auth.get("room")))
             await sio.save_session(sid, {"user": auth.get("user")})
 
+    leaving: dict[str, list[asyncio.Event]] = {}
+
+    def when_gone(sid: str) -> asyncio.Event:
+        event = asyncio.Event()
+        leaving.setdefault(sid, []).append(event)
+        return event
+
     @sio.event
-    async def burst(sid: str, room: str, count: int, interval_ms: float) -> str:
+    def disconnect(sid: str) -> None:
+        for event in leaving.pop(sid, ()):
+            event.set()
+
+    @sio.event
+    async def until_gone(sid: str, target: str) -> bool:
+        if sio.manager.is_connected(target, "/"):
+            async with asyncio.timeout(5):
+                await when_gone(target).wait()
+        return True
+
+    @sio.event
+    async def burst(sid: str, room: str, count: int, interval_ms: float, pause_at: int = -1) -> str:
+        gone = when_gone(sid)
+
         async def run() -> None:
             for i in range(count):
+                if i == pause_at:  # the client drops its transport on tick pause_at - 1: go on once it is away
+                    async with asyncio.timeout(5):
+                        await gone.wait()
                 # how many sockets the room has now: 0 while the client is away (the tick can only come back
                 # replayed)
                 members = len(sio.adapter().rooms.get(room, ()))

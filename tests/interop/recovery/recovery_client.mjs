@@ -7,7 +7,8 @@
 // Prints one JSON line {"scenario", "ok", "error", "data"}; the pytest side asserts on `data`.
 //   burst:  a burst of COUNT room broadcasts; the client drops its transport for real
 //           (socket.io.engine.close(): a WebSocket close, or the Engine.IO close packet over polling) when
-//           the DROP_AT-th arrives, and reconnects by itself.
+//           the DROP_AT-th arrives, and reconnects by itself; the server sends the next ones once it has
+//           seen the socket go, so some are always sent while the client is away.
 //   window: a drop and a reconnect within the window (recovered), then a drop and a reconnect after it.
 import { io } from "socket.io-client";
 
@@ -59,7 +60,7 @@ async function burst() {
       socket.io.engine.close(); // the transport goes; no Socket.IO DISCONNECT is sent
     }
   });
-  const started = await within(STEP_MS, "burst ack", socket.timeout(STEP_MS).emitWithAck("burst", `room-${user}`, COUNT, 20));
+  const started = await within(STEP_MS, "burst ack", socket.timeout(STEP_MS).emitWithAck("burst", `room-${user}`, COUNT, 20, DROP_AT));
   await until(`${COUNT} ticks and a reconnect (ticks ${ticks.length}, connects ${connects.length})`,
     () => ticks.length >= COUNT && connects.length >= 2);
   await sleep(QUIET_MS); // a duplicate would arrive now
@@ -78,35 +79,40 @@ async function burst() {
   };
 }
 
-async function dropAndReconnect(socket) {
+/** Drops the transport; returns once the server has seen the socket go (asked through `watcher`). */
+async function dropAndReconnect(socket, watcher) {
+  const sid = socket.id;
   const gone = once(socket, "disconnect");
   socket.io.engine.close();
   const [reason] = await within(STEP_MS, "disconnect", gone);
+  await watcher.timeout(STEP_MS).emitWithAck("until_gone", sid);
   return reason;
 }
 
 async function window_() {
   const user = `window-${TRANSPORT}-${opts.tag}-${process.pid}`;
   const socket = client(user, { reconnection: false });
-  await within(STEP_MS, "connect", once(socket, "connect"));
+  const watcher = client(`${user}-watcher`);
+  await within(STEP_MS, "connect", Promise.all([once(socket, "connect"), once(watcher, "connect")]));
   const first = { id: socket.id, recovered: socket.recovered };
   const tick = once(socket, "tick");
   await socket.timeout(STEP_MS).emitWithAck("burst", `room-${user}`, 1, 0);
   await within(STEP_MS, "tick", tick); // the client now holds an offset
-  const reasons = [await dropAndReconnect(socket)];
+  const reasons = [await dropAndReconnect(socket, watcher)];
   socket.connect();
   await within(STEP_MS, "reconnect within the window", once(socket, "connect"));
   const within_ = { id: socket.id, recovered: socket.recovered };
   const tick2 = once(socket, "tick");
   await socket.timeout(STEP_MS).emitWithAck("burst", `room-${user}`, 1, 0);
   await within(STEP_MS, "tick", tick2);
-  reasons.push(await dropAndReconnect(socket));
+  reasons.push(await dropAndReconnect(socket, watcher));
   await sleep(WINDOW_MS + 500); // what is tested: the window passing
   socket.connect();
   await within(STEP_MS, "reconnect after the window", once(socket, "connect"));
   const after = { id: socket.id, recovered: socket.recovered };
   const who = await socket.timeout(STEP_MS).emitWithAck("whoami");
   socket.disconnect();
+  watcher.disconnect();
   return { first, within: within_, after, reasons, who };
 }
 

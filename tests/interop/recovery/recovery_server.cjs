@@ -38,16 +38,33 @@ io.on("connection", (socket) => {
     socket.join(String(auth.room));
     socket.data = { user: auth.user };
   }
-  socket.on("burst", (room, count, intervalMs, ack) => {
+  socket.on("burst", (room, count, intervalMs, pauseAt, ack) => {
+    if (typeof pauseAt === "function") [ack, pauseAt] = [pauseAt, -1];
+    let away = false;
+    let resume = null;
+    socket.once("disconnect", () => {
+      away = true;
+      if (resume) resume();
+    });
     ack("started");
     let i = 0;
     const tick = () => {
+      if (i === pauseAt && !away) {
+        // the client drops its transport on the tick before: go on once it is away
+        resume = tick;
+        return;
+      }
       // how many sockets the room has now: 0 while the client is away (the tick can only come back replayed)
       const members = (io.of("/").adapter.rooms.get(room) || new Set()).size;
       io.to(room).emit("tick", i++, members);
       if (i < count) setTimeout(tick, intervalMs);
     };
     setTimeout(tick, 0);
+  });
+  socket.on("until_gone", (target, ack) => {
+    const other = io.of("/").sockets.get(target);
+    if (!other) return ack(true);
+    other.once("disconnect", () => ack(true)); // the session was persisted just before
   });
   socket.on("whoami", (ack) => {
     ack({

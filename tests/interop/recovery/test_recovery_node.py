@@ -4,7 +4,8 @@ long-polling, against sioserver (recovery_app.py) and against the reference, Nod
 
 The transport is dropped for real (``socket.io.engine.close()``: a WebSocket close frame, or the Engine.IO
 close packet ``1`` over polling; no Socket.IO DISCONNECT) when the 6th of a burst of 20 room broadcasts
-arrives; the client reconnects by itself 200 ms later, while the burst goes on.
+arrives; the client reconnects by itself 200 ms later, while the burst goes on (the server sends the 7th once it
+has seen the socket go, so the drop always falls in the middle of the burst).
 """
 
 from __future__ import annotations
