@@ -6,9 +6,11 @@
   after a backoff with jitter, forever, and reading resumes after the last id read: entries added
   while it was away are read then (unless Redis itself lost them, as a restart without persistence does).
 * The **writer** is a queue drained by one task in pipelines of ``XADD <name> MAXLEN ~ <max_len> *``,
-  in order; each entry's future gets the id Redis gave it. An entry that cannot be written is counted
-  and logged (``messages_lost``) and its future fails; while Redis is known to be away entries fail at
-  once instead of piling up.
+  in order; each entry's future gets the id Redis gave it. After a fault the queue is held (bounded by
+  ``max_queue`` entries and ``max_queue_age`` seconds) until Redis answers a PING again, then written
+  in order: a restart of Redis loses only the batch in flight when it went (its fate is unknown, so it
+  is not written again). An entry that cannot be written is counted and logged (``messages_lost``)
+  and its future fails.
 * Plain commands (``XRANGE``, ``SET .. PX``, ``GET``+``DEL``) for the sessions of connection state
   recovery go through a small pool.
 
@@ -62,12 +64,12 @@ def entries_of(raw: Any) -> list[Entry]:
 
 
 class _Pending:
-    __slots__ = ("fields", "future", "size")
+    __slots__ = ("at", "fields", "future")
 
-    def __init__(self, fields: dict[str, str], future: asyncio.Future[str]) -> None:
+    def __init__(self, fields: dict[str, str], future: asyncio.Future[str], at: float) -> None:
         self.fields = fields
         self.future = future
-        self.size = sum(len(v) for v in fields.values())
+        self.at = at
 
 
 def _retrieved(future: asyncio.Future[str]) -> None:
@@ -91,9 +93,10 @@ class StreamLink:
         block_time: float = 5.0,
         connect_timeout: float = 2.0,
         command_timeout: float = 3.0,
-        reconnect_min_delay: float = 0.1,
-        reconnect_max_delay: float = 5.0,
+        reconnect_min_delay: float = 0.05,
+        reconnect_max_delay: float = 0.2,
         max_queue: int = 100_000,
+        max_queue_age: float = 10.0,
         max_batch: int = 256,
         redis_options: dict[str, Any] | None = None,
     ) -> None:
@@ -109,6 +112,7 @@ class StreamLink:
         self.reconnect_min_delay = reconnect_min_delay
         self.reconnect_max_delay = reconnect_max_delay
         self.max_queue = max_queue
+        self.max_queue_age = max_queue_age
         self.max_batch = max_batch
         common: dict[str, Any] = {
             "socket_connect_timeout": connect_timeout,
@@ -126,8 +130,8 @@ class StreamLink:
         self.last_id: str | None = None
         self._reading = False
         self._write_ok = True
-        self._write_failures = 0
-        self._write_retry_at = 0.0
+        self._stale = False  # the reader lost its connection: the writer's idle ones may be dead too
+        self._probe = False  # Redis answers the reader again: the writer checks it can write
         self._queue: deque[_Pending] = deque()
         self._wake: asyncio.Event | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -148,6 +152,11 @@ class StreamLink:
     @property
     def healthy(self) -> bool:
         return self._reading and self._write_ok
+
+    @property
+    def queued(self) -> int:
+        """Entries waiting to be written."""
+        return len(self._queue)
 
     def ensure_running(self) -> bool:
         if self._closing:
@@ -214,7 +223,9 @@ class StreamLink:
                     down_since = None
                     delay = self.reconnect_min_delay
                     self.stats["reconnects"] += 1
-                    self._write_retry_at = 0.0  # Redis is back: the writer tries again at once
+                    self._probe = True  # Redis is back: the writer tries again at once
+                    if self._wake is not None:
+                        self._wake.set()
                 for item in reply or ():
                     for entry_id, fields in entries_of(item[1]):
                         self.last_id = entry_id
@@ -227,6 +238,9 @@ class StreamLink:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                # Redis may be gone: the writer holds its queue until a PING answers (on new connections)
+                self._stale = True
+                self._write_ok = False
                 if self._reading:
                     self._reading = False
                     self._changed()
@@ -260,7 +274,7 @@ class StreamLink:
             self.lost.add(1, f"the write queue is full ({len(self._queue)} entries; max_queue={self.max_queue})")
             future.set_exception(RedisUnavailableError("the write queue is full"))
             return future
-        self._queue.append(_Pending(fields, future))
+        self._queue.append(_Pending(fields, future, self._loop.time()))
         self._wake.set()
         return future
 
@@ -268,16 +282,22 @@ class StreamLink:
         assert self._wake is not None
         wake = self._wake
         queue = self._queue
-        loop = asyncio.get_running_loop()
         while True:
+            if self._stale:
+                self._stale = False
+                with contextlib.suppress(Exception):
+                    await self._pool.disconnect(inuse_connections=False)
             if not queue:
+                if self._probe and not self._write_ok:
+                    await self._wait_for_redis()
                 wake.clear()
                 await wake.wait()
                 continue
-            batch = [queue.popleft() for _ in range(min(len(queue), self.max_batch))]
-            if not self._write_ok and loop.time() < self._write_retry_at:
-                self._fail(batch, "Redis is unreachable")
+            if not self._write_ok:
+                # after a fault the queue is held (bounded by count and age) until Redis answers again
+                await self._wait_for_redis()
                 continue
+            batch = [queue.popleft() for _ in range(min(len(queue), self.max_batch))]
             try:
                 async with asyncio.timeout(self.command_timeout + 1):
                     pipe = self.redis.pipeline(transaction=False)
@@ -289,22 +309,16 @@ class StreamLink:
                 self._fail(batch, "the adapter closed")
                 raise
             except Exception as exc:
+                # the batch may or may not be in the stream: not written again (no duplicates), counted
+                self._stale = True
                 if self._write_ok:
                     self._write_ok = False
                     self._changed()
-                self._write_failures += 1
-                pause = min(2.0, 0.05 * 2 ** min(self._write_failures, 6))
-                self._write_retry_at = loop.time() + pause * random.uniform(0.5, 1.0)
                 self.stats["publish_errors"] += 1
                 self._fail(batch, f"{type(exc).__name__}: {exc}")
                 continue
-            if not self._write_ok:
-                self.log.warning("redis streams adapter: writing to %s again", self.stream)
-                self._write_ok = True
-                self._changed()
             if self.lost.started is not None:
                 self.lost.resolved()
-            self._write_failures = 0
             for pending, result in zip(batch, results, strict=False):
                 if isinstance(result, BaseException):
                     self.stats["publish_errors"] += 1
@@ -313,6 +327,40 @@ class StreamLink:
                     self.stats["published"] += 1
                     if not pending.future.done():
                         pending.future.set_result(_text(result))
+
+    async def _wait_for_redis(self) -> None:
+        """PING (backoff with jitter) until Redis answers; meanwhile what waited longer than
+        ``max_queue_age`` fails. Returns at once when the reader says Redis is back (``_probe``)."""
+        loop = asyncio.get_running_loop()
+        delay = self.reconnect_min_delay
+        while not self._write_ok and not self._closing:
+            now = loop.time()
+            expired = []
+            while self._queue and now - self._queue[0].at > self.max_queue_age:
+                expired.append(self._queue.popleft())
+            if expired:
+                self._fail(expired, f"Redis did not answer for {self.max_queue_age:g}s (max_queue_age)")
+            try:
+                await bounded(self.redis.ping(), self.command_timeout + 1)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                with contextlib.suppress(Exception):
+                    await self._pool.disconnect(inuse_connections=False)
+                if not self._queue and not self._probe:
+                    return  # nothing held, nobody waiting: the next write or reconnect tries again
+                self._probe = False
+                await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+                delay = min(delay * 2, self.reconnect_max_delay)
+                continue
+            self._writing_again()
+
+    def _writing_again(self) -> None:
+        self.log.warning("redis streams adapter: writing to %s again (%d entries held meanwhile)",
+                         self.stream, len(self._queue))
+        self._write_ok = True
+        self._probe = False
+        self._changed()
 
     def _fail(self, batch: list[_Pending], reason: str) -> None:
         self.lost.add(len(batch), reason)

@@ -24,9 +24,10 @@ Sessions of connection state recovery are kept in Redis under ``<session_key_pre
 msgpack, ``SET .. PX <max_disconnection_duration>``), taken back with ``GET``+``DEL``, and the packets a
 client missed are read again from the stream (``XRANGE`` from its offset), so it recovers on any server.
 
-Losing Redis never crashes or blocks the server: local delivery always happens; what cannot be written
-is counted (``stats["messages_lost"]``) and logged; the reader reconnects with backoff and resumes
-after the last entry it read; requests are answered by this server alone meanwhile
+Losing Redis never crashes or blocks the server: local delivery always happens (with recovery on, once
+Redis gave the entry its id, or failed to); what waits for Redis is held, bounded, and written once it
+answers; what cannot be written is counted (``stats["messages_lost"]``) and logged; the reader
+reconnects with backoff and resumes after the last entry it read; requests are answered by this server alone meanwhile
 (``stats["degraded"]``). :attr:`RedisStreamsAdapter.healthy` tells whether every server's reader,
 writer and subscriber are connected.
 """
@@ -307,6 +308,7 @@ class RedisStreamsNamespaceAdapter(ClusterAdapter):
     def __init__(self, namespace: AdapterNamespace, factory: RedisStreamsAdapter, server: _Server) -> None:
         self.factory = factory
         self.server = server
+        self.link = server  # what the metrics count queues by: one per server, shared by its namespaces
         self.streams_transport = StreamsTransport(factory, server, namespace.name)
         super().__init__(namespace, self.streams_transport, request_timeout=factory.request_timeout,
                          stats=factory.stats, logger=factory.logger)
@@ -426,6 +428,11 @@ class RedisStreamsNamespaceAdapter(ClusterAdapter):
         self.stats["missed_packets"] += len(missed)
         return RestoredSession(sid, pid, rooms, data, missed)
 
+    @property
+    def queued(self) -> int:
+        """Messages waiting for Redis (stream entries and Pub/Sub messages)."""
+        return self.server.stream.queued + self.server.link.queued
+
     async def wait_ready(self, timeout: float = 5.0) -> bool:
         """Subscribe and place the reader; wait until both work (False after ``timeout`` seconds)."""
         self.start()
@@ -466,8 +473,9 @@ class RedisStreamsAdapter:
         The largest message written or published, encoded; larger raise
         :class:`~sioserver.adapters.MessageTooLargeError` before anything is sent, even locally.
     ``connect_timeout``, ``command_timeout``, ``reconnect_min_delay``, ``reconnect_max_delay``,
-    ``health_check_interval``, ``max_queue``, ``redis_options``, ``logger``
-        As :class:`~sioserver.RedisAdapter`'s.
+    ``health_check_interval``, ``max_queue``, ``max_queue_age``, ``redis_options``, ``logger``
+        As :class:`~sioserver.RedisAdapter`'s: after a fault, what waits for Redis is held (at most
+        ``max_queue`` messages, none older than ``max_queue_age`` seconds) and written once it answers.
 
     Attributes: :attr:`healthy`, and :attr:`stats`, a ``Counter`` shared by every adapter made here:
     ``published``, ``received``, ``messages_lost``, ``publish_errors``, ``too_large``, ``malformed``,
@@ -489,10 +497,11 @@ class RedisStreamsAdapter:
         publish_max_bytes: int = DEFAULT_PUBLISH_MAX_BYTES,
         connect_timeout: float = 2.0,
         command_timeout: float = 3.0,
-        reconnect_min_delay: float = 0.1,
-        reconnect_max_delay: float = 5.0,
+        reconnect_min_delay: float = 0.05,
+        reconnect_max_delay: float = 0.2,
         health_check_interval: float = 5.0,
         max_queue: int = 100_000,
+        max_queue_age: float = 10.0,
         redis_options: dict[str, Any] | None = None,
         logger: logging.Logger | None = None,
     ) -> None:
@@ -517,13 +526,14 @@ class RedisStreamsAdapter:
         self._link_options: dict[str, Any] = {
             "connect_timeout": connect_timeout, "command_timeout": command_timeout,
             "reconnect_min_delay": reconnect_min_delay, "reconnect_max_delay": reconnect_max_delay,
-            "health_check_interval": health_check_interval, "max_queue": max_queue, "redis_options": options,
+            "health_check_interval": health_check_interval, "max_queue": max_queue,
+            "max_queue_age": max_queue_age, "redis_options": options,
         }
         self._stream_options: dict[str, Any] = {
             "max_len": self.max_len, "read_count": self.read_count, "block_time": float(block_time),
             "connect_timeout": connect_timeout, "command_timeout": command_timeout,
             "reconnect_min_delay": reconnect_min_delay, "reconnect_max_delay": reconnect_max_delay,
-            "max_queue": max_queue, "redis_options": options,
+            "max_queue": max_queue, "max_queue_age": max_queue_age, "redis_options": options,
         }
         # one set of connections per server: NUMSUB counts subscriber connections
         self._servers: weakref.WeakKeyDictionary[object, _Server] = weakref.WeakKeyDictionary()

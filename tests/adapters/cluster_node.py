@@ -55,8 +55,8 @@ def build(args: argparse.Namespace) -> tuple[sioserver.AsyncServer, Any, web.App
     factory: sioserver.RedisAdapter | sioserver.RedisStreamsAdapter
     if args.streams:
         factory = sioserver.RedisStreamsAdapter(args.redis, stream_name=args.key, channel_prefix=args.key,
-                                                request_timeout=args.timeout, reconnect_max_delay=1.0,
-                                                health_check_interval=2.0, block_time=2.0)
+                                                request_timeout=args.timeout, health_check_interval=2.0,
+                                                block_time=2.0)
     else:
         factory = sioserver.RedisAdapter(args.redis, key=args.key, sharded=args.sharded,
                                          request_timeout=args.timeout, health_check_interval=2.0)
