@@ -1,12 +1,12 @@
 // The official socket.io-client 4.8 recovering its connection on another server of the cluster.
 //
 //   NODE_PATH=tests/interop/node_modules node tests/adapters/recovery_client.cjs \
-//       --from URL_A --to URL_B --transport websocket|polling [--count 20] [--drop-after 5] [--hold 0]
+//       --from URL_A --to URL_B --transport websocket|polling [--count 20] [--drop-after 5] [--delay 150] [--hold 0]
 //
 // Connects to A (auth {name, rooms: ["rr"]}), asks A (its cluster_node `do stream`) for a burst of `count`
 // `tick(i)` broadcasts to the room rr, one every 20 ms, then `stream-done`. On the `drop-after`-th tick it
-// points its Manager at B and closes its transport: the Manager reconnects to B (after `hold` ms), sending
-// the pid and the last offset it saw. On `stream-done` it prints one JSON line: every connect (id, recovered),
+// points its Manager at B and closes its transport: the Manager reconnects to B after `delay` ms (`hold`
+// when given), sending the pid and the last offset it saw. On `stream-done` it prints one JSON line: every connect (id, recovered),
 // every tick in arrival order (with its offset, the last argument) and on which connection it came.
 // With a `hold` it prints on the second connect instead (the burst ended while it was away).
 "use strict";
@@ -23,12 +23,13 @@ const TRANSPORT = arg("transport", "websocket");
 const COUNT = Number(arg("count", "20"));
 const DROP_AFTER = Number(arg("drop-after", "5"));
 const HOLD = Number(arg("hold", "0"));
+const DELAY = HOLD || Number(arg("delay", "150"));
 
 const socket = io(FROM, {
   transports: [TRANSPORT],
   auth: { name: "rc", rooms: ["rr"] },
-  reconnectionDelay: HOLD || 150, // away for ~7 of the ticks, which the other server must read back
-  reconnectionDelayMax: HOLD || 150,
+  reconnectionDelay: DELAY, // 150 ms: away for ~7 of the ticks, which the other server must read back
+  reconnectionDelayMax: DELAY,
   randomizationFactor: 0,
   timeout: 5000,
 });
@@ -52,13 +53,15 @@ socket.on("connect", () => {
   }
 });
 socket.on("tick", (...args) => {
-  ticks.push({ i: args[0], offset: args.length > 1 ? args[args.length - 1] : null, on: connects.length });
+  // `dropped`: received after the transport was closed (replayed, or live on the new connection)
+  ticks.push({ i: args[0], offset: args.length > 1 ? args[args.length - 1] : null, dropped });
   if (!dropped && ticks.length >= DROP_AFTER) {
     dropped = true;
     socket.io.uri = TO;
     socket.io.engine.close();
   }
 });
-socket.on("stream-done", () => finish("done"));
+// a replayed stream-done may come before the connect event (Node writes missed packets first): finish after it
+socket.on("stream-done", () => setImmediate(() => finish("done")));
 socket.on("connect_error", (err) => console.error("connect_error", err.message));
 setTimeout(() => finish("timeout"), 15000).unref();

@@ -23,6 +23,7 @@ from .conftest import Cluster, ClusterNode, Peers
 SCRIPT = Path(__file__).resolve().parent / "recovery_client.cjs"
 WINDOW = 2.0  # max_disconnection_duration of every node, seconds
 BURST = 20
+DROP_AFTER = 5
 ENTRY_ID = re.compile(r"[0-9]+-[0-9]+")
 
 pytestmark = pytest.mark.interop
@@ -42,11 +43,13 @@ def mixed(redis_server: RedisServer, cluster: Cluster, interop_node_modules: Pat
     return cluster.start(("js", "N"), ("py", "S"), redis=redis_server.url, key="recovery-mixed", extra=options())
 
 
-async def recover(source: ClusterNode, target: ClusterNode, transport: str, hold_ms: int = 0) -> dict[str, Any]:
+async def recover(source: ClusterNode, target: ClusterNode, transport: str, hold_ms: int = 0,
+                  delay_ms: int = 150) -> dict[str, Any]:
     """The client's report (see recovery_client.cjs)."""
     env = {**os.environ, "NODE_PATH": str(node.INTEROP / "node_modules")}
     run = await asyncio.to_thread(node.run, SCRIPT, "--from", source.url, "--to", target.url, "--transport",
-                                  transport, "--count", str(BURST), "--hold", str(hold_ms), timeout=30, env=env,
+                                  transport, "--count", str(BURST), "--hold", str(hold_ms), "--delay", str(delay_ms),
+                                  "--drop-after", str(DROP_AFTER), timeout=30, env=env,
                                   context=f"--- {source} ---\n{source.log()[-2000:]}\n--- {target} ---\n"
                                           f"{target.log()[-2000:]}")
     report = run.last()
@@ -64,8 +67,8 @@ def check_recovered(report: dict[str, Any], target: ClusterNode) -> None:
     offsets = [t["offset"] for t in ticks]
     assert all(isinstance(o, str) and ENTRY_ID.fullmatch(o) for o in offsets), offsets
     assert [tuple(map(int, o.split("-"))) for o in offsets] == sorted({tuple(map(int, o.split("-"))) for o in offsets})
-    before = sum(1 for t in ticks if t["on"] == 1)
-    assert 0 < before < BURST, f"the transport dropped in the middle of the burst: {before} before the drop"
+    assert [t["dropped"] for t in ticks] == [False] * DROP_AFTER + [True] * (BURST - DROP_AFTER), (
+        f"the transport dropped at the {DROP_AFTER}th of the {BURST} broadcasts: {ticks}")
 
 
 @pytest.mark.parametrize("transport", ["websocket", "polling"])
@@ -81,7 +84,7 @@ async def test_recovers_on_another_sioserver(pair: list[ClusterNode], peers: Pee
     assert stats["sessions_restored"] >= 1
     assert replayed > 0, "B read back from the stream what the client missed"
     line = (f"recovery over {transport}, node A -> node B: recovered, same id, {BURST}/{BURST} in order, "
-            f"{sum(1 for t in report['ticks'] if t['on'] == 1)} before the drop, {replayed} read back from the stream")
+            f"{DROP_AFTER} before the drop, {replayed} read back from the stream")
     record_property("recovery", line)
     with capsys.disabled():
         print("\n" + line)
@@ -89,9 +92,15 @@ async def test_recovers_on_another_sioserver(pair: list[ClusterNode], peers: Pee
 
 @pytest.mark.parametrize("direction", ["node-to-sioserver", "sioserver-to-node"])
 async def test_recovers_on_the_other_kind_of_server(mixed: list[ClusterNode], direction: str) -> None:
+    """The session one kind stored, the other restores. To Node, the client comes back once the burst is over
+    (500 ms later): @socket.io/redis-streams-adapter 0.3.1 loses a broadcast that its stream reader hands out
+    while it reads a session back (its last XRANGE misses it, the socket is not in its rooms yet; seen under
+    load); sioserver's adapter reads such entries again, so to sioserver it comes back during the burst."""
     n, s = mixed
-    source, target = (n, s) if direction == "node-to-sioserver" else (s, n)
-    check_recovered(await recover(source, target, "websocket"), target)
+    if direction == "node-to-sioserver":
+        check_recovered(await recover(n, s, "websocket"), s)
+    else:
+        check_recovered(await recover(s, n, "websocket", delay_ms=500), n)
 
 
 async def test_after_the_window_a_new_session(pair: list[ClusterNode]) -> None:
