@@ -4,7 +4,7 @@
   bounds: ``max_queue`` messages, ``max_queue_bytes`` bytes and ``max_queue_age`` seconds. What passes a
   bound is counted (``messages_lost``) and logged, never silently dropped.
 * **Recovery at Redis's speed.** After a failure the connection is reopened at once, then after
-  ``retry_delays`` (50 ms, then every 100 ms, with jitter): a connect and a ``PING``. The moment Redis
+  ``retry_delays`` (50 ms, then every 100 ms at most, with jitter): a connect and a ``PING``. The moment Redis
   answers, the queue is flushed, after the link's *gate* (its own subscriber back, the other servers
   resubscribed, see :mod:`sioserver.adapters._link`), which is bounded in time.
 * **A batch whose fate is unknown** (Redis stopped answering, or the connection broke, after it was
@@ -26,7 +26,7 @@ from typing import Any
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ResponseError
 
-from ._resp import LossLog, encode_command
+from ._resp import LossLog, encode_command, retry_delay
 from ._target import Endpoint, call, reader_of
 
 __all__ = ["Outgoing", "Publisher"]
@@ -178,8 +178,7 @@ class Publisher:
             await self._send_batch()
 
     async def _pause(self) -> None:
-        delays = self.retry_delays
-        delay = 0.0 if self._failures <= 1 else delays[0] if self._failures == 2 else delays[1]
+        delay = retry_delay(self._failures, self.retry_delays)
         if delay <= 0:
             return
         self._wake.clear()

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from redis.exceptions import ResponseError
 
-__all__ = ["LossLog", "RespReader", "encode_command", "safe_url"]
+__all__ = ["LossLog", "RespReader", "encode_command", "retry_delay", "safe_url"]
 
 T = TypeVar("T")
 
@@ -25,6 +25,14 @@ def encode_command(*args: Any) -> bytes:
         out.append(data)
         out.append(b"\r\n")
     return b"".join(out)
+
+
+def retry_delay(failures: int, delays: tuple[float, float]) -> float:
+    """Before attempt ``failures + 1``: none after the first failure (a dropped connection is reopened at
+    once), then ``delays[0]``, doubling up to ``delays[1]``."""
+    if failures <= 1:
+        return 0.0
+    return float(min(delays[1], delays[0] * 2.0 ** min(failures - 2, 16)))
 
 
 def safe_url(url: str) -> str:

@@ -2,8 +2,8 @@
 
 It connects, (re)subscribes every channel and pattern asked for, reads messages and hands each to its
 handler. When the connection fails (or Redis does not answer the PING sent on a quiet connection), a
-new one is opened **at once**; only when that fails too does it wait, ``retry_delays`` (50 ms, then
-every 200 ms, with jitter), so that it is back within a few milliseconds of a dropped connection and
+new one is opened **at once**; only when that fails too does it wait, ``retry_delays`` (50 ms, doubling
+up to 200 ms by default, with jitter), so that it is back within a few milliseconds of a dropped connection and
 within one delay of Redis answering again. Each channel is subscribed exactly once per link: the Node
 peers count the servers of a namespace with ``PUBSUB NUMSUB``.
 """
@@ -21,7 +21,7 @@ from typing import Any
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ResponseError
 
-from ._resp import encode_command
+from ._resp import encode_command, retry_delay
 from ._target import Endpoint, reader_of
 
 __all__ = ["Handler", "Subscriber"]
@@ -138,7 +138,7 @@ class Subscriber:
                     self.on_drop()
                     self.on_changed()
             # the first attempt after a connection that worked is made at once
-            delay = 0.0 if failures <= 1 else self.retry_delays[0] if failures == 2 else self.retry_delays[1]
+            delay = retry_delay(failures, self.retry_delays)
             if delay > 0:
                 await asyncio.sleep(random.uniform(0.8, 1.0) * delay)
 

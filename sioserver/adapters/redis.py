@@ -90,7 +90,7 @@ class RedisAdapter:
         Seconds for a TCP connect to Redis, and for a command (PUBLISH pipeline, PUBSUB NUMSUB).
     ``reconnect_min_delay``, ``reconnect_max_delay``
         After a dropped connection the first reconnect is immediate; then one after
-        ``reconnect_min_delay`` (0.05 s), then one every ``reconnect_max_delay`` (0.2 s; the publisher
+        ``reconnect_min_delay`` (0.05 s), doubling up to ``reconnect_max_delay`` (0.2 s; the publisher
         probes every 0.1 s at most), with jitter, so that delivery resumes within one delay of Redis
         answering again.
     ``health_check_interval``

@@ -153,3 +153,11 @@ async def test_resp_reader_parses_split_replies() -> None:
         assert [str(g) if isinstance(g, ResponseError) else g for g in got] == expected, step
         with pytest.raises(ConnectionError):
             await reader.read()
+
+
+def test_retry_delays() -> None:
+    """A dropped connection is reopened at once; then the delays double from the first to the last."""
+    from sioserver.adapters._resp import retry_delay
+
+    assert [retry_delay(n, (0.05, 0.2)) for n in range(1, 7)] == [0.0, 0.05, 0.1, 0.2, 0.2, 0.2]
+    assert [retry_delay(n, (0.1, 5.0)) for n in range(1, 5)] == [0.0, 0.1, 0.2, 0.4]
