@@ -312,6 +312,8 @@ class EngineServer:
         eio = query.get("EIO")
         if eio != "4" and (eio != "3" or not self.allow_eio3):
             return self._refuse(request, EngineError.UNSUPPORTED_PROTOCOL_VERSION, f"EIO={eio!r}", cors)
+        if eio == "3" and "j" in query:  # a script tag would get an XHR body: refused, not served wrong
+            return self._refuse(request, EngineError.BAD_REQUEST, "JSONP polling is not served", cors)
         if not self._accepting:
             return HttpResponse(503, b'{"code":3,"message":"Server shutting down"}',
                                 [("Content-Type", "application/json"), *cors])

@@ -40,6 +40,11 @@ class TestOffByDefault:
 
 
 class TestHandshake:
+    async def test_jsonp_is_refused_not_served_wrong(self, echo_server: EchoFactory) -> None:
+        _, client = await echo_server(allow_eio3=True)
+        resp = await client.get(PATH, params={"EIO": "3", "transport": "polling", "j": "0"})
+        assert (resp.status, await resp.json()) == (400, {"code": 3, "message": "Bad request"})
+
     async def test_open_packet_has_the_v3_keys(self, echo_server: EchoFactory) -> None:
         _, client = await echo_server(allow_eio3=True, ping_interval=(10, 2), ping_timeout=5)
         opened = await handshake3(client)

@@ -131,3 +131,16 @@ async def test_v4_clients_are_unchanged_beside_v2_ones(sio_app: Any) -> None:
     assert await client.silent()  # nothing before the client's CONNECT
     sid = await client.connect("/")
     assert sid != client.open["sid"]
+
+
+async def test_a_broadcast_reaches_v2_and_v5_clients_each_in_its_format(v2_client: Any, sio_app: Any) -> None:
+    sio = sioserver.AsyncServer(allow_eio3=True)
+    _, v5_factory = await sio_app(sio)
+    v2 = await (await v2_client(sio))()
+    assert await v2.recv() == "40"
+    v5 = await v5_factory()
+    await v5.connect("/")
+    await sio.emit("news", {"text": "hé", "blob": b"\x01\x02"})
+    head = '451-["news",{"text":"hé","blob":{"_placeholder":true,"num":0}}]'
+    assert [await v5.recv(), await v5.recv()] == [head, b"\x01\x02"]
+    assert [await v2.recv(), await v2.recv()] == [head, b"\x04\x01\x02"]
