@@ -36,10 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
-import json
 import logging
-import re
 import weakref
 from collections import Counter
 from typing import Any
@@ -50,8 +47,22 @@ from ..server.protocols import AdapterNamespace
 from ..server.recovery import PersistedSession, RestoredSession, offset_wanted, reaches, with_offset
 from ._link import RedisLink
 from ._streams import StreamLink
-from ._wire import has_binary, json_bytes, options_from_wire, pack, unpack, wire_flags, wire_options
-from .cluster import MAY_HOLD_BINARY, ClusterAdapter, ClusterMessage, ClusterNode, MessageType, Offset
+from ._streams_wire import (
+    RESTORE_MAX_XRANGE_CALLS,
+    RESTORE_XRANGE_COUNT,
+    decode_entry,
+    decode_session,
+    encode_entry,
+    entry_size,
+    id_key,
+    is_ephemeral,
+    is_offset,
+    message_label,
+    next_offset,
+    pack_lenient,
+)
+from ._wire import options_from_wire, pack, unpack, wire_flags, wire_options
+from .cluster import ClusterAdapter, ClusterMessage, ClusterNode, MessageType, Offset
 from .errors import AdapterError, MessageTooLargeError
 from .redis_common import DEFAULT_PUBLISH_MAX_BYTES
 
@@ -60,101 +71,7 @@ __all__ = ["RedisStreamsAdapter", "RedisStreamsNamespaceAdapter", "StreamsTransp
 
 log = logging.getLogger("sioserver.redis")
 
-
-# ------------------------------------------------------------------------------------------ wire
-
-
-def is_ephemeral(message: ClusterMessage) -> bool:
-    """What the Node package sends over Pub/Sub instead of the stream (``isEphemeral``)."""
-    kind = message.get("type")
-    if kind == MessageType.BROADCAST:
-        data = message.get("data")
-        return isinstance(data, dict) and data.get("requestId") is not None
-    return kind in (MessageType.SERVER_SIDE_EMIT, MessageType.FETCH_SOCKETS)
-
-
-def encode_entry(message: ClusterMessage, *, lenient: bool = False) -> dict[str, str]:
-    """A message as the fields of a stream entry (``RedisStreamsAdapter.encode`` of the Node package)."""
-    kind = int(message["type"])
-    fields = {"uid": str(message.get("uid")), "nsp": str(message.get("nsp")), "type": str(kind)}
-    data = message.get("data")
-    if data is not None:
-        if kind in MAY_HOLD_BINARY and has_binary(data):
-            fields["data"] = base64.b64encode(pack(data)).decode("ascii")
-        else:
-            fields["data"] = json_bytes(data, lenient=lenient).decode()
-    return fields
-
-
-def decode_entry(fields: dict[str, str]) -> ClusterMessage:
-    """The message of a stream entry; ``ValueError`` when it is not one."""
-    try:
-        kind = int(fields.get("type", ""), 10)
-    except ValueError:
-        raise ValueError(f"no message type in {sorted(fields)}") from None
-    message: ClusterMessage = {"uid": fields.get("uid"), "nsp": fields.get("nsp"), "type": kind}
-    raw = fields.get("data")
-    if raw:
-        if raw.startswith("{"):
-            message["data"] = json.loads(raw)
-        else:
-            try:
-                message["data"] = unpack(base64.b64decode(raw, validate=True))
-            except binascii.Error as exc:
-                raise ValueError(f"invalid base64: {exc}") from None
-    return message
-
-
-_OFFSET = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
-RESTORE_MAX_XRANGE_CALLS = 100  # as the Node package's RESTORE_SESSION_MAX_XRANGE_CALLS
-RESTORE_XRANGE_COUNT = 1000
 REPLAYED_MEMORY = 30.0  # seconds a restored socket is shielded from live copies of what was replayed to it
-
-
-def id_key(entry_id: str) -> tuple[int, int]:
-    """A stream id as a comparable pair (``"1700000000000-3"`` -> ``(1700000000000, 3)``)."""
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq or 0)
-
-
-def next_offset(entry_id: str) -> str:
-    """The smallest id after ``entry_id`` (an exclusive XRANGE start that Redis < 6.2 understands too)."""
-    ms, seq = id_key(entry_id)
-    return f"{ms}-{seq + 1}"
-
-
-def _entry_size(fields: dict[str, str]) -> int:
-    return sum(len(k) + len(v) for k, v in fields.items())
-
-
-def _pack_lenient(message: ClusterMessage) -> bytes:
-    """msgpack of an answer; what msgpack cannot hold becomes what JSON would make of it (or null)."""
-    try:
-        return pack(message)
-    except (TypeError, ValueError):
-        return pack(json.loads(json_bytes(message, lenient=True)))
-
-
-def _decode_session(raw: str | None, pid: str) -> tuple[str, list[str], Any] | None:
-    """``(sid, rooms, data)`` of a stored session (base64 msgpack, as the Node package writes it)."""
-    if raw is None:
-        return None
-    try:
-        value = unpack(base64.b64decode(raw, validate=True))
-    except (ValueError, binascii.Error):
-        return None
-    if not isinstance(value, dict) or value.get("pid") != pid or not isinstance(value.get("sid"), str):
-        return None
-    rooms = value.get("rooms")
-    return value["sid"], [r for r in rooms if isinstance(r, str)] if isinstance(rooms, list) else [], value.get("data")
-
-
-def _what(message: ClusterMessage) -> str:
-    try:
-        kind = MessageType(message["type"]).name
-    except (KeyError, ValueError):
-        kind = str(message.get("type"))
-    return f"a {kind} message in {message.get('nsp')}"
 
 
 # ------------------------------------------------------------------------------------- transport
@@ -263,7 +180,7 @@ class StreamsTransport:
     def _check(self, message: ClusterMessage, size: int) -> None:
         if size > self.max_bytes:
             self.stats["too_large"] += 1
-            raise MessageTooLargeError(_what(message), size, self.max_bytes)
+            raise MessageTooLargeError(message_label(message), size, self.max_bytes)
 
     def publish(self, message: ClusterMessage) -> asyncio.Future[Offset] | None:
         if is_ephemeral(message):
@@ -272,11 +189,11 @@ class StreamsTransport:
             self.link.publish(self.channel, payload)
             return None
         fields = encode_entry(message)
-        self._check(message, _entry_size(fields))
+        self._check(message, entry_size(fields))
         return self.stream.add(fields)
 
     def publish_response(self, requester: str, response: ClusterMessage) -> None:
-        payload = _pack_lenient(response)
+        payload = pack_lenient(response)
         self._check(response, len(payload))
         self.link.publish(self.channel + requester.encode() + b"#", payload)
 
@@ -370,7 +287,7 @@ class RedisStreamsNamespaceAdapter(ClusterAdapter):
         if recovery is None:
             return
         value = {"sid": session.sid, "pid": session.pid, "rooms": list(session.rooms), "data": session.data}
-        encoded = base64.b64encode(_pack_lenient(value)).decode("ascii")
+        encoded = base64.b64encode(pack_lenient(value)).decode("ascii")
         ttl_ms = round(recovery.max_disconnection_duration * 1000)
         task = asyncio.get_running_loop().create_task(self._store(session.pid, encoded, ttl_ms))
         self._writes.add(task)
@@ -389,11 +306,11 @@ class RedisStreamsNamespaceAdapter(ClusterAdapter):
     async def restore_session(self, pid: str, offset: str) -> RestoredSession | None:
         """The session under ``pid`` (taken: ``GET`` + ``DEL``) and the broadcasts of this namespace after
         ``offset`` that reach its rooms, read from the stream; None when either is gone."""
-        if self.namespace.recovery is None or not _OFFSET.fullmatch(offset):
+        if self.namespace.recovery is None or not is_offset(offset):
             return None
         stream = self.server.stream
         raw, found = await asyncio.gather(stream.get_del(self.session_key(pid)), stream.xrange(offset, offset))
-        session = _decode_session(raw, pid)
+        session = decode_session(raw, pid)
         if session is None or not found:
             self.stats["sessions_refused"] += 1
             return None
@@ -480,7 +397,8 @@ class RedisStreamsAdapter:
     Attributes: :attr:`healthy`, and :attr:`stats`, a ``Counter`` shared by every adapter made here:
     ``published``, ``received``, ``messages_lost``, ``publish_errors``, ``too_large``, ``malformed``,
     ``handler_errors``, ``reader_disconnects``, ``subscriber_disconnects``, ``reconnects``,
-    ``request_timeouts``, ``degraded``.
+    ``request_timeouts``, ``degraded``; with connection state recovery ``sessions_persisted``,
+    ``sessions_lost``, ``sessions_restored``, ``sessions_refused``, ``missed_packets``.
     """
 
     def __init__(
