@@ -15,9 +15,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="uvloop")
+    parser.add_argument("--front", choices=("aiohttp", "uvicorn"), default="aiohttp",
+                        help="aiohttp, or socketio.ASGIApp under uvicorn (its defaults: httptools, websockets)")
     args = parser.parse_args()
 
-    sio = socketio.AsyncServer(async_mode="aiohttp")
+    sio = socketio.AsyncServer(async_mode="asgi" if args.front == "uvicorn" else "aiohttp")
 
     @sio.on("echo")
     async def echo(sid: str, *data: object) -> tuple[object, ...]:
@@ -31,6 +33,12 @@ def main() -> None:
     async def collect(sid: str) -> None:
         gc.collect()
 
+    if args.front == "uvicorn":
+        import uvicorn
+
+        uvicorn.run(socketio.ASGIApp(sio), host="127.0.0.1", port=args.port, log_level="warning",
+                    loop="uvloop" if args.loop == "uvloop" else "asyncio", lifespan="on")
+        return
     app = web.Application()
     sio.attach(app)
     loop = uvloop.new_event_loop() if args.loop == "uvloop" else asyncio.new_event_loop()

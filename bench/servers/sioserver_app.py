@@ -21,8 +21,9 @@ def main() -> None:
     parser.add_argument("--adapter", choices=("pubsub", "streams"), default="pubsub",
                         help="with --redis: sioserver.RedisAdapter (Pub/Sub) or sioserver.RedisStreamsAdapter")
     parser.add_argument("--json", default=None, help="a module with dumps/loads (e.g. orjson)")
-    parser.add_argument("--front", choices=("http1", "aiohttp"), default="http1",
-                        help="sioserver.run's own HTTP/1.1 front (the default) or aiohttp attach")
+    parser.add_argument("--front", choices=("http1", "aiohttp", "uvicorn"), default="http1",
+                        help="sioserver.run's own HTTP/1.1 front (the default), aiohttp attach, or "
+                             "sioserver.ASGIApp under uvicorn (its defaults: httptools, websockets)")
     parser.add_argument("--metrics", action="store_true", help="AsyncServer(metrics=True): Prometheus metrics on")
     args = parser.parse_args()
 
@@ -50,6 +51,12 @@ def main() -> None:
     async def collect(sid: str) -> None:
         gc.collect()
 
+    if args.front == "uvicorn":
+        import uvicorn  # noqa: PLC0415 - only this front needs it
+
+        uvicorn.run(sioserver.ASGIApp(sio), host="127.0.0.1", port=args.port, log_level="warning",
+                    loop="uvloop" if args.loop == "uvloop" else "asyncio", lifespan="on")
+        return
     # a tree from before the front existed (--baseline) knows no front= keyword: pass it only when asked
     extra = {"front": args.front} if args.front != "http1" else {}
     sioserver.run(sio, "127.0.0.1", args.port, uvloop=args.loop == "uvloop", **extra)
