@@ -1,5 +1,5 @@
 """``AsyncServer(metrics=True)``: ``GET /metrics`` scraped with prometheus-client's own parser, under each
-front end (aiohttp attach, ``sioserver.run``), while python-socketio clients connect over both transports,
+front end (aiohttp attach, ``sioserver.run``, ``ASGIApp`` under uvicorn), while python-socketio clients connect over both transports,
 emit with acks, keep the server waiting for an ack, leave and are disconnected."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import sioserver
 from sioserver.integrations.standalone import serve as serve_http1
+from tests._support import asgi
 from tests._support.redis import RedisServer
 from tests._support.serving import attached
 from tests._support.wait import wait_until
@@ -23,9 +24,10 @@ from tests._support.wait import wait_until
 Serve = Callable[[sioserver.AsyncServer], Awaitable[str]]
 
 
-@pytest.fixture(params=["aiohttp", "run"])
+@pytest.fixture(params=["aiohttp", "run", "uvicorn"])
 async def serve(request: pytest.FixtureRequest) -> AsyncIterator[Serve]:
-    """The server under each front end: ``sio.attach(app)`` on aiohttp, and ``sioserver.run``'s own."""
+    """The server under each front end: ``sio.attach(app)`` on aiohttp, ``sioserver.run``'s own, and
+    ``sioserver.ASGIApp`` under uvicorn."""
     closers: list[Callable[[], Awaitable[None]]] = []
 
     async def start(sio: sioserver.AsyncServer) -> str:
@@ -33,6 +35,10 @@ async def serve(request: pytest.FixtureRequest) -> AsyncIterator[Serve]:
             server = await attached(sio)
             closers.append(server.close)
             return server.url
+        if request.param == "uvicorn":
+            served = await asgi.start(sioserver.ASGIApp(sio), "uvicorn")
+            closers.append(served.close)
+            return served.url
         stop = asyncio.Event()
         bound: asyncio.Future[list[tuple[str, int]]] = asyncio.get_running_loop().create_future()
         task = asyncio.create_task(serve_http1(sio, "127.0.0.1", 0, stop=stop, ready=bound.set_result))
