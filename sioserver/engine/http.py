@@ -20,6 +20,8 @@ The contract, for whoever writes a front end:
   ``upgrade_websocket`` has returned. ``config.max_message_size`` bounds a received message (close 1009).
 * ``read_body`` and ``is_disconnected`` are only called on long-polling requests; ``environ()`` is called
   at the handshake (possibly more than once: build it once) and the session keeps it for its life.
+* Optional: ``parked()``, called (in the request's task) when a long-polling GET parks to wait for
+  packets, for a front end that must watch for the client going away itself (ASGI).
 * Optional: ``release()``, called once the connect handler has run (for Socket.IO: the first namespace's),
   for a front end to drop what it keeps of the handshake request (its environ may hold the framework's
   request object for the connect handler; an idle connection should not keep it).

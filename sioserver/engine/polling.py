@@ -86,6 +86,9 @@ class Polling:
             session.poll_waiter = waiter
             session.poll_request = request
             self._park(session)
+            parked = getattr(request, "parked", None)  # optional: see the HttpRequest contract
+            if parked is not None:
+                parked()
             try:
                 await waiter
             except asyncio.CancelledError:

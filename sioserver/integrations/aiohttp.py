@@ -107,6 +107,9 @@ class AiohttpRequest:
         if self._environ is not None:
             self._environ.pop("aiohttp.request", None)
 
+    def parked(self) -> None:
+        """A parked GET's client going away is seen by the connection itself: nothing to start."""
+
     def is_disconnected(self) -> bool:
         transport = self.request.transport
         return transport is None or transport.is_closing()

@@ -62,7 +62,7 @@ class Headers(Mapping[str, str]):
     def __init__(self, raw: Sequence[tuple[bytes, bytes]]) -> None:
         found: dict[str, str] = {}
         for name, value in raw:
-            key = name.decode("latin-1").lower()
+            key = name.lower().decode("latin-1")
             text = value.decode("latin-1")
             found[key] = f"{found[key]},{text}" if key in found else text
         self._map = found
@@ -100,8 +100,8 @@ class AsgiRequest:
         self._environ: dict[str, Any] | None = None
         self._watcher: asyncio.Future[Message] | None = None
         self._gone = False
-        #: the task serving this request: cancelled when the watcher sees the client go (as aiohttp does)
-        self._task = asyncio.current_task()
+        #: the task of a parked GET (see :meth:`parked`): cancelled when the watcher sees the client go
+        self._task: asyncio.Task[Any] | None = None
         #: the transport :meth:`upgrade_websocket` made (a ``websocket`` scope that became a session)
         self.upgraded: AsgiWebSocket | None = None
 
@@ -191,6 +191,10 @@ class AsgiRequest:
         if length_header is not None and length_header.isdigit() and size != int(length_header):
             raise IncompleteBody(f"{size} of {length_header} bytes")
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def parked(self) -> None:
+        """The engine parked this GET (called in the request's task): the task the watcher cancels."""
+        self._task = asyncio.current_task()
 
     def is_disconnected(self) -> bool:
         """For a parked GET: has its client gone away? (The first call starts the watcher.)"""

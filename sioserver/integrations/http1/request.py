@@ -184,6 +184,9 @@ class Http1Request:
             raise BodyTooLarge(len(self.body))
         return self.body
 
+    def parked(self) -> None:
+        """A parked GET's client going away is seen by the connection itself: nothing to start."""
+
     def is_disconnected(self) -> bool:
         return self.conn.lost
 
