@@ -34,7 +34,7 @@ def main() -> None:
         gc.collect()
 
     if args.front == "uvicorn":
-        import uvicorn
+        import uvicorn  # noqa: PLC0415 - only this front needs it
 
         uvicorn.run(socketio.ASGIApp(sio), host="127.0.0.1", port=args.port, log_level="warning",
                     loop="uvloop" if args.loop == "uvloop" else "asyncio", lifespan="on")
