@@ -123,7 +123,7 @@ def decode_payload(body: str, max_packets: int = 0) -> list[Packet]:
         colon = body.find(":", i) if units is None else _find_colon(units, i)
         if colon < 0 or colon == i or colon - i > _MAX_DIGITS:
             raise EngineIOProtocolError("bad length header in payload")
-        digits = body[i:colon] if units is None else units[2 * i:2 * colon].decode("utf-16-le")
+        digits = body[i:colon] if units is None else units[2 * i:2 * colon].decode("utf-16-le", "surrogatepass")
         if not (digits.isascii() and digits.isdigit()):
             raise EngineIOProtocolError("bad length header in payload")
         n = int(digits)

@@ -17,6 +17,7 @@ Targets
                          inflates: every message back as sent, with any negotiated parameters
 ``deflate_frames``       compressed frames with arbitrary payloads into a server core with deflate
 ``eio_payload``          Engine.IO polling bodies and WebSocket packets
+``eio3_payload``         Engine.IO v3 polling bodies (text and XHR2 binary) and binary WebSocket frames
 ``sio_json``             Socket.IO default parser: a sequence of text/binary messages into a decoder
 ``sio_msgpack``          Socket.IO msgpack parser: arbitrary bytes and structured msgpack
 ``http_head``            an HTTP request through aiohttp's C parser, as the server uses it, then
@@ -39,6 +40,7 @@ from sioserver.exceptions import (
     SocketIOProtocolError,
 )
 from sioserver.proto import engineio as eio
+from sioserver.proto import engineio_v3 as eio3
 from sioserver.proto import socketio as sio
 from sioserver.proto.websocket import (
     Close,
@@ -364,6 +366,37 @@ def eio_payload(data: bytes) -> None:
         assert eio.decode_packet(encoded) == packet
 
 
+def _v3_message(packet: eio.Packet) -> str | bytes:
+    return packet.data if isinstance(packet.data, bytes) else "%d%s" % (packet.type, packet.data)
+
+
+def eio3_payload(data: bytes) -> None:
+    inp = Input(data)
+    limit = inp.int(20)
+    raw = inp.rest()
+    text = raw.decode("utf-8", "surrogateescape" if limit & 1 else "replace")
+    decoders = ((eio3.decode_payload, text), (eio3.decode_binary_payload, raw))
+    for decode, body in decoders:
+        try:
+            packets = decode(body, limit)  # type: ignore[operator]
+        except EngineIOProtocolError:
+            continue
+        assert packets and (not limit or len(packets) <= limit)
+        for packet in packets:
+            assert isinstance(packet.type, eio.PacketType)
+            if isinstance(packet.data, bytes):
+                assert packet.type is eio.PacketType.MESSAGE
+        # what decodes re-encodes, in either format, to the same packets
+        messages = [_v3_message(p) for p in packets]
+        assert eio3.decode_payload(eio3.encode_payload(messages)) == packets
+        assert eio3.decode_binary_payload(eio3.encode_binary_payload(messages)) == packets
+    try:
+        frame = eio3.decode_ws_binary(raw)
+    except EngineIOProtocolError:
+        return
+    assert eio3.encode_ws_binary(frame.data) == raw  # type: ignore[arg-type]
+
+
 # ================================================================================ Socket.IO
 
 
@@ -597,6 +630,7 @@ TARGETS = {
     "deflate_roundtrip": deflate_roundtrip,
     "deflate_frames": deflate_frames,
     "eio_payload": eio_payload,
+    "eio3_payload": eio3_payload,
     "sio_json": sio_json,
     "sio_msgpack": sio_msgpack,
     "http_head": http_head,

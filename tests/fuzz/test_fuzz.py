@@ -80,6 +80,16 @@ def test_eio_payload(data: bytes) -> None:
 
 @FUZZ
 @given(BYTES)
+@example(b"\x03" + "6:4héllo3:4🚀10:b4AQID/w==".encode())
+@example(b"\x00" + bytes.fromhex("0006ff3468656c6c6f0105ff04010203ff"))
+@example(b"\x01" + "3:4\udc80".encode("utf-8", "surrogateescape"))
+@example(b"\x01\x80:")  # a lone surrogate in the length header (found by this target)
+def test_eio3_payload(data: bytes) -> None:
+    targets.eio3_payload(data)
+
+
+@FUZZ
+@given(BYTES)
 @example(b"\x04" + b"\x10" + b'["a",{"_placeholder":true,"num":0}]' + b"\x01\x01\x00")
 def test_sio_json(data: bytes) -> None:
     targets.sio_json(data)

@@ -74,7 +74,7 @@ class TestVectors:
 
 class TestRefused:
     @pytest.mark.parametrize("bad", ["", "4hello", "x:4a", ":4a", "5:4a", "2:4a1", "3:4a", "2:9a", "3:b4!", "3:b2A",
-                                     "²:4a", "99999999999999999:4"])
+                                     "²:4a", "99999999999999999:4", "\udc80:4a"])
     def test_bad_text_payload(self, bad: str) -> None:
         with pytest.raises(EngineIOProtocolError):
             decode_payload(bad)
