@@ -116,7 +116,8 @@ class RedisLink:
                                    connect_timeout=connect_timeout, command_timeout=command_timeout,
                                    retry_delays=(reconnect_min_delay, min(0.1, delays[1])), max_queue=max_queue,
                                    max_queue_bytes=max_queue_bytes, max_queue_age=max_queue_age, max_batch=max_batch,
-                                   on_state=self._changed, own_token=lambda: self.subscriber.own_token,
+                                   on_state=self._changed, on_answer=self.subscriber.wake,
+                                   own_token=lambda: self.subscriber.own_token,
                                    on_refused=on_refused)
         self.publisher.gate = self._gate
         self._census: tuple[bytes, bool] | None = None

@@ -57,6 +57,7 @@ class Publisher:
                  connect_timeout: float, command_timeout: float, retry_delays: tuple[float, float],
                  max_queue: int, max_queue_bytes: int, max_queue_age: float, max_batch: int = 256,
                  on_state: Callable[[], None] = lambda: None,
+                 on_answer: Callable[[], None] = lambda: None,
                  own_token: Callable[[], int | None] = lambda: None,
                  on_refused: Callable[[Outgoing, ResponseError], bool] | None = None) -> None:
         self.endpoint = endpoint
@@ -73,6 +74,7 @@ class Publisher:
         self.max_queue_age = max_queue_age
         self.max_batch = max_batch
         self.on_state = on_state
+        self.on_answer = on_answer
         self.own_token = own_token
         self.on_refused = on_refused
         self.gate: Gate | None = None
@@ -161,6 +163,8 @@ class Publisher:
                     await self._pause()
                     continue
                 self._conn = conn
+                if self._failures:
+                    self.on_answer()  # Redis is back: the subscriber need not wait for its own next attempt
             if self._queries:
                 await self._run_queries()
                 continue

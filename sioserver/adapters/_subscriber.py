@@ -71,6 +71,7 @@ class Subscriber:
         self._last_rx = 0.0
         self._ping_sent_at: float | None = None
         self._dirty = asyncio.Event()
+        self._wake = asyncio.Event()
         self._conn: AbstractConnection | None = None
 
     @property
@@ -140,7 +141,14 @@ class Subscriber:
             # the first attempt after a connection that worked is made at once
             delay = retry_delay(failures, self.retry_delays)
             if delay > 0:
-                await asyncio.sleep(random.uniform(0.8, 1.0) * delay)
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(random.uniform(0.8, 1.0) * delay):
+                        await self._wake.wait()
+
+    def wake(self) -> None:
+        """Redis answered the publisher: if waiting to reconnect, do it now."""
+        self._wake.set()
 
     async def _session(self, conn: AbstractConnection) -> None:
         self._dirty.set()

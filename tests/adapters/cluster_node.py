@@ -58,8 +58,9 @@ def build(args: argparse.Namespace) -> tuple[sioserver.AsyncServer, Any, web.App
                                                 request_timeout=args.timeout, health_check_interval=2.0,
                                                 block_time=2.0)
     else:
-        factory = sioserver.RedisAdapter(args.redis, key=args.key, sharded=args.sharded,
-                                         request_timeout=args.timeout, health_check_interval=2.0)
+        factory = sioserver.RedisAdapter(args.redis, key=args.key, sharded=args.sharded or None,
+                                         request_timeout=args.timeout, health_check_interval=2.0,
+                                         max_queue_age=args.max_queue_age)
     recovery = {"max_disconnection_duration": args.recovery} if args.recovery else None
     sio = sioserver.AsyncServer(adapter=factory, cors_allowed_origins="*", ping_interval=5, ping_timeout=5,
                                 connection_state_recovery=recovery)
@@ -235,6 +236,7 @@ if __name__ == "__main__":
     parser.add_argument("--recovery", type=float, default=0.0,
                         help="connection_state_recovery with this max_disconnection_duration (seconds)")
     parser.add_argument("--timeout", type=float, default=5.0)
+    parser.add_argument("--max-queue-age", type=float, default=10.0)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

@@ -60,13 +60,24 @@ def pair(redis_server: RedisServer, cluster: Cluster) -> list[ClusterNode]:
     return cluster.start(("py", "A"), ("py", "B"), redis=redis_server.url, key="faults")
 
 
-@pytest.fixture
-async def listeners(pair: list[ClusterNode]) -> AsyncIterator[tuple[Listener, Listener]]:
-    a, b = Listener(pair[0]), Listener(pair[1])
+@pytest.fixture(scope="module")
+def short_queue_pair(redis_server: RedisServer, cluster: Cluster) -> list[ClusterNode]:
+    return cluster.start(("py", "C"), ("py", "D"), redis=redis_server.url, key="faults-age",
+                         extra=("--max-queue-age", "0.3"))
+
+
+async def connected(nodes: list[ClusterNode]) -> tuple[Listener, Listener]:
+    a, b = Listener(nodes[0]), Listener(nodes[1])
     for listener in (a, b):
         await listener.sio.connect(listener.node.url, transports=["websocket"], wait_timeout=10)
-    yield a, b
-    for listener in (a, b):
+    return a, b
+
+
+@pytest.fixture
+async def listeners(pair: list[ClusterNode]) -> AsyncIterator[tuple[Listener, Listener]]:
+    both = await connected(pair)
+    yield both
+    for listener in both:
         await listener.sio.disconnect()
 
 
@@ -196,3 +207,28 @@ async def test_subscribers_dropped(listeners: tuple[Listener, Listener], redis_s
     report("CLIENT KILL TYPE pubsub", figures, capsys)
     assert_resumed(figures)
     assert_nothing_lost(figures)
+
+
+async def test_what_waited_past_max_queue_age_is_counted(short_queue_pair: list[ClusterNode],
+                                                         redis_server: RedisServer,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """With max_queue_age=0.3 and Redis down for 1 s, the broadcasts of the first 0.7 s are dropped: the
+    other node misses them, and each sender's messages_lost says exactly how many (give or take the batch
+    whose fate a kill leaves unknown)."""
+    both = await connected(short_queue_pair)
+    try:
+        def fault() -> float:
+            redis_server.kill()
+            time.sleep(1.0)
+            return redis_server.restart()
+
+        figures = await through_fault(both, fault)
+    finally:
+        for listener in both:
+            await listener.sio.disconnect()
+    report("redis-server killed for 1 s, max_queue_age=0.3 s", figures, capsys)
+    assert_resumed(figures)
+    for way, f in figures.items():
+        counted = f["messages_lost"] + f["messages_short"]
+        assert f["messages_lost"] > 0 and f["missing"], (way, f)
+        assert counted <= len(f["missing"]) <= counted + f["messages_uncertain"], (way, f)
