@@ -1,17 +1,25 @@
-"""python-socketio's aiohttp example apps, ported by changing the import (``examples/``: the same handlers and
-calls as ``examples/server/aiohttp``), driven by python-socketio's client, sioclient and the official
-JavaScript client over each transport. The same steps against the same app on python-socketio itself
-give the reference transcript, so the comparison is with python-socketio, not with a guess.
+"""python-socketio's example apps for asyncio servers, ported by changing the import (``examples/``: the
+same handlers and calls as its ``examples/server/aiohttp`` and ``examples/server/asgi``), driven by
+python-socketio's client, sioclient and the official JavaScript client over each transport, and their
+pages fetched. The same steps against the same app on python-socketio itself give the reference
+transcript, so the comparison is with python-socketio, not with a guess.
+
+Each app runs as its README runs it: ``python app.py`` (aiohttp's ``web.run_app``; the ASGI fiddle's
+``uvicorn.run``) or ``uvicorn module:app`` (the ASGI app and the FastAPI fiddle), the port from the
+environment.
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
 import re
 import sys
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -40,18 +48,60 @@ CLIENTS: dict[str, Callable[[], Any]] = {
     "sioclient": lambda: sioclient.AsyncClient(reconnection=False),
 }
 
+#: a whole scenario: a reply that never comes fails its step after scenario.STEP, but app.py's ticks (every
+#: 0.5 s, skipped while waiting) would keep a step waiting for ever
+SCENARIO_TIMEOUT = 60.0
 
-#: aiohttp's ``web.run_app`` says where it listens: the ready line of an example app
+#: aiohttp's ``web.run_app`` says where it listens: the ready line of an aiohttp example app
 RUNNING = re.compile(r"Running on http://127\.0\.0\.1:(\d+)")
+#: uvicorn's, with the port it bound (asked for port 0)
+UVICORN_RUNNING = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
+
+#: script -> how its README runs it: ``python <script>.py`` or ``uvicorn <script>:<app>``
+SERVED: dict[str, str] = {
+    "app": "python",
+    "fiddle": "python",
+    "asgi_app": "uvicorn asgi_app:app",
+    "asgi_fiddle": "python",
+    "asgi_fastapi_fiddle": "uvicorn asgi_fastapi_fiddle:combined_asgi_app",
+}
+#: the apps of app.py's shape (rooms, broadcasts, the background task) and of fiddle.py's and latency.py's
+APP_SCRIPTS = ["app", "asgi_app"]
+FIDDLE_SCRIPTS = ["fiddle", "asgi_fiddle", "asgi_fastapi_fiddle"]
+#: python-socketio's ASGI app.py names two events with a space where its aiohttp one has an underscore
+ASGI_NAMES = {"close_room": "close room", "disconnect_request": "disconnect request"}
 
 
 class App(Process):
-    """An example app in a subprocess, as its README runs it (``python app.py``)."""
+    """An example app in a subprocess, as its README runs it."""
 
     def __init__(self, script: str, impl: str, logdir: Path) -> None:
-        env = python_env(EXAMPLE_IMPL=impl, PORT=str(free_port()), EXAMPLE_TICK="0.5")
-        super().__init__([sys.executable, str(EXAMPLES / script)], log_path=logdir / f"{script}-{impl}.log",
-                         env=env, cwd=EXAMPLES, ready=RUNNING, name=f"{script} on {impl}")
+        how = SERVED[script]
+        env = python_env(EXAMPLE_IMPL=impl, EXAMPLE_TICK="0.5")
+        if how == "python" and not script.startswith("asgi_"):
+            env["PORT"] = str(free_port())  # aiohttp's run_app prints the port it was given, not the bound one
+            argv, ready = [sys.executable, str(EXAMPLES / f"{script}.py")], RUNNING
+        elif how == "python":
+            env["PORT"] = "0"
+            argv, ready = [sys.executable, str(EXAMPLES / f"{script}.py")], UVICORN_RUNNING
+        else:  # uvicorn's command line, its options from the environment (UVICORN_HOST, UVICORN_PORT)
+            env.update(UVICORN_HOST="127.0.0.1", UVICORN_PORT="0")
+            argv, ready = [sys.executable, "-m", *how.split()], UVICORN_RUNNING
+        super().__init__(argv, log_path=logdir / f"{script}-{impl}.log", env=env, cwd=EXAMPLES, ready=ready,
+                         name=f"{script} on {impl}")
+
+
+class AsgiNames:
+    """A client whose ``emit`` sends the ASGI app.py's names for scenario.py's two underscored events."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    async def emit(self, event: str, *args: Any, **kwargs: Any) -> Any:
+        return await self.client.emit(ASGI_NAMES.get(event, event), *args, **kwargs)
 
 
 @pytest.fixture(scope="module", params=["sioserver", "python-socketio"])
@@ -62,11 +112,11 @@ def impl(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="module")
 def apps(impl: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, App]]:
     logdir = tmp_path_factory.mktemp("examples")
-    started = {name: App(name + ".py", impl, logdir) for name in ("app", "fiddle")}
+    started = {name: App(name, impl, logdir) for name in SERVED}
     start_all(list(started.values()))
     yield started
-    for app in started.values():
-        app.stop()
+    with ThreadPoolExecutor(len(started)) as pool:  # each may take its grace period to stop: all at once
+        list(pool.map(lambda app: app.stop(), started.values()))
 
 
 def slow_reference(impl: str, client: str, transport: str) -> None:
@@ -83,34 +133,80 @@ def plain(transcript: Any) -> Any:
 
 @pytest.mark.parametrize("transport", list(TRANSPORTS))
 @pytest.mark.parametrize("client", list(CLIENTS))
-async def test_app_with_python_clients(apps: dict[str, App], impl: str, client: str, transport: str) -> None:
+@pytest.mark.parametrize("script", APP_SCRIPTS)
+async def test_app_with_python_clients(apps: dict[str, App], impl: str, script: str, client: str,
+                                       transport: str) -> None:
     slow_reference(impl, client, transport)
-    seen = await scenario.app_scenario(CLIENTS[client], apps["app"].url, TRANSPORTS[transport])
-    assert plain(seen) == plain(scenario.APP_TRANSCRIPT), apps["app"].context()
+    make = CLIENTS[client]
+    if script.startswith("asgi_"):
+        make = lambda: AsgiNames(CLIENTS[client]())  # noqa: E731
+    seen = await asyncio.wait_for(scenario.app_scenario(make, apps[script].url, TRANSPORTS[transport]),
+                                  SCENARIO_TIMEOUT)
+    assert plain(seen) == plain(scenario.APP_TRANSCRIPT), apps[script].context()
+    assert "Client disconnected" in apps[script].output()
 
 
 @pytest.mark.parametrize("transport", list(TRANSPORTS))
 @pytest.mark.parametrize("client", list(CLIENTS))
-async def test_fiddle_and_latency_with_python_clients(apps: dict[str, App], impl: str, client: str,
+@pytest.mark.parametrize("script", FIDDLE_SCRIPTS)
+async def test_fiddle_and_latency_with_python_clients(apps: dict[str, App], impl: str, script: str, client: str,
                                                       transport: str) -> None:
     slow_reference(impl, client, transport)
-    seen = await scenario.fiddle_scenario(CLIENTS[client], apps["fiddle"].url, TRANSPORTS[transport])
-    assert plain(seen) == plain(scenario.FIDDLE_TRANSCRIPT)
-    assert "connected auth={'token': 't'} sid=" in apps["fiddle"].output()
+    seen = await asyncio.wait_for(scenario.fiddle_scenario(CLIENTS[client], apps[script].url, TRANSPORTS[transport]),
+                                  SCENARIO_TIMEOUT)
+    assert plain(seen) == plain(scenario.FIDDLE_TRANSCRIPT), apps[script].context()
+    assert "connected auth={'token': 't'} sid=" in apps[script].output()
 
 
 @pytest.mark.parametrize("transport", ["default", "websocket", "polling"])
-@pytest.mark.parametrize(("script", "expected"), [("app", scenario.APP_TRANSCRIPT),
-                                                  ("fiddle", scenario.FIDDLE_TRANSCRIPT)])
-def test_with_the_javascript_client(apps: dict[str, App], interop_node_modules: Path, script: str, expected: Any,
+@pytest.mark.parametrize("script", APP_SCRIPTS + FIDDLE_SCRIPTS)
+def test_with_the_javascript_client(apps: dict[str, App], interop_node_modules: Path, script: str,
                                     transport: str) -> None:
-    run = node.run(EXAMPLES / "examples_client.mjs", apps[script].url, script, transport, timeout=90,
+    if script in APP_SCRIPTS:
+        js_scenario, expected = ("asgi-app" if script.startswith("asgi_") else "app"), scenario.APP_TRANSCRIPT
+    else:
+        js_scenario, expected = "fiddle", scenario.FIDDLE_TRANSCRIPT
+    run = node.run(EXAMPLES / "examples_client.mjs", apps[script].url, js_scenario, transport, timeout=90,
                    context=apps[script].context())
     result = run.last()
     assert result["ok"], run.context() + "\n" + apps[script].context()
     assert result["seen"] == plain(expected)
 
 
+def fetch(url: str) -> tuple[int, str, bytes]:
+    """Status, media type (without parameters) and body of a GET."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return resp.status, resp.headers.get_content_type(), resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.headers.get_content_type(), err.read()
+
+
 def test_the_page_is_served(apps: dict[str, App]) -> None:
     with urllib.request.urlopen(apps["app"].url + "/", timeout=5) as resp:
         assert resp.status == 200 and b"python-socketio example app" in resp.read()
+
+
+#: what the ASGI apps serve beside Socket.IO: path -> (status, media type, body; None: the file's bytes)
+ASGI_PAGES: dict[str, dict[str, tuple[int, set[str], bytes | None]]] = {
+    "asgi_app": {"/": (200, {"text/html"}, (EXAMPLES / "app.html").read_bytes()),
+                 "/nothing-here": (404, {"text/plain"}, b"Not Found")},
+    "asgi_fiddle": {"/": (200, {"text/html"}, (EXAMPLES / "asgi_fiddle.html").read_bytes()),
+                    "/static/fiddle.js": (200, {"text/javascript", "application/javascript"},
+                                          (EXAMPLES / "asgi_static" / "fiddle.js").read_bytes()),
+                    "/static/missing.js": (404, {"text/plain"}, b"Not Found")},
+    "asgi_fastapi_fiddle": {"/": (200, {"text/html"}, (EXAMPLES / "asgi_fiddle.html").read_bytes()),
+                            "/static/fiddle.js": (200, {"text/javascript", "application/javascript"},
+                                                  (EXAMPLES / "asgi_static" / "fiddle.js").read_bytes()),
+                            "/hello": (200, {"application/json"}, b'{"message":"Hello, World!"}'),
+                            "/nothing-here": (404, {"application/json"}, b'{"detail":"Not Found"}')},
+}
+
+
+@pytest.mark.parametrize("script", list(ASGI_PAGES))
+def test_the_asgi_pages_are_served(apps: dict[str, App], script: str) -> None:
+    """The static files (ASGIApp's) and the FastAPI app's routes, mount and 404, as python-socketio serves them."""
+    for path, (status, media_types, body) in ASGI_PAGES[script].items():
+        got_status, got_type, got_body = fetch(apps[script].url + path)
+        assert (got_status, got_body) == (status, body), (path, apps[script].context())
+        assert got_type in media_types, (path, got_type)

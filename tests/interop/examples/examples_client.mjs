@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 // The steps of scenario.py with the official JavaScript client (socket.io-client 4.8), against an example app.
 //
-//   node examples_client.mjs <url> app|fiddle [websocket|polling|default]
+//   node examples_client.mjs <url> app|asgi-app|fiddle [websocket|polling|default]
+//
+// asgi-app is app with the event names of python-socketio's examples/server/asgi/app.py ("close room",
+// "disconnect request" where the aiohttp one has close_room, disconnect_request).
 //
 // Prints one JSON line: {"ok": true, "seen": {"a": [...], "b": [...]}} (the same transcript as scenario.py:
 // a my_response's data string, or [event, data] for the other entries), or {"ok": false, "error": "..."}.
@@ -55,7 +58,12 @@ class Recorder {
   emit(...args) { this.socket.emit(...args); }
 }
 
-async function app() {
+const NAMES = {
+  app: { closeRoom: "close_room", disconnectRequest: "disconnect_request" },
+  "asgi-app": { closeRoom: "close room", disconnectRequest: "disconnect request" },
+};
+
+async function app(names) {
   const seen = { a: [], b: [] };
   const a = new Recorder();
   seen.a.push(await a.next());
@@ -80,12 +88,12 @@ async function app() {
   b.emit("my_broadcast_event", { data: "fence 1" });
   seen.a.push(await a.data());
   seen.b.push(await b.data());
-  b.emit("close_room", { room: "r" });
+  b.emit(names.closeRoom, { room: "r" });
   seen.b.push(await b.data());
   b.emit("my_room_event", { data: "to a closed room", room: "r" });
   b.emit("my_event", { data: "fence 2" });
   seen.b.push(await b.data());
-  a.emit("disconnect_request");
+  a.emit(names.disconnectRequest);
   seen.a.push(await a.next());
   seen.b.push(await b.next(true));
   b.socket.disconnect();
@@ -109,7 +117,7 @@ const watchdog = setTimeout(() => {
 }, 60000);
 
 try {
-  const seen = await (SCENARIO === "app" ? app() : fiddle());
+  const seen = await (Object.hasOwn(NAMES, SCENARIO) ? app(NAMES[SCENARIO]) : fiddle());
   console.log(JSON.stringify({ ok: true, seen }));
   clearTimeout(watchdog);
   process.exit(0);
