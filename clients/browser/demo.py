@@ -226,12 +226,11 @@ def make_asgi_app(redis_url: str | None = None) -> Any:
     return sioserver.ASGIApp(sio, other_asgi_app=api, on_shutdown=lambda: log.info("shutting down"))
 
 
-async def serve_fastapi(host: str, port: int, redis_url: str | None = None) -> None:
-    """The FastAPI app under uvicorn (as ``uvicorn demo:app`` would serve it), on a socket bound here so
-    that ``--port 0`` can say which port it got."""
+async def serve_fastapi(host: str, port: int, redis_url: str | None = None, server: str = "uvicorn") -> None:
+    """The FastAPI app under an ASGI server (as ``uvicorn demo:app`` or ``hypercorn demo:app`` would serve
+    it: uvicorn with its ``websockets`` or ``wsproto`` WebSocket implementation, or hypercorn), on a socket
+    bound here so that ``--port 0`` can say which port it got."""
     import socket  # noqa: PLC0415
-
-    import uvicorn  # noqa: PLC0415
 
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -240,9 +239,28 @@ async def serve_fastapi(host: str, port: int, redis_url: str | None = None) -> N
     except OSError as exc:
         raise SystemExit(f"demo.py: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     sock.listen(1024)
-    server = uvicorn.Server(uvicorn.Config(make_asgi_app(redis_url), log_level="warning", timeout_graceful_shutdown=2))
+    app = make_asgi_app(redis_url)
+    if server == "hypercorn":
+        import hypercorn.asyncio  # noqa: PLC0415
+        import hypercorn.config  # noqa: PLC0415
+
+        config = hypercorn.config.Config()
+        config.bind = [f"fd://{sock.fileno()}"]
+        config.graceful_timeout = 2
+        config.accesslog = None
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        _announce(host, sock.getsockname()[1])
+        await hypercorn.asyncio.serve(app, config, shutdown_trigger=stop.wait)
+        return
+    import uvicorn  # noqa: PLC0415
+
+    ws = "wsproto" if server == "uvicorn-wsproto" else "websockets"
+    userver = uvicorn.Server(uvicorn.Config(app, ws=ws, log_level="warning", timeout_graceful_shutdown=2))
     _announce(host, sock.getsockname()[1])
-    await server.serve(sockets=[sock])
+    await userver.serve(sockets=[sock])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -254,7 +272,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="share broadcasts with other workers through Redis (e.g. redis://127.0.0.1:6379/0)")
     parser.add_argument("--front", choices=("run", "aiohttp", "fastapi"), default="run",
                         help="sioserver.run's own HTTP/1.1 front (default), an aiohttp application, or a "
-                             "FastAPI app with sioserver.ASGIApp under uvicorn")
+                             "FastAPI app with sioserver.ASGIApp under an ASGI server (--asgi-server)")
+    parser.add_argument("--asgi-server", choices=("uvicorn", "uvicorn-wsproto", "hypercorn"), default="uvicorn",
+                        help="with --front fastapi: the ASGI server (default uvicorn, its websockets implementation)")
     args = parser.parse_args(argv)
     if not BUNDLE.is_file():
         raise SystemExit(
@@ -266,8 +286,10 @@ def main(argv: list[str] | None = None) -> None:
     if not args.verbose:
         logging.getLogger("sioserver").setLevel(logging.WARNING)
     with contextlib.suppress(KeyboardInterrupt):
-        fronts = {"run": serve_run, "aiohttp": serve, "fastapi": serve_fastapi}
-        asyncio.run(fronts[args.front](args.host, args.port, args.redis))
+        if args.front == "fastapi":
+            asyncio.run(serve_fastapi(args.host, args.port, args.redis, args.asgi_server))
+        else:
+            asyncio.run((serve_run if args.front == "run" else serve)(args.host, args.port, args.redis))
 
 
 if __name__ == "__main__":

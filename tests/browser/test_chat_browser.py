@@ -36,8 +36,11 @@ READY = re.compile(r"^sioserver demo on (http://\S+)$", re.MULTILINE)
 
 @contextlib.contextmanager
 def run_demo(tmp_path: Path, front: str = "run") -> Iterator[Process]:
-    """clients/browser/demo.py on a free port (``--port 0``) behind ``front``; ``.match[1]`` is its URL."""
-    demo = Process([sys.executable, "-u", str(DEMO), "--host", "127.0.0.1", "--port", "0", "--front", front],
+    """clients/browser/demo.py on a free port (``--port 0``) behind ``front``; ``.match[1]`` is its URL.
+    ``fastapi:SERVER`` is the FastAPI app with ASGIApp under that ASGI server."""
+    front, _, asgi_server = front.partition(":")
+    extra = ["--asgi-server", asgi_server] if asgi_server else []
+    demo = Process([sys.executable, "-u", str(DEMO), "--host", "127.0.0.1", "--port", "0", "--front", front, *extra],
                    log_path=tmp_path / "demo.log", cwd=ROOT, ready=READY)
     start_or_fail(demo, timeout=15)
     try:
@@ -53,7 +56,8 @@ def _message(page: dict[str, Any], sender: str, own: bool) -> dict[str, Any]:
 
 
 # sioserver.run's own HTTP/1.1 front, aiohttp, and a FastAPI app serving the page beside ASGIApp under uvicorn
-@pytest.mark.parametrize("front", ["run", "aiohttp", "fastapi"])
+# (its websockets and wsproto implementations) and hypercorn
+@pytest.mark.parametrize("front", ["run", "aiohttp", "fastapi:uvicorn", "fastapi:uvicorn-wsproto", "fastapi:hypercorn"])
 def test_two_browsers_chat_over_websocket_and_polling(browser_node_modules: Path, tmp_path: Path,
                                                       front: str) -> None:
     chromium = tools.chromium()
@@ -115,5 +119,5 @@ def test_two_browsers_chat_over_websocket_and_polling(browser_node_modules: Path
     assert "chat #1 from 'Alice'" in log and "chat #2 from 'Bob'" in log, log
     assert "Traceback" not in log and " ERROR " not in log, log
     # uvicorn ends a graceful shutdown by raising the signal again with its default action (exit -15)
-    clean = (0, -15) if front == "fastapi" else (0,)
+    clean = (0, -15) if front.startswith("fastapi:uvicorn") else (0,)
     assert demo.returncode in clean and "shutting down" in log, f"exit {demo.returncode}:\n{log}"
