@@ -74,7 +74,8 @@ class TestVectors:
 
 class TestRefused:
     @pytest.mark.parametrize("bad", ["", "4hello", "x:4a", ":4a", "5:4a", "2:4a1", "3:4a", "2:9a", "3:b4!", "3:b2A",
-                                     "²:4a", "99999999999999999:4", "\udc80:4a"])
+                                     "²:4a", "99999999999999999:4", "\udc80:4a",
+                                     "\u3a01\u0100:4a"])  # its UTF-16 holds ":\\x00" at an odd offset
     def test_bad_text_payload(self, bad: str) -> None:
         with pytest.raises(EngineIOProtocolError):
             decode_payload(bad)
