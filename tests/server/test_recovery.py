@@ -519,3 +519,30 @@ async def test_a_dynamic_namespace_is_kept_while_it_holds_sessions(sio_app: Any)
     await gone.wait()
     await wait_for(lambda: "/dyn-1" not in sio.manager.get_namespaces())  # once its session expired
     assert sio.stats["recovery_sessions_expired"] == 1
+
+
+async def test_each_namespace_recovers_with_its_own_pid(sio_app: Any) -> None:
+    sio, client = await sio_app(server())
+    gone: list[str] = []
+    for nsp in ("/", "/chat"):
+        sio.on("connect", lambda sid, environ: None, namespace=nsp)
+        sio.on("disconnect", lambda sid, nsp=nsp: gone.append(nsp), namespace=nsp)
+    raw = await client()
+    main = await connect(raw)
+    await raw.send("40/chat,")
+    chat = json.loads(str(await raw.recv())[len("40/chat,"):])
+    assert chat["pid"] != main["pid"] and chat["sid"] != main["sid"]
+    await sio.emit("m", 1)
+    await sio.emit("c", 1, namespace="/chat")
+    main_offset = event(await raw.recv())[-1]
+    chat_offset = json.loads(str(await raw.recv())[len("42/chat,"):])[-1]
+    await raw.ws.close()
+    await wait_for(lambda: len(gone) == 2)
+    await sio.emit("m", 2)
+    await sio.emit("c", 2, namespace="/chat")
+    again = await client()
+    assert await connect(again, {"pid": main["pid"], "offset": main_offset}) == main
+    assert event(await again.recv())[:2] == ["m", 2]
+    await again.send("40/chat," + json.dumps({"pid": chat["pid"], "offset": chat_offset}))
+    assert json.loads(str(await again.recv())[len("40/chat,"):]) == chat
+    assert json.loads(str(await again.recv())[len("42/chat,"):])[:2] == ["c", 2]
