@@ -23,8 +23,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
+from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection, Connection, ConnectionPool
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 from redis.crc import key_slot
 from redis.exceptions import ResponseError
@@ -32,7 +34,7 @@ from redis.exceptions import ResponseError
 from ._resp import RespReader, encode_command, safe_url
 
 __all__ = ["ClusterSeeds", "Endpoint", "NodeEndpoint", "SentinelEndpoint", "SingleEndpoint", "call",
-           "cluster_slots", "key_slot", "parse_target"]
+           "client_for", "cluster_slots", "key_slot", "parse_target"]
 
 _HOSTS = re.compile(r"^(?P<scheme>[a-z+]+)://(?:(?P<auth>[^@/]*)@)?(?P<hosts>[^/?#]*)(?P<path>/[^?#]*)?$")
 
@@ -260,3 +262,17 @@ def common_options(connect_timeout: float, extra: dict[str, Any] | None) -> dict
     """redis-py keywords of every connection of a link: the link reads and times out itself."""
     return {"socket_connect_timeout": connect_timeout, "socket_timeout": None,
             "retry": Retry(NoBackoff(), 0), **(extra or {}), "protocol": 2}
+
+
+def client_for(url: str, options: dict[str, Any], who: str) -> Redis:
+    """A redis-py client for one-shot commands (the emitters): one server by URL, or the master of a
+    Sentinel service (redis-py's Sentinel pool asks the sentinels again after a connection fails)."""
+    target = parse_target(url, options) if url.split("://", 1)[0].lower() != "redis+cluster" else None
+    if target is None:
+        raise ValueError(f"{who} publishes in the classic wire format, which a Redis Cluster's sharded adapter does "
+                         "not read: give it one Redis or a Sentinel URL")
+    if isinstance(target, SentinelEndpoint):
+        sentinel = Sentinel(target.sentinels, sentinel_kwargs=target.sentinel_options)  # type: ignore[no-untyped-call]
+        client: Redis = sentinel.master_for(target.service, **target.options)
+        return client
+    return Redis.from_url(url, **options)

@@ -31,6 +31,7 @@ from redis.exceptions import RedisError
 
 from ..proto.socketio import RESERVED_EVENTS
 from ._link import bounded
+from ._target import client_for
 from ._wire import EMITTER_UID, RequestType, json_bytes, pack
 from .errors import MessageTooLargeError, RedisUnavailableError
 from .redis import DEFAULT_PUBLISH_MAX_BYTES
@@ -143,7 +144,8 @@ class EmitterOperator:
 class Emitter(EmitterOperator):
     """Publishes to a Socket.IO cluster through Redis (see the module docstring).
 
-    ``redis_url`` is a ``redis://`` URL or an existing ``redis.asyncio.Redis`` client (then the caller
+    ``redis_url`` is a ``redis://`` URL, a ``redis+sentinel://h1:26379,h2/mymaster/0`` URL (the
+    master of that Sentinel service), or an existing ``redis.asyncio.Redis`` client (then the caller
     closes it). ``key`` is the adapters' channel prefix. ``timeout`` bounds each publish (seconds).
     """
 
@@ -155,7 +157,7 @@ class Emitter(EmitterOperator):
         if isinstance(redis_url, str):
             options: dict[str, Any] = {"socket_connect_timeout": 2.0, "socket_timeout": timeout,
                                        "retry": Retry(NoBackoff(), 0), **redis_options, "protocol": 2}
-            client: Redis = Redis.from_url(redis_url, **options)
+            client: Redis = client_for(redis_url, options, "Emitter")
             self._owns_client = True
         else:
             client = redis_url

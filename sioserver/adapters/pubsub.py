@@ -45,6 +45,7 @@ from ..server.adapter import Adapter, BroadcastOptions
 from ..server.protocols import AckHandler, AdapterNamespace
 from ._link import Link, RedisLink
 from ._resp import safe_url
+from ._target import client_for
 
 if TYPE_CHECKING:
     import redis
@@ -287,9 +288,7 @@ class AsyncRedisManager:
 
     async def _publish_now(self, message: dict[str, Any]) -> None:
         if self._writer is None:
-            from redis.asyncio import Redis  # noqa: PLC0415 - redis-py only when used
-
-            self._writer = Redis.from_url(self.url, **self.redis_options)
+            self._writer = client_for(self.url, self.redis_options, "AsyncRedisManager")
         self.stats["published"] += 1
         await self._writer.publish(self.channel, self._dumps(message))
 
