@@ -546,3 +546,41 @@ async def test_each_namespace_recovers_with_its_own_pid(sio_app: Any) -> None:
     await again.send("40/chat," + json.dumps({"pid": chat["pid"], "offset": chat_offset}))
     assert json.loads(str(await again.recv())[len("40/chat,"):]) == chat
     assert json.loads(str(await again.recv())[len("42/chat,"):])[:2] == ["c", 2]
+
+
+class _SlowAdapter(sioserver.MemoryAdapter):
+    gate: asyncio.Event | None = None
+
+    async def restore_session(self, pid: str, offset: str) -> Any:
+        assert self.gate is not None
+        await self.gate.wait()
+        return await super().restore_session(pid, offset)
+
+
+async def test_a_client_that_leaves_while_its_session_is_looked_up_can_still_recover(sio_app: Any) -> None:
+    _SlowAdapter.gate = asyncio.Event()
+    sio, client = await sio_app(sioserver.AsyncServer(adapter=_SlowAdapter, connection_state_recovery=True))
+    seen = Tracker(sio)
+    raw = await client()
+    first = await connect(raw)
+    await sio.emit("x")
+    offset = event(await raw.recv())[-1]
+    await raw.ws.close()
+    await seen.gone.wait()
+    impatient = await client()
+    await impatient.send("40" + json.dumps({"pid": first["pid"], "offset": offset}))
+    await impatient.ws.close()  # gone before the adapter answers
+    await wait_for(lambda: not sio.eio.sessions)
+    _SlowAdapter.gate.set()
+    await wait_for(lambda: sio.stats["recovery_sessions_persisted"] == 2)  # put back for the next try
+    again = await client()
+    assert await connect(again, {"pid": first["pid"], "offset": offset}) == first
+    assert seen.connects == [(first["sid"], False), (first["sid"], True)]
+
+
+def test_options_are_checked() -> None:
+    assert RecoveryOptions.parse(None) is None and RecoveryOptions.parse(False) is None
+    given = RecoveryOptions(max_packets=3)
+    assert RecoveryOptions.parse(given) is given
+    with pytest.raises(ConfigurationError, match="max_packets must be >= 1"):
+        RecoveryOptions.parse({"max_packets": 0})
