@@ -20,6 +20,8 @@ import socketio  # type: ignore[import-untyped]
 import sioserver
 from sioserver.adapters._wire import unpack
 from sioserver.adapters.redis_streams import decode_entry, encode_entry
+from sioserver.server.adapter import BroadcastOptions
+from sioserver.server.recovery import PersistedSession
 from tests._support.redis import RedisServer
 from tests._support.serving import attached
 from tests._support.wait import wait_until
@@ -311,3 +313,65 @@ async def test_metrics_report_the_streams_adapter(redis_binary: str, tmp_path: P
         if server is not None:
             await server.close()
         redis.stop()
+
+
+async def test_sessions_in_redis_as_the_node_package_keeps_them(redis_server: RedisServer) -> None:
+    """persist_session / restore_session on a real Redis, against entries written as the Node package writes
+    them: the session is SET with PX, taken once; the broadcasts after the offset that reach its rooms come
+    back with their ids (other rooms, excepted rooms and other namespaces left out); an offset that is not an
+    entry id, or is no longer in the stream, gives no session; live copies of what was replayed are held back."""
+    factory = sioserver.RedisStreamsAdapter(redis_server.url, stream_name="sessions", channel_prefix="sessions")
+    sio = sioserver.AsyncServer(adapter=factory, connection_state_recovery={"max_disconnection_duration": 5})
+    server = await attached(sio)
+    raw = aioredis.from_url(redis_server.url, decode_responses=True)
+    try:
+        sio._cluster_namespace("/")
+        assert await factory.wait_ready(5)
+        adapter = sio.adapter("/")
+
+        def entry(nsp: str, event: str, rooms: list[str], exclude: tuple[str, ...] = ()) -> dict[str, str]:
+            data = {"packet": {"type": 2, "data": [event, 1], "nsp": nsp},
+                    "opts": {"rooms": rooms, "except": list(exclude), "flags": {}}}
+            return {"uid": "node-uid", "nsp": nsp, "type": "3", "data": json.dumps(data)}
+
+        offset = await raw.xadd("sessions", entry("/", "seen", []))
+        ids = {name: await raw.xadd("sessions", fields) for name, fields in [
+            ("to-r", entry("/", "to-r", ["r"])),
+            ("to-z", entry("/", "to-z", ["z"])),
+            ("other-nsp", entry("/x", "other-nsp", [])),
+            ("all-but-r", entry("/", "all-but-r", [], ("r",))),
+            ("to-sid", entry("/", "to-sid", ["SID"])),
+            ("all", entry("/", "all", [])),
+        ]}
+        adapter.persist_session(PersistedSession("SID", "PID", ["SID", "r"], {"name": "x", "n": [1, 2]}))
+        await wait_until(lambda: raw.exists("sio:session:PID"), timeout=5, what="the session stored")
+        assert 0 < await raw.pttl("sio:session:PID") <= 5000
+        stored = unpack(base64.b64decode(await raw.get("sio:session:PID")))
+        assert stored == {"sid": "SID", "pid": "PID", "rooms": ["SID", "r"], "data": {"name": "x", "n": [1, 2]}}
+
+        assert await adapter.restore_session("PID", "not-an-id") is None
+        adapter.persist_session(PersistedSession("SID", "PID", ["SID", "r"], {"name": "x", "n": [1, 2]}))
+        await wait_until(lambda: raw.exists("sio:session:PID"), timeout=5, what="the session stored again")
+        session = await adapter.restore_session("PID", offset)
+        assert session is not None
+        assert (session.sid, session.pid, session.rooms, session.data) == ("SID", "PID", ["SID", "r"],
+                                                                            {"name": "x", "n": [1, 2]})
+        assert session.missed_packets == [["to-r", 1, ids["to-r"]], ["to-sid", 1, ids["to-sid"]],
+                                          ["all", 1, ids["all"]]]
+        assert await adapter.restore_session("PID", offset) is None, "a session is handed out once"
+
+        # what was replayed to SID is not sent to it again live; what comes after is
+        opts = BroadcastOptions()
+        assert adapter._unreplayed(opts, ids["to-r"]).except_rooms == {"SID"}
+        assert adapter._unreplayed(opts, ids["all"]).except_rooms == {"SID"}
+        later = await raw.xadd("sessions", entry("/", "later", []))
+        assert adapter._unreplayed(opts, later) is opts
+
+        adapter.persist_session(PersistedSession("SID2", "PID2", ["SID2"], {}))
+        await wait_until(lambda: raw.exists("sio:session:PID2"), timeout=5, what="the second session stored")
+        assert await adapter.restore_session("PID2", "1-0") is None, "an offset no longer in the stream"
+        assert factory.stats["sessions_restored"] == 1 and factory.stats["sessions_refused"] == 2
+    finally:
+        await raw.aclose()
+        await sio.shutdown()
+        await server.close()
