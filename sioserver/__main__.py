@@ -1,4 +1,4 @@
-"""``python -m sioserver module:sio [--host H] [--port N] [--static URL=PATH] [--asgi module:app]``:
+"""``python -m sioserver module:sio [--host H] [--port N] [--workers N] [--static URL=PATH] [--asgi module:app]``:
 serve a server object from a module.
 
 ``python -m sioserver doctor URL [--origin O]`` checks a deployed endpoint instead (see
@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--front", choices=("http1", "aiohttp"), default="http1",
                         help="sioserver's own HTTP/1.1 front (default) or aiohttp")
     parser.add_argument("--no-uvloop", action="store_true")
+    parser.add_argument("--workers", type=int, default=None, metavar="N",
+                        help="N processes on one port (SO_REUSEPORT) under a supervisor; they form a cluster")
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--log-format", choices=("text", "json"), default="text",
                         help="json: one object per line, with sid, namespace and reason fields")
@@ -43,7 +45,8 @@ def main(argv: list[str] | None = None) -> None:
             parser.error(f"--static takes URL=PATH, not {item!r}")
         static[url] = path
     run(load(args.target), args.host, args.port, socketio_path=args.path, static_files=static or None,
-        other_asgi_app=load(args.asgi) if args.asgi else None, front=args.front, uvloop=not args.no_uvloop)
+        other_asgi_app=load(args.asgi) if args.asgi else None, front=args.front, uvloop=not args.no_uvloop,
+        workers=args.workers)
 
 
 if __name__ == "__main__":

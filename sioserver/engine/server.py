@@ -144,6 +144,13 @@ class EngineServer:
         )
         self.sessions: dict[str, Session] = {}
         self.stats: Counter[str] = Counter()
+        #: a node of several (a worker of ``--workers``): ``"<node>."`` starts every sid it hands out
+        self.sid_prefix = ""
+        #: ``forward(request, sid, cors)``: serve a request whose sid is another node's by that node (the
+        #: owner's answer; None: the connection became the owner's WebSocket); OSError when the owner cannot
+        #: be reached. Asked only for an unknown sid: the requests of this node's sessions never see it
+        self.forward: Callable[[HttpRequest, str, list[tuple[str, str]]],
+                               Awaitable[HttpResponse | None]] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._accepting = True
         self.session_context = SessionContext(
@@ -289,6 +296,8 @@ class EngineServer:
         if sid is not None:
             session = self.sessions.get(sid)
             if session is None or (session.closed and method != "GET"):
+                if session is None:
+                    return await self._unknown_sid(request, sid, cors)
                 return self._refuse(request, EngineError.UNKNOWN_SID, f"sid {sid!r}", cors)
             if transport == "websocket":
                 return self._upgrade(request, session, cors)
@@ -330,6 +339,22 @@ class EngineServer:
                                 [("Content-Type", "application/json"), *cors])
         return await self._handshake(request, str(transport), cors, eio == "3")
 
+    async def _unknown_sid(self, request: HttpRequest, sid: str, cors: list[tuple[str, str]]) -> HttpResponse | None:
+        """A sid this node does not hold: another node's (forwarded to it when it can be reached), or gone."""
+        node, dot, _ = sid.partition(".")
+        if dot and node + dot != self.sid_prefix:
+            if self.forward is not None:
+                try:
+                    return await self.forward(request, sid, cors)
+                except OSError as exc:
+                    self.logger.info("cannot forward sid %r to node %s: %s", sid, node, exc)
+            self.stats["refused:unknown_sid"] += 1
+            self.logger.warning("refused %s from %s: sid %r belongs to node %s, which this node cannot reach: "
+                                "the load balancer is not sticky (see the README's deployment section)",
+                                request.method, request.remote_addr, sid, node)
+            return error_response(EngineError.UNKNOWN_SID, cors)
+        return self._refuse(request, EngineError.UNKNOWN_SID, f"sid {sid!r}", cors)
+
     def _gone_during_upgrade(self, request: HttpRequest, exc: OSError) -> HttpResponse:
         self.stats["upgrade_aborted"] += 1
         self.logger.info("client %s went away during the WebSocket handshake (%s)", request.remote_addr,
@@ -348,7 +373,7 @@ class EngineServer:
     async def _handshake(
         self, request: HttpRequest, transport: str, cors: list[tuple[str, str]], v3: bool = False
     ) -> HttpResponse | None:
-        sid = secrets.token_urlsafe(15)
+        sid = self.sid_prefix + secrets.token_urlsafe(15)
         if v3:
             session: Session = SessionV3(self.session_context, sid, transport, request.environ(),
                                          base64=bool(request.query.get("b64")))

@@ -64,11 +64,13 @@ async def serve(
     stop: asyncio.Event | None = None,
     ready: Callable[[list[tuple[str, int]]], None] | None = None,
     sock: Any = None,
+    unix_path: str | None = None,
 ) -> None:
     """Serve until ``stop`` is set (or SIGINT/SIGTERM when ``stop`` is None), then stop gracefully:
     new handshakes get 503, sessions end with "server shutting down", requests in progress get up to
     ``shutdown_timeout`` seconds. ``sock`` is a listening socket to serve on instead of ``host:port``;
-    ``ready`` is called with the bound addresses once clients may connect."""
+    ``ready`` is called with the bound addresses once clients may connect; ``unix_path``: also serve on
+    that Unix socket (a worker of ``--workers``, for the others' forwarded requests)."""
     engine, start, shutdown = _hooks(sio)
     path = socketio_path if socketio_path is not None else _default_path(sio)
     front = Http1Server(engine if path else None, path or "socket.io", config=http, static_files=static_files,
@@ -81,7 +83,7 @@ async def serve(
             loop.add_signal_handler(sig, stop.set)
     try:
         await start()
-        addresses = await front.start(host, port, sock=sock)
+        addresses = await front.start(host, port, sock=sock, unix_path=unix_path)
         if ready is not None:
             ready(addresses)
         await stop.wait()
@@ -96,8 +98,11 @@ async def serve(
 def run(sio: Any, host: str = "127.0.0.1", port: int = 8000, *, socketio_path: str | None = None,
         static_files: dict[str, Any] | None = None, other_asgi_app: Any = None, http: HttpConfig | None = None,
         front: str = "http1", app: Any = None, uvloop: bool = True, access_log: bool = False,
-        shutdown_timeout: float = 5.0) -> None:
+        shutdown_timeout: float = 5.0, workers: int | None = None) -> None:
     """Serve ``sio`` (a Socket.IO or Engine.IO server) on ``host:port`` until SIGINT/SIGTERM.
+
+    ``workers=N``: N processes share the port (``SO_REUSEPORT``) under a supervisor that restarts the
+    ones that die; they form a cluster over local sockets (see :mod:`sioserver.integrations.workers`).
 
     ``static_files`` is python-socketio's mapping (URL path -> file, directory or
     ``{"filename", "content_type"}``); ``other_asgi_app`` answers every other path (else 404);
@@ -108,12 +113,21 @@ def run(sio: Any, host: str = "127.0.0.1", port: int = 8000, *, socketio_path: s
     """
     if front not in ("http1", "aiohttp"):
         raise ValueError(f"front must be 'http1' or 'aiohttp', not {front!r}")
-    if uvloop and _use_uvloop():
+    if workers is not None and (front == "aiohttp" or app is not None):
+        raise ValueError("workers= needs the http1 front")
+    if workers is None and uvloop and _use_uvloop():
         log.info("using uvloop")
     if front == "aiohttp" or app is not None:
         if static_files or other_asgi_app is not None:
             raise ValueError("static_files and other_asgi_app need the http1 front")
         _run_aiohttp(sio, host, port, app=app, socketio_path=socketio_path, access_log=access_log)
+        return
+
+    if workers is not None:
+        from .workers import run_workers  # noqa: PLC0415 - only for several processes
+
+        run_workers(sio, host, port, workers, uvloop=uvloop, socketio_path=socketio_path, static_files=static_files,
+                    other_asgi_app=other_asgi_app, http=http, shutdown_timeout=shutdown_timeout)
         return
 
     def ready(addresses: list[tuple[str, int]]) -> None:

@@ -601,6 +601,21 @@ class HttpConnection(asyncio.Protocol):
 
     # ------------------------------------------------------------------ WebSocket upgrade
 
+    def take_over(self) -> tuple[asyncio.Transport, bytes]:
+        """Hand the connection (an upgrade request in hand) to someone else (a WebSocket forwarded to the
+        worker that owns the session): its transport, and the bytes read behind the head."""
+        transport = self.transport
+        if transport is None or self.lost or transport.is_closing():
+            raise ConnectionResetError("client disconnected before the WebSocket upgrade")
+        tail = bytes(self._upgrade_tail or b"")
+        self.upgraded = True
+        self._upgrade_tail = None
+        self._active = None
+        self.deadline, self.deadline_kind = _INF, _NONE
+        self.server.connection_lost(self)
+        self._parser = None
+        return transport, tail
+
     def upgrade_websocket(self, req: Http1Request, handler: WebSocketHandler, config: WebSocketConfig,
                           extra_headers: Sequence[tuple[str, str]]) -> WebSocketConnection:
         transport = self.transport

@@ -128,7 +128,7 @@ class Http1Server:
     # ------------------------------------------------------------------ life cycle
 
     async def start(self, host: str | None = "127.0.0.1", port: int = 8000,
-                    sock: socket.socket | None = None) -> list[tuple[str, int]]:
+                    sock: socket.socket | None = None, unix_path: str | None = None) -> list[tuple[str, int]]:
         """Listen (and run the ASGI app's lifespan startup); returns the bound addresses."""
         self._loop = asyncio.get_running_loop()
         if self.lifespan is not None:
@@ -140,6 +140,9 @@ class Http1Server:
             server = await self._loop.create_server(lambda: HttpConnection(self), host, port,
                                                     backlog=self.config.backlog, reuse_address=True)
         self._servers.append(server)
+        if unix_path is not None:  # the door the other workers forward their requests for our sessions to
+            self._servers.append(await self._loop.create_unix_server(lambda: HttpConnection(self), unix_path,
+                                                                     backlog=self.config.backlog))
         addresses = []
         for s in server.sockets:
             name = s.getsockname()

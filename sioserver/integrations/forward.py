@@ -1,0 +1,143 @@
+"""Serving another worker's session: the request is sent to its owner's HTTP front over a Unix socket.
+
+Worker ``i`` hands out sids ``"<i>.<random>"`` and serves its HTTP front on ``<dir>/http-<i>.sock`` too.
+The engine asks :meth:`Forwarder.forward` only for a sid it does not hold (the requests of its own
+sessions never come here). A polling GET or POST is replayed to the owner (one connection per request,
+``Connection: close``) and the owner's answer returned: a GET parks at the owner, and when the client
+goes away the forwarded connection closes with it. A WebSocket upgrade is replayed too; on the owner's
+101 the client's connection is handed over and the bytes piped both ways.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from ..engine.http import HttpRequest, HttpResponse
+from .http1.request import Http1Request
+
+__all__ = ["Forwarder", "http_socket"]
+
+_HOP = frozenset({"connection", "keep-alive", "content-length", "transfer-encoding", "content-encoding", "upgrade",
+                  "proxy-connection", "te", "trailer"})
+
+
+def http_socket(directory: str | Path, index: int) -> Path:
+    return Path(directory) / f"http-{index}.sock"
+
+
+def _head(request: Http1Request, extra: list[tuple[str, str]], keep: frozenset[str] = _HOP) -> bytes:
+    lines = [f"{request.method} {request.target} HTTP/1.1"]
+    lines.extend(f"{name}: {value}" for name, value in request.headers.items_raw() if name.lower() not in keep)
+    lines.extend(f"{name}: {value}" for name, value in extra)
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def _parse_head(head: bytes) -> tuple[int, list[tuple[str, str]]]:
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    parts = status_line.split(" ", 2)
+    if len(parts) < 2 or not parts[1].isdigit():
+        raise ConnectionError(f"the owner answered {status_line[:60]!r}")
+    headers = []
+    for line in lines:
+        name, sep, value = line.partition(":")
+        if sep:
+            headers.append((name.strip(), value.strip()))
+    return int(parts[1]), headers
+
+
+class _Pipe(asyncio.Protocol):
+    """The client's side of a forwarded WebSocket: what it sends goes to the owner."""
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self.writer = writer
+
+    def data_received(self, data: bytes) -> None:
+        self.writer.write(data)
+
+    def eof_received(self) -> bool | None:
+        self.writer.close()
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.writer.close()
+
+
+class Forwarder:
+    def __init__(self, directory: str | Path, index: int, count: int, engine: Any) -> None:
+        self.directory = Path(directory)
+        self.index = index
+        self.count = count
+        self.engine = engine
+        self._pipes: set[asyncio.Task[None]] = set()
+
+    def owner(self, sid: str) -> Path:
+        node = sid.partition(".")[0]
+        if not node.isdigit() or int(node) >= self.count or int(node) == self.index:
+            raise ConnectionRefusedError(f"no worker {node!r} on this machine")
+        return http_socket(self.directory, int(node))
+
+    async def forward(self, request: HttpRequest, sid: str, cors: list[tuple[str, str]]) -> HttpResponse | None:
+        path = self.owner(sid)
+        if not isinstance(request, Http1Request):
+            raise ConnectionRefusedError("this front cannot forward")
+        self.engine.stats["forwarded"] += 1
+        if request.upgrade:
+            return await self._websocket(request, path)
+        body = b""
+        if request.method == "POST":
+            body = await request.read_body(self.engine.max_http_buffer_size, self.engine.body_timeout)
+        reader, writer = await asyncio.open_unix_connection(str(path))
+        try:
+            writer.write(_head(request, [("Content-Length", str(len(body))), ("Connection", "close"),
+                                         ("X-Forwarded-For", request.remote_addr)]) + body)
+            answer = await reader.read()  # the owner closes after its answer; a parked GET waits here
+        finally:
+            writer.close()
+        head, sep, rest = answer.partition(b"\r\n\r\n")
+        if not sep:
+            raise ConnectionResetError(f"the owner of {sid!r} closed without an answer")
+        status, headers = _parse_head(head)
+        return HttpResponse(status, rest, [(n, v) for n, v in headers if n.lower() not in _HOP])
+
+    async def _websocket(self, request: Http1Request, path: Path) -> HttpResponse | None:
+        reader, writer = await asyncio.open_unix_connection(str(path))
+        try:
+            writer.write(_head(request, [("X-Forwarded-For", request.remote_addr)], frozenset({"proxy-connection"})))
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError as exc:
+                raise ConnectionResetError("the owner closed during the WebSocket handshake") from exc
+            status, headers = _parse_head(head[:-4])
+            if status != 101:
+                length = next((int(v) for n, v in headers if n.lower() == "content-length" and v.isdigit()), 0)
+                body = await reader.readexactly(length) if length else b""
+                writer.close()
+                return HttpResponse(status, body, [(n, v) for n, v in headers if n.lower() not in _HOP])
+            transport, tail = request.conn.take_over()
+        except BaseException:
+            writer.close()
+            raise
+        transport.set_protocol(_Pipe(writer))
+        transport.write(head)
+        if tail:
+            writer.write(tail)
+        task = asyncio.get_running_loop().create_task(self._relay(reader, writer, transport))
+        self._pipes.add(task)
+        task.add_done_callback(self._pipes.discard)
+        return None
+
+    @staticmethod
+    async def _relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, transport: asyncio.Transport) -> None:
+        """The owner's side of a forwarded WebSocket: what it sends goes to the client."""
+        try:
+            while data := await reader.read(65536):
+                if transport.is_closing():
+                    break
+                transport.write(data)
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+            transport.close()

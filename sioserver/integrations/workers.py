@@ -1,0 +1,211 @@
+"""``run(sio, workers=N)`` and ``python -m sioserver app:sio --workers N``: N processes on one port.
+
+The supervisor (the process that imported the app) makes a private temporary directory (mode 0700),
+then forks the workers. Each worker opens its own listening socket on the port with ``SO_REUSEPORT``
+(the kernel spreads new connections over them), builds its own event loop, and serves as the
+single-process ``run`` does, graceful shutdown included. The workers talk over Unix sockets in that
+directory:
+
+* ``node-<i>.sock``: the cluster protocol (:mod:`sioserver.adapters.local`), the default adapter when
+  the app gave none, so broadcasts, rooms, ``fetch_sockets``, ``server_side_emit`` and acks span them;
+* ``http-<i>.sock``: worker ``i``'s HTTP front. Worker ``i`` hands out sids starting ``"<i>."``; a
+  request for a sid that is another worker's is forwarded there (:mod:`.forward`) and the answer
+  relayed, so no stickiness is needed between the workers of one machine.
+
+The supervisor restarts a worker that dies (at most once a second per worker) and, on SIGTERM or SIGINT,
+sends SIGTERM to every worker, waits for their graceful shutdowns, removes the directory and exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import select
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import time
+from typing import Any
+
+from ..adapters.local import LocalLink, local_adapter
+from ..server.adapter import MemoryAdapter
+from .forward import Forwarder, http_socket
+from .standalone import _hooks, serve
+
+__all__ = ["run_workers"]
+
+log = logging.getLogger("sioserver")
+
+RESTART_DELAY = 1.0  # a worker that died sooner than this after its start waits this long to restart
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    sock = socket.socket(info[0], socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(info[4])
+    return sock
+
+
+def _use_local_adapter(sio: Any, link: LocalLink) -> None:
+    """The local cluster adapter for a server that was given no adapter (one given, Redis, is kept)."""
+    if getattr(sio, "adapter_factory", None) is not MemoryAdapter:
+        return
+    sio.adapter_factory = local_adapter(link)
+    for nsp in list(getattr(sio, "_namespaces", {}).values()):  # made at import: no socket in them yet
+        if type(nsp.adapter) is MemoryAdapter:
+            nsp.adapter = sio.adapter_factory(nsp)
+
+
+async def _worker(sio: Any, index: int, count: int, directory: str, sock: socket.socket, ready_fd: int,
+                  options: dict[str, Any]) -> None:
+    engine, _, _ = _hooks(sio)
+    engine.sid_prefix = f"{index}."
+    link = LocalLink(directory, index, count)
+    await link.start()
+    _use_local_adapter(sio, link)
+    engine.forward = Forwarder(directory, index, count, engine).forward
+
+    def ready(_: list[tuple[str, int]]) -> None:
+        os.write(ready_fd, b"%d\n" % index)
+
+    try:
+        await serve(sio, sock=sock, ready=ready, unix_path=str(http_socket(directory, index)), **options)
+    finally:
+        await link.close()
+
+
+def _child(sio: Any, index: int, count: int, directory: str, host: str, port: int, ready_fd: int,
+           uvloop: bool, options: dict[str, Any]) -> None:
+    code = 0
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
+            signal.signal(sig, signal.SIG_DFL)
+        _die_with_parent()
+        if uvloop:
+            from .standalone import _use_uvloop  # noqa: PLC0415
+
+            _use_uvloop()
+        sock = _listening_socket(host, port)
+        http = options.get("http")
+        sock.listen(http.backlog if http is not None else 1024)
+        sock.setblocking(False)
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_worker(sio, index, count, directory, sock, ready_fd, options))
+    except BaseException:
+        log.exception("worker %d failed", index)
+        code = 1
+    finally:
+        logging.shutdown()
+        os._exit(code)
+
+
+def _die_with_parent() -> None:
+    """Linux: a worker gets SIGTERM when its supervisor dies (SIGKILL), instead of serving orphaned."""
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes  # noqa: PLC0415
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+
+
+class Supervisor:
+    def __init__(self, sio: Any, host: str, port: int, count: int, uvloop: bool, options: dict[str, Any]) -> None:
+        self.sio = sio
+        self.host = host
+        self.count = count
+        self.uvloop = uvloop
+        self.options = options
+        self.directory = tempfile.mkdtemp(prefix="sioserver-workers-")
+        # holds the port (bound, never listening: it gets no connection) so port 0 names one for all
+        self.reserve = _listening_socket(host, port)
+        self.port = self.reserve.getsockname()[1]
+        self.children: dict[int, tuple[int, float]] = {}  # pid -> (index, started)
+        self.stopping = False
+        self.ready_r, self.ready_w = os.pipe()
+
+    def spawn(self, index: int) -> None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            os.close(self.ready_r)
+            _child(self.sio, index, self.count, self.directory, self.host, self.port, self.ready_w, self.uvloop,
+                   self.options)
+        self.children[pid] = (index, time.monotonic())
+
+    def stop(self, signum: int, _frame: Any) -> None:
+        if not self.stopping:
+            log.info("supervisor: %s, draining %d workers", signal.Signals(signum).name, len(self.children))
+        self.stopping = True
+        for pid in list(self.children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    def run(self) -> None:
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+        try:
+            for index in range(self.count):
+                self.spawn(index)
+            self._wait_ready()
+            shown = f"[{self.host}]" if ":" in self.host else self.host
+            print(f"sioserver listening on http://{shown}:{self.port} ({self.count} workers, supervisor "
+                  f"pid {os.getpid()})", flush=True)
+            while self.children:
+                try:
+                    pid, status = os.wait()
+                except ChildProcessError:
+                    break
+                self._reaped(pid, status)
+        finally:
+            self.reserve.close()
+            shutil.rmtree(self.directory, ignore_errors=True)
+            log.info("supervisor: every worker stopped")
+
+    def _reaped(self, pid: int, status: int) -> None:
+        entry = self.children.pop(pid, None)
+        if entry is None or self.stopping:
+            return
+        index, started = entry
+        log.warning("supervisor: worker %d (pid %d) died (%s); starting a new one", index, pid, _describe(status))
+        delay = RESTART_DELAY - (time.monotonic() - started)
+        if delay > 0:
+            time.sleep(delay)
+        if not self.stopping:
+            self.spawn(index)
+
+    def _wait_ready(self) -> None:
+        """Until every worker serves (a worker that dies first is restarted by the main loop)."""
+        seen: set[bytes] = set()
+        buffer = b""
+        while len(seen) < self.count and not self.stopping:
+            if not select.select([self.ready_r], [], [], 0.5)[0]:
+                with contextlib.suppress(ChildProcessError):
+                    pid, status = os.waitpid(-1, os.WNOHANG)
+                    if pid:
+                        self._reaped(pid, status)
+                continue
+            chunk = os.read(self.ready_r, 64)
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            seen.update(lines)
+
+
+def _describe(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"signal {signal.Signals(os.WTERMSIG(status)).name}"
+    return f"exit code {os.waitstatus_to_exitcode(status)}"
+
+
+def run_workers(sio: Any, host: str, port: int, workers: int, *, uvloop: bool = True, **options: Any) -> None:
+    """Serve ``sio`` from ``workers`` processes on ``host:port`` (see the module docstring)."""
+    if workers < 1:
+        raise ValueError(f"workers must be 1 or more, not {workers}")
+    if not hasattr(socket, "SO_REUSEPORT"):
+        raise RuntimeError("--workers needs SO_REUSEPORT (Linux, BSD, macOS)")
+    Supervisor(sio, host, port, workers, uvloop, options).run()

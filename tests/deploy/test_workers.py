@@ -1,0 +1,89 @@
+"""``python -m sioserver app:sio --workers 3`` on one port, no Redis: the official socket.io-client 4.8
+(20 polling-only clients, 20 with the default transports) gets every chat exactly once, whichever worker
+each request lands on (the kernel spreads connections over the workers' SO_REUSEPORT sockets: a
+session's requests reach other workers and are forwarded to its owner). A killed worker is replaced and
+its clients reconnect; SIGTERM drains every worker and the supervisor exits 0."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests._support import node
+from tests._support.procs import Process, start_or_fail
+
+pytestmark = pytest.mark.interop
+
+HERE = Path(__file__).parent
+READY = re.compile(r"sioserver listening on http://127\.0\.0\.1:(\d+) \((\d+) workers")
+
+
+def children(pid: int) -> set[int]:
+    return {int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
+
+
+@pytest.fixture
+def workers(interop_node_modules: Path, tmp_path: Path) -> Iterator[Process]:
+    proc = Process([sys.executable, "-m", "sioserver", "workers_app:sio", "--workers", "3", "--port", "0"],
+                   log_path=tmp_path / "workers.log", cwd=HERE, ready=READY, new_session=True, name="workers")
+    start_or_fail(proc, timeout=30)
+    try:
+        yield proc
+    finally:
+        proc.stop(timeout=10)
+
+
+def test_clients_of_three_workers_get_every_chat_once_and_survive_a_killed_worker(workers: Process) -> None:
+    before = children(workers.pid)
+    assert len(before) == 3
+    run = node.run(HERE / "workers_clients.mjs", workers.url, "20", "20", "2", "kill", timeout=90,
+                   context=workers.context())
+    result = run.last()
+    assert result["ok"], (result, run.context(), workers.context())
+    figures = result["figures"]
+    assert figures["upgraded"] == 20 and figures["polling_stayed"] == 20
+    assert figures["worker_pids"] == 3, figures  # the clients' sessions live on all three workers
+    assert figures["census"]["sockets"] == 40  # fetch_sockets() spans the workers
+    assert len(figures["census"]["others"]) == 2  # server_side_emit_with_ack() is answered by the other two
+    victim = figures["victim"]
+    assert re.search(rf"worker \d \(pid {victim}\) died \(signal SIGKILL\); starting a new one", workers.output())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and len(children(workers.pid)) != 3:
+        time.sleep(0.05)
+    now = children(workers.pid)
+    assert len(now) == 3 and victim not in now and len(now & before) == 2
+    print("workers:", json.dumps(figures))
+
+
+def test_sigterm_drains_every_worker(workers: Process) -> None:
+    pids = children(workers.pid)
+    os.kill(workers.pid, signal.SIGTERM)
+    assert workers.wait_exit(15) == 0, workers.context()
+    for pid in pids:
+        assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+    assert workers.output().count("shutting down") == 3
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(f"{workers.url}/socket.io/?EIO=4&transport=polling", timeout=2)
+
+
+def test_an_unknown_sid_of_an_absent_worker_gets_the_reference_400_and_says_who_owns_it(workers: Process) -> None:
+    request = urllib.request.Request(f"{workers.url}/socket.io/?EIO=4&transport=polling&sid=7.abcdefghij")
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request, timeout=5)
+    assert caught.value.code == 400
+    assert json.loads(caught.value.read()) == {"code": 1, "message": "Session ID unknown"}
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and "belongs to node 7" not in workers.output():
+        time.sleep(0.05)
+    assert "sid '7.abcdefghij' belongs to node 7, which this node cannot reach: the load balancer is not sticky" \
+        in workers.output()

@@ -1,0 +1,34 @@
+"""The app of the ``--workers`` tests: chat to everyone (acked with the worker's pid), and cluster
+operations that must span the workers (``fetch_sockets``, ``server_side_emit_with_ack``)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import sioserver
+
+sio = sioserver.AsyncServer(cors_allowed_origins="*")
+
+
+@sio.event
+async def chat(sid: str, data: Any) -> dict[str, Any]:
+    await sio.emit("chat", data)
+    return {"ok": True, "pid": os.getpid()}
+
+
+@sio.event
+async def whoami(sid: str) -> int:
+    return os.getpid()
+
+
+@sio.event
+async def census(sid: str) -> dict[str, Any]:
+    sockets = await sio.fetch_sockets()
+    pids = await sio.server_side_emit_with_ack("pid", timeout=3)
+    return {"sockets": len(sockets), "others": sorted(pids)}
+
+
+@sio.on_server_event("pid")
+async def pid() -> int:
+    return os.getpid()
