@@ -266,3 +266,32 @@ def test_sigterm_to_uvicorn_with_20_clients(tmp_path: Path) -> None:
     assert log.count("server shutting down") == 20, log
     assert "ON_SHUTDOWN" in log and "API_SHUTDOWN" in log, log
     print(f"SIGTERM: 20 clients told in {told:.3f}s, uvicorn exited after {exited:.2f}s (code {code})")
+
+
+@pytest.mark.parametrize("server_name", SERVERS)
+async def test_a_client_that_stops_reading_is_bounded(server_name: str) -> None:
+    """Under every ASGI server the session's bounds hold: a WebSocket client that stops reading while the
+    server sends is disconnected as a slow consumer once it owes ``max_buffered_bytes`` (what the ASGI
+    server's flow control holds back waits in the session's outbox, counted), not buffered for ever."""
+    from tests.hostile.helpers import RawWS
+
+    eio = sioserver.engineio.AsyncServer(max_buffered_bytes=256 * 1024)
+    reasons: dict[str, str] = {}
+    eio.on("disconnect", reasons.setdefault)
+    async with asgi.running(sioserver.engineio.ASGIApp(eio), server_name) as server:
+        ws = await RawWS.connect(server.port, path="/engine.io/", rcvbuf=4096)
+        ws.writer.transport.pause_reading()
+        session = eio.sessions[ws.eio_sid]
+        sent = 0
+        chunk = "x" * 1000
+        while not session.closed and sent < 200_000:  # 200 MB would be unbounded
+            await eio.send(ws.eio_sid, chunk)
+            sent += 1
+            if sent % 50 == 0:
+                await asyncio.sleep(0)  # the transport's writer hands what it can to the ASGI server
+        assert session.closed, f"still open after {sent} KB sent"
+        await wait_until(lambda: ws.eio_sid in reasons, what="the disconnect handler", timeout=5)
+        assert reasons[ws.eio_sid] == "slow consumer"
+        assert eio.stats["slow_consumers"] == 1
+        ws.writer.close()
+    print(f"{server_name}: slow consumer disconnected after {sent} KB sent")
