@@ -47,20 +47,51 @@ def _parse_head(head: bytes) -> tuple[int, list[tuple[str, str]]]:
     return int(parts[1]), headers
 
 
+HIGH_WATER = 256 * 1024
+
+
 class _Pipe(asyncio.Protocol):
-    """The client's side of a forwarded WebSocket: what it sends goes to the owner."""
+    """The client's side of a forwarded WebSocket: what it sends goes to the owner. Both ways are flow
+    controlled: the client is not read while the owner's socket is backed up, and the owner is not read
+    (so its own WebSocket backs up, as for a client of its own) while the client is slow."""
 
     def __init__(self, writer: asyncio.StreamWriter) -> None:
         self.writer = writer
+        self.client: asyncio.Transport | None = None
+        self.writable = asyncio.Event()
+        self.writable.set()
+        self._draining = False
 
     def data_received(self, data: bytes) -> None:
-        self.writer.write(data)
+        writer = self.writer
+        writer.write(data)
+        if not self._draining and writer.transport.get_write_buffer_size() > HIGH_WATER and self.client is not None:
+            self._draining = True
+            self.client.pause_reading()
+            asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        try:
+            await self.writer.drain()
+        except ConnectionError:
+            return
+        finally:
+            self._draining = False
+        if self.client is not None and not self.client.is_closing():
+            self.client.resume_reading()
+
+    def pause_writing(self) -> None:
+        self.writable.clear()
+
+    def resume_writing(self) -> None:
+        self.writable.set()
 
     def eof_received(self) -> bool | None:
         self.writer.close()
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.writable.set()
         self.writer.close()
 
 
@@ -119,23 +150,28 @@ class Forwarder:
         except BaseException:
             writer.close()
             raise
-        transport.set_protocol(_Pipe(writer))
+        pipe = _Pipe(writer)
+        pipe.client = transport
+        transport.set_protocol(pipe)
         transport.write(head)
         if tail:
             writer.write(tail)
-        task = asyncio.get_running_loop().create_task(self._relay(reader, writer, transport))
+        task = asyncio.get_running_loop().create_task(self._relay(reader, writer, transport, pipe))
         self._pipes.add(task)
         task.add_done_callback(self._pipes.discard)
         return None
 
     @staticmethod
-    async def _relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, transport: asyncio.Transport) -> None:
+    async def _relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, transport: asyncio.Transport,
+                     pipe: _Pipe) -> None:
         """The owner's side of a forwarded WebSocket: what it sends goes to the client."""
         try:
             while data := await reader.read(65536):
                 if transport.is_closing():
                     break
                 transport.write(data)
+                if not pipe.writable.is_set():
+                    await pipe.writable.wait()
         except ConnectionError:
             pass
         finally:

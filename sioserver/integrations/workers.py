@@ -78,6 +78,8 @@ async def _worker(sio: Any, index: int, count: int, directory: str, sock: socket
         await serve(sio, sock=sock, ready=ready, unix_path=str(http_socket(directory, index)), **options)
     finally:
         await link.close()
+        log.info("worker %d: %d requests forwarded to their sessions' workers; %d cluster messages received",
+                 index, engine.stats["forwarded"], link.stats["received"])
 
 
 def _child(sio: Any, index: int, count: int, directory: str, host: str, port: int, ready_fd: int,
@@ -87,6 +89,7 @@ def _child(sio: Any, index: int, count: int, directory: str, host: str, port: in
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
             signal.signal(sig, signal.SIG_DFL)
         _die_with_parent()
+        os.environ["SIOSERVER_WORKER"] = str(index)  # for the app: a task to run in one worker only
         if uvloop:
             from .standalone import _use_uvloop  # noqa: PLC0415
 

@@ -72,6 +72,7 @@ def test_sigterm_drains_every_worker(workers: Process) -> None:
     for pid in pids:
         assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
     assert workers.output().count("shutting down") == 3
+    assert len(re.findall(r"worker \d: \d+ requests forwarded", workers.output())) == 3
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(f"{workers.url}/socket.io/?EIO=4&transport=polling", timeout=2)
 

@@ -32,3 +32,8 @@ async def census(sid: str) -> dict[str, Any]:
 @sio.on_server_event("pid")
 async def pid() -> int:
     return os.getpid()
+
+
+@sio.event
+async def echo(sid: str, data: Any) -> Any:
+    return data

@@ -69,6 +69,9 @@ try {
   const pids = await Promise.all(clients.map((c) => c.socket.timeout(5000).emitWithAck("whoami")));
   clients.forEach((c, i) => { c.pid = pids[i]; });
   result.figures.worker_pids = [...new Set(pids)].length;
+  const big = "x".repeat(600 * 1024); // larger than the forwarder's 256 KiB high-water mark, both ways
+  const echoes = await Promise.all(clients.map((c) => c.socket.timeout(10000).emitWithAck("echo", big)));
+  result.checks.big_echoes = echoes.every((e) => e === big);
   result.figures.census = await clients[0].socket.timeout(5000).emitWithAck("census");
   for (let r = 0; r < Number(rounds); r++) {
     const t = Date.now();

@@ -129,7 +129,8 @@ class Http1Request:
 
     @property
     def remote_addr(self) -> str:
-        return self.conn.peer_host
+        # a request another worker forwarded (over a Unix socket: no peer address) says whose it is
+        return self.conn.peer_host or self.headers.get("x-forwarded-for", "")
 
     def environ(self) -> dict[str, Any]:
         if self._environ is None:
