@@ -52,14 +52,18 @@ def _listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _use_local_adapter(sio: Any, link: LocalLink) -> None:
-    """The local cluster adapter for a server that was given no adapter (one given, Redis, is kept)."""
-    if getattr(sio, "adapter_factory", None) is not MemoryAdapter:
-        return
-    sio.adapter_factory = local_adapter(link)
-    for nsp in list(getattr(sio, "_namespaces", {}).values()):  # made at import: no socket in them yet
-        if type(nsp.adapter) is MemoryAdapter:
-            nsp.adapter = sio.adapter_factory(nsp)
+async def _fresh_adapters(sio: Any, link: LocalLink) -> None:
+    """Adapters of this worker's own. The local cluster adapter for a server that was given none (one given,
+    Redis, is kept); and the namespaces made at import, in the supervisor, get new adapters: the forked ones
+    would share one uid (each worker would take the others' messages for its own) and the factory's state."""
+    if getattr(sio, "adapter_factory", None) is MemoryAdapter:
+        sio.adapter_factory = local_adapter(link)
+    for nsp in list(getattr(sio, "_namespaces", {}).values()):  # no socket in them yet
+        try:
+            await nsp.adapter.close()
+        except Exception:
+            log.exception("worker: closing the adapter %r made before the fork", nsp.adapter)
+        nsp.adapter = sio.adapter_factory(nsp)
 
 
 async def _worker(sio: Any, index: int, count: int, directory: str, sock: socket.socket, ready_fd: int,
@@ -68,7 +72,7 @@ async def _worker(sio: Any, index: int, count: int, directory: str, sock: socket
     engine.sid_prefix = f"{index}."
     link = LocalLink(directory, index, count)
     await link.start()
-    _use_local_adapter(sio, link)
+    await _fresh_adapters(sio, link)
     engine.forward = Forwarder(directory, index, count, engine).forward
 
     def ready(_: list[tuple[str, int]]) -> None:

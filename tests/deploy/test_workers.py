@@ -21,6 +21,7 @@ import pytest
 
 from tests._support import node
 from tests._support.procs import Process, start_or_fail
+from tests._support.redis import RedisServer
 
 pytestmark = pytest.mark.interop
 
@@ -88,3 +89,25 @@ def test_an_unknown_sid_of_an_absent_worker_gets_the_reference_400_and_says_who_
         time.sleep(0.05)
     assert "sid '7.abcdefghij' belongs to node 7, which this node cannot reach: the load balancer is not sticky" \
         in workers.output()
+
+
+def test_an_app_with_a_redis_adapter_keeps_it_under_workers(interop_node_modules: Path, redis_server: RedisServer,
+                                                             tmp_path: Path) -> None:
+    env = dict(os.environ, WORKERS_TEST_REDIS=redis_server.url)
+    proc = Process([sys.executable, "-m", "sioserver", "workers_app:sio", "--workers", "2", "--port", "0"],
+                   log_path=tmp_path / "workers.log", cwd=HERE, ready=READY, new_session=True, name="workers",
+                   env=env)
+    start_or_fail(proc, timeout=30)
+    try:
+        run = node.run(HERE / "workers_clients.mjs", proc.url, "5", "5", "1", "nokill", timeout=60,
+                       context=proc.context())
+        result = run.last()
+        assert result["ok"], (result, run.context(), proc.context())
+        assert result["figures"]["census"]["sockets"] == 10
+        assert len(result["figures"]["census"]["others"]) == 1
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait_exit(15) == 0, proc.context()
+        # the broadcasts and cluster requests went through Redis: the local link carried nothing
+        assert re.findall(r"worker \d: \d+ requests forwarded .*; (\d+) cluster messages", proc.output()) == ["0", "0"]
+    finally:
+        proc.stop(timeout=10)

@@ -8,7 +8,9 @@ from typing import Any
 
 import sioserver
 
-sio = sioserver.AsyncServer(cors_allowed_origins="*")
+# WORKERS_TEST_REDIS: the app brings its own adapter, which the workers must keep (no local cluster then)
+_redis = os.environ.get("WORKERS_TEST_REDIS")
+sio = sioserver.AsyncServer(cors_allowed_origins="*", adapter=sioserver.RedisAdapter(_redis) if _redis else None)
 
 
 @sio.event
