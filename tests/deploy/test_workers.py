@@ -10,6 +10,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import sys
 import time
 import urllib.error
@@ -68,12 +69,29 @@ def test_clients_of_three_workers_get_every_chat_once_and_survive_a_killed_worke
 
 def test_sigterm_drains_every_worker(workers: Process) -> None:
     pids = children(workers.pid)
-    os.kill(workers.pid, signal.SIGTERM)
-    assert workers.wait_exit(15) == 0, workers.context()
+    peer = subprocess.Popen(node.argv(HERE / "workers_clients.mjs", workers.url, "5", "5", "1", "hold"),
+                            stdout=subprocess.PIPE, text=True, cwd=HERE)
+    try:
+        assert peer.stdout is not None
+        assert json.loads(peer.stdout.readline()) == {"holding": True}
+        started = time.monotonic()
+        os.kill(workers.pid, signal.SIGTERM)
+        assert workers.wait_exit(15) == 0, workers.context()
+        drained = time.monotonic() - started
+        result = json.loads(peer.stdout.readline())
+        assert peer.wait(20) == 0, result
+    finally:
+        if peer.poll() is None:
+            peer.kill()
+    assert result["ok"], result
+    # the sessions were ended by the server, with its close packet (polling) or a WebSocket close
+    assert set(result["figures"]["reasons"]) <= {"io server disconnect", "transport close"}, result
     for pid in pids:
         assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
     assert workers.output().count("shutting down") == 3
     assert len(re.findall(r"worker \d: \d+ requests forwarded", workers.output())) == 3
+    assert drained < 5.0, drained
+    print(f"drained 10 clients and 3 workers in {drained:.2f} s: {result['figures']['reasons']}")
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(f"{workers.url}/socket.io/?EIO=4&transport=polling", timeout=2)
 

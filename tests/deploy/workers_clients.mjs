@@ -3,7 +3,8 @@
 // chats (acked); every client must receive every chat exactly once. With "kill", one worker that
 // serves clients is killed (SIGKILL) after the first round: its clients must reconnect, and a second
 // round must reach everyone exactly once again.
-// usage: node workers_clients.mjs URL N_POLL N_DEFAULT ROUNDS kill|nokill   -> one JSON line
+// With "hold", it prints {"holding":true} after the rounds and waits for every client to be disconnected.
+// usage: node workers_clients.mjs URL N_POLL N_DEFAULT ROUNDS kill|nokill|hold   -> one JSON line
 import { createRequire } from "module";
 const require = createRequire(new URL("../interop/package.json", import.meta.url));
 const { io } = require("socket.io-client");
@@ -97,6 +98,13 @@ try {
     result.checks.after_each_once = out.each_once;
     if (!out.each_once) result.figures.after_wrong = out.wrong;
     result.figures.connect_errors_during_kill = errorsBefore;
+  }
+  if (mode === "hold") { // the test SIGTERMs the supervisor now: every client must be told, none reconnects
+    const reasons = [];
+    for (const c of clients) { c.socket.io.reconnection(false); c.socket.on("disconnect", (r) => reasons.push(r)); }
+    console.log(JSON.stringify({ holding: true }));
+    result.checks.all_disconnected = await until(() => reasons.length === clients.length, 20000);
+    result.figures.reasons = [...new Set(reasons)].sort();
   }
   result.checks.no_connect_error = connectErrors.length === 0;
   result.figures.connect_errors = connectErrors.slice(0, 5);
