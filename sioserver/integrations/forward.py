@@ -19,17 +19,18 @@ from .http1.request import Http1Request
 
 __all__ = ["Forwarder", "http_socket"]
 
-_HOP = frozenset({"connection", "keep-alive", "content-length", "transfer-encoding", "content-encoding", "upgrade",
-                  "proxy-connection", "te", "trailer"})
+_HOP = frozenset({"connection", "keep-alive", "content-length", "transfer-encoding", "upgrade", "proxy-connection",
+                  "te", "trailer"})
+_REQUEST_HOP = _HOP | {"content-encoding"}  # the body is sent on inflated, as the engine read it
 
 
 def http_socket(directory: str | Path, index: int) -> Path:
     return Path(directory) / f"http-{index}.sock"
 
 
-def _head(request: Http1Request, extra: list[tuple[str, str]], keep: frozenset[str] = _HOP) -> bytes:
+def _head(request: Http1Request, extra: list[tuple[str, str]], drop: frozenset[str] = _REQUEST_HOP) -> bytes:
     lines = [f"{request.method} {request.target} HTTP/1.1"]
-    lines.extend(f"{name}: {value}" for name, value in request.headers.items_raw() if name.lower() not in keep)
+    lines.extend(f"{name}: {value}" for name, value in request.headers.items_raw() if name.lower() not in drop)
     lines.extend(f"{name}: {value}" for name, value in extra)
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
