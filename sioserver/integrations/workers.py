@@ -160,10 +160,10 @@ class Supervisor:
             for index in range(self.count):
                 self.spawn(index)
             self._wait_ready()
+            log.info("supervisor: the workers' sockets are in %s", self.directory)  # before the ready line
             shown = f"[{self.host}]" if ":" in self.host else self.host
             print(f"sioserver listening on http://{shown}:{self.port} ({self.count} workers, supervisor "
                   f"pid {os.getpid()})", flush=True)
-            log.info("supervisor: the workers' sockets are in %s", self.directory)
             while self.children:
                 try:
                     pid, status = os.wait()
