@@ -58,11 +58,13 @@ async def _fresh_adapters(sio: Any, link: LocalLink) -> None:
     would share one uid (each worker would take the others' messages for its own) and the factory's state."""
     if getattr(sio, "adapter_factory", None) is MemoryAdapter:
         sio.adapter_factory = local_adapter(link)
-    for nsp in list(getattr(sio, "_namespaces", {}).values()):  # no socket in them yet
+    namespaces = list(getattr(sio, "_namespaces", {}).values())  # no socket in them yet
+    for nsp in namespaces:  # all closed first: a factory then forgets its per-server state (host id, link)
         try:
             await nsp.adapter.close()
         except Exception:
             log.exception("worker: closing the adapter %r made before the fork", nsp.adapter)
+    for nsp in namespaces:
         nsp.adapter = sio.adapter_factory(nsp)
 
 

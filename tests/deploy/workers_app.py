@@ -9,8 +9,15 @@ from typing import Any
 import sioserver
 
 # WORKERS_TEST_REDIS: the app brings its own adapter, which the workers must keep (no local cluster then)
+# (WORKERS_TEST_MANAGER=1: python-socketio's format, AsyncRedisManager, whose host id is per server)
 _redis = os.environ.get("WORKERS_TEST_REDIS")
-sio = sioserver.AsyncServer(cors_allowed_origins="*", adapter=sioserver.RedisAdapter(_redis) if _redis else None)
+_adapter: Any = None
+if _redis and os.environ.get("WORKERS_TEST_MANAGER"):
+    _adapter = sioserver.AsyncRedisManager(_redis)
+elif _redis:
+    _adapter = sioserver.RedisAdapter(_redis)
+sio = sioserver.AsyncServer(cors_allowed_origins="*", adapter=_adapter, namespaces=["/", "/other"])
+sio.adapter("/other")  # a second namespace made at import, before the fork
 
 
 @sio.event
