@@ -242,7 +242,7 @@ class RedisLink:
         loop = asyncio.get_running_loop()
         await query("PING")  # Redis answers (ConnectionError if not: the publisher reconnects and comes back)
         deadline = loop.time() + self.resume_hold
-        while self.subscriber.own_token is None and not self._closing:
+        while not self.subscriber.settled and not self._closing:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return

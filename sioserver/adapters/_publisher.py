@@ -85,6 +85,7 @@ class Publisher:
         self._queries: deque[tuple[tuple[Any, ...], asyncio.Future[Any]]] = deque()
         self._conn: AbstractConnection | None = None
         self._wake = asyncio.Event()
+        self._retry = asyncio.Event()
         self._down_since: float | None = None
         self._up_once = False
         self._failures = 0
@@ -125,6 +126,7 @@ class Publisher:
     def wake(self) -> None:
         """Try at once (the subscriber just reached Redis, or the gate may open)."""
         self._wake.set()
+        self._retry.set()
 
     async def query(self, *args: Any) -> Any:
         """A command on the publishing connection, ahead of the queue (ConnectionError when it fails)."""
@@ -185,10 +187,10 @@ class Publisher:
         delay = retry_delay(self._failures, self.retry_delays)
         if delay <= 0:
             return
-        self._wake.clear()
+        self._retry.clear()  # new messages do not cut the pause short; the subscriber reaching Redis does
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(random.uniform(0.8, 1.0) * delay):
-                await self._wake.wait()
+                await self._retry.wait()
 
     async def _direct(self, *args: Any) -> Any:
         """A command on the connection, for the gate (ConnectionError and the connection closed on failure)."""

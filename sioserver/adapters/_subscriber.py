@@ -286,6 +286,11 @@ class Subscriber:
         """This connection's generation once its first subscriptions were all confirmed, else None."""
         return self.generation if self.connected and self._ready_now else None
 
+    @property
+    def settled(self) -> bool:
+        """Connected, and subscribed on this connection (or nothing to subscribe here)."""
+        return self.connected and (self._ready_now or not self.desired)
+
     def _check_ready(self) -> None:
         if self._ready_now or not self.ready:
             return
