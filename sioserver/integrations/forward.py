@@ -2,9 +2,9 @@
 
 Worker ``i`` hands out sids ``"<i>.<random>"`` and serves its HTTP front on ``<dir>/http-<i>.sock`` too.
 The engine asks :meth:`Forwarder.forward` only for a sid it does not hold (the requests of its own
-sessions never come here). A polling GET or POST is replayed to the owner (one connection per request,
-``Connection: close``) and the owner's answer returned: a GET parks at the owner, and when the client
-goes away the forwarded connection closes with it. A WebSocket upgrade is replayed too; on the owner's
+sessions never come here). A polling GET or POST is replayed to the owner (on a kept-alive connection to
+it, up to ``POOL_SIZE`` idle ones reused within ``POOL_IDLE`` seconds) and the owner's answer returned: a GET
+parks at the owner, and when the client goes away the forwarded connection closes with it. A WebSocket upgrade is replayed too; on the owner's
 101 the client's connection is handed over and the bytes piped both ways.
 """
 
@@ -49,6 +49,12 @@ def _parse_head(head: bytes) -> tuple[int, list[tuple[str, str]]]:
 
 
 HIGH_WATER = 256 * 1024
+POOL_SIZE = 32  # idle connections kept to each owner
+POOL_IDLE = 2.0  # seconds one is reused within: under the owner's keepalive_timeout (5 s by default)
+
+
+class _Stale(Exception):
+    """A kept-alive connection the owner had closed: nothing of the request was read."""
 
 
 class _Pipe(asyncio.Protocol):
@@ -103,6 +109,8 @@ class Forwarder:
         self.count = count
         self.engine = engine
         self._pipes: set[asyncio.Task[None]] = set()
+        #: kept-alive connections to each owner's door: (reader, writer, idle since)
+        self._idle: dict[Path, list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]]] = {}
 
     def owner(self, sid: str) -> Path:
         node = sid.partition(".")[0]
@@ -120,18 +128,56 @@ class Forwarder:
         body = b""
         if request.method == "POST":
             body = await request.read_body(self.engine.max_http_buffer_size, self.engine.body_timeout)
+        message = _head(request, [("Content-Length", str(len(body))), ("X-Forwarded-For", request.remote_addr)]) + body
+        loop = asyncio.get_running_loop()
+        idle = self._idle.setdefault(path, [])
+        while idle:  # a kept-alive connection to the owner, if one is fresh enough
+            reader, writer, since = idle.pop()
+            if loop.time() - since < POOL_IDLE and not writer.is_closing() and not reader.at_eof():
+                try:
+                    return await self._exchange(path, reader, writer, message, sid)
+                except _Stale:
+                    continue  # the owner closed it idle: the request was not read; on a new one
+            writer.close()
         reader, writer = await asyncio.open_unix_connection(str(path))
         try:
-            writer.write(_head(request, [("Content-Length", str(len(body))), ("Connection", "close"),
-                                         ("X-Forwarded-For", request.remote_addr)]) + body)
-            answer = await reader.read()  # the owner closes after its answer; a parked GET waits here
+            return await self._exchange(path, reader, writer, message, sid)
+        except _Stale as exc:
+            raise ConnectionResetError(f"the owner of {sid!r} closed without an answer") from exc
+
+    async def _exchange(self, path: Path, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                        message: bytes, sid: str) -> HttpResponse:
+        """One request on a connection to the owner (a parked GET waits here); the connection goes back
+        to the pool after a whole answer, else it is closed."""
+        kept = False
+        try:
+            writer.write(message)
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError as exc:
+                if not exc.partial:
+                    raise _Stale from None
+                raise ConnectionResetError(f"the owner of {sid!r} closed in its answer") from exc
+            status, headers = _parse_head(head[:-4])
+            length = 0
+            close = False
+            for name, value in headers:
+                low = name.lower()
+                if low == "content-length" and value.isdigit():
+                    length = int(value)
+                elif low == "connection" and value.lower() == "close":
+                    close = True
+            body = await reader.readexactly(length) if length else b""
+            idle = self._idle.setdefault(path, [])
+            if not close and len(idle) < POOL_SIZE:
+                idle.append((reader, writer, asyncio.get_running_loop().time()))
+                kept = True
+            return HttpResponse(status, body, [(n, v) for n, v in headers if n.lower() not in _HOP])
+        except asyncio.IncompleteReadError as exc:
+            raise ConnectionResetError(f"the owner of {sid!r} closed in its answer") from exc
         finally:
-            writer.close()
-        head, sep, rest = answer.partition(b"\r\n\r\n")
-        if not sep:
-            raise ConnectionResetError(f"the owner of {sid!r} closed without an answer")
-        status, headers = _parse_head(head)
-        return HttpResponse(status, rest, [(n, v) for n, v in headers if n.lower() not in _HOP])
+            if not kept:
+                writer.close()
 
     async def _websocket(self, request: Http1Request, path: Path) -> HttpResponse | None:
         reader, writer = await asyncio.open_unix_connection(str(path))
