@@ -4,8 +4,9 @@ Worker ``i`` hands out sids ``"<i>.<random>"`` and serves its HTTP front on ``<d
 The engine asks :meth:`Forwarder.forward` only for a sid it does not hold (the requests of its own
 sessions never come here). A polling GET or POST is replayed to the owner (on a kept-alive connection to
 it, up to ``POOL_SIZE`` idle ones reused within ``POOL_IDLE`` seconds) and the owner's answer returned: a GET
-parks at the owner, and when the client goes away the forwarded connection closes with it. A WebSocket upgrade is replayed too; on the owner's
-101 the client's connection is handed over and the bytes piped both ways.
+parks at the owner, and when the client goes away the forwarded connection closes with it. A WebSocket
+upgrade is replayed too; on the owner's 101 the client's connection is handed over and the bytes piped both
+ways.
 """
 
 from __future__ import annotations
