@@ -174,3 +174,25 @@ def test_a_parked_get_sent_to_another_worker_parks_at_the_owner_and_keeps_its_gz
         status, fields, body = parked.result(timeout=10)
     assert status == 200 and fields.get("content-encoding") == "gzip", fields
     assert gzip.decompress(body) == f'431["{big}"]'.encode()
+
+
+def test_run_with_workers_and_a_forwarded_poll_after_the_owner_closed_the_kept_connection(tmp_path: Path) -> None:
+    proc = Process([sys.executable, "workers_run.py"], log_path=tmp_path / "run.log", cwd=HERE,
+                   ready=re.compile(r"sioserver listening on http://127\.0\.0\.1:(\d+) \(2 workers"),
+                   new_session=True, name="workers_run")
+    start_or_fail(proc, timeout=30)
+    try:
+        match = re.search(r"workers' sockets are in (\S+)", proc.output())
+        assert match, proc.context()
+        doors = [Path(match.group(1)) / f"http-{i}.sock" for i in range(2)]
+        _, _, body = _door_request(doors[0], "GET", "/socket.io/?EIO=4&transport=polling")
+        sid = json.loads(body[1:])["sid"]
+        target = f"/socket.io/?EIO=4&transport=polling&sid={sid}"
+        assert _door_request(doors[1], "POST", target, b"40")[0] == 200  # worker 1 keeps its connection to 0
+        assert _door_request(doors[1], "GET", target)[2].startswith(b"40")
+        time.sleep(0.6)  # past the owner's keep-alive (0.3 s): it closes the forwarder's idle connection
+        for i in range(3):  # each on a connection to the owner that works
+            assert _door_request(doors[1], "POST", target, f'42{i}["echo","x"]'.encode())[0] == 200
+            assert _door_request(doors[1], "GET", target)[2] == f'43{i}["x"]'.encode()
+    finally:
+        proc.stop(timeout=10)
