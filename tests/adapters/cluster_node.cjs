@@ -12,7 +12,7 @@
 
 const http = require("http");
 const { Server } = require("socket.io");
-const { createClient } = require("redis");
+const { createClient, createCluster } = require("redis");
 const { createAdapter, createShardedAdapter } = require("@socket.io/redis-adapter");
 const { Emitter } = require("@socket.io/redis-emitter");
 
@@ -28,7 +28,10 @@ const STREAMS = process.argv.includes("--streams");
 const RECOVERY = arg("recovery", null);
 
 async function main() {
-  const pub = createClient({ url: URL });
+  // redis+cluster://h1:p1,h2:p2 (as sioserver's URL): a node-redis cluster client, for the sharded adapter
+  const pub = URL.startsWith("redis+cluster://")
+    ? createCluster({ rootNodes: URL.slice("redis+cluster://".length).split(",").map((h) => ({ url: "redis://" + h })) })
+    : createClient({ url: URL });
   const sub = pub.duplicate();
   pub.on("error", (e) => console.error("pub error", e.message));
   sub.on("error", (e) => console.error("sub error", e.message));

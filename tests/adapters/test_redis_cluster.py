@@ -174,6 +174,30 @@ async def test_a_slot_moved_to_another_master(trio: list[ClusterNode], peers: Pe
         await sio.shutdown()
 
 
+@pytest.fixture(scope="module")
+def mixed(redis_cluster: RedisCluster, cluster: Cluster) -> list[ClusterNode]:
+    return cluster.start(("py", "P"), ("js", "N"), redis=redis_cluster.url, key="rcmix", sharded=True)
+
+
+async def test_a_node_server_on_the_same_cluster(mixed: list[ClusterNode], peers: Peers) -> None:
+    """Node socket.io with createShardedAdapter over node-redis createCluster, and sioserver, on one
+    Redis Cluster: the same shard channels on the same masters, each other's messages understood."""
+    p, n = mixed
+    everyone = p1, p2, n1 = await asyncio.gather(peers.connect("p1", p, ["r"]), peers.connect("p2", p),
+                                                 peers.connect("n1", n, ["r"]))
+    assert await p1.do("server-count") == 2
+    await n1.do("broadcast", {"event": "from-node", "args": [1]})
+    assert await expect(everyone, "from-node", list(everyone), n1) == [[1]] * 3
+    await p2.do("broadcast", {"event": "from-py", "to": "r", "args": [{"$bytes": "01"}]})
+    assert await expect(everyone, "from-py", [p1, n1], p2) == [[b"\x01"]] * 2
+    fetched = await n1.do("fetch")
+    assert sorted(s["id"] for s in fetched) == sorted(x.sid for x in everyone)
+    result = await p1.do("sse-ack", {"event": "ping-srv", "args": [3]})
+    assert result["ok"] and result["answers"] == [{"pong": [3], "node": "N"}], result
+    result = await n1.do("sse-ack", {"event": "ping-srv", "args": [4]})
+    assert result["ok"] and result["answers"] == [{"pong": [4], "node": "P"}], result
+
+
 def test_cluster_urls_need_the_sharded_adapter() -> None:
     with pytest.raises(ValueError, match="sharded"):
         sioserver.RedisAdapter("redis+cluster://127.0.0.1:7000", sharded=False)
