@@ -42,8 +42,16 @@ _NOT_FOUND = (404, [(b"content-type", b"text/plain; charset=utf-8")], b"Not Foun
 _header_cache: dict[tuple[str, str], tuple[bytes, bytes]] = {}
 
 
+_headers_cache: dict[tuple[tuple[str, str], ...], list[tuple[bytes, bytes]]] = {}
+
+
 def _encode_headers(headers: Sequence[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
-    """The engine's headers as ASGI's (most are the same few constants: encoded once)."""
+    """The engine's headers as ASGI's. Most responses carry one of a few header sets (a poll's
+    content type and CORS headers): each set is encoded once (the ASGI servers only read the list)."""
+    key = tuple(headers)
+    found = _headers_cache.get(key)
+    if found is not None:
+        return found
     cache = _header_cache
     out = []
     for header in headers:
@@ -53,6 +61,8 @@ def _encode_headers(headers: Sequence[tuple[str, str]]) -> list[tuple[bytes, byt
             if len(cache) < 1024:
                 cache[header] = raw
         out.append(raw)
+    if len(_headers_cache) < 256:  # bounded: sets with per-request values (a cookie) are not kept for long
+        _headers_cache[key] = out
     return out
 
 
@@ -78,6 +88,7 @@ class _Front:
         self.prefix = prefix
         self._prefixes = frozenset([prefix, prefix + "/"])
         self._started: asyncio.Future[None] | None = None
+        self._ready = False  # the server has started (checked on every request)
         self._stopping: asyncio.Task[None] | None = None
         self._signals_chained = False
 
@@ -182,8 +193,9 @@ class _Front:
         if kind == "lifespan":
             await self._lifespan(scope, receive, send)
             return
-        if self._started is None or not self._started.done():
+        if not self._ready:
             await self._ensure_started()
+            self._ready = True
         path: str = scope["path"]
         root = scope.get("root_path")
         if root and path.startswith(root):
