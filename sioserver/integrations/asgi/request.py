@@ -55,29 +55,35 @@ def _parse_query(query: str) -> dict[str, str]:
 
 
 class Headers(Mapping[str, str]):
-    """The scope's headers, looked up case-insensitively (repeated headers joined with ``,``)."""
+    """The scope's headers, looked up case-insensitively (repeated headers joined with ``,``).
 
-    __slots__ = ("_map",)
+    ASGI servers give header names lowercased: the table is built from the raw pairs at C speed and a
+    value is decoded only when asked for (the engine asks for three or four of a poll's headers)."""
+
+    __slots__ = ("_map", "_raw")
 
     def __init__(self, raw: Sequence[tuple[bytes, bytes]]) -> None:
-        found: dict[str, str] = {}
-        for name, value in raw:
-            key = name.lower().decode("latin-1")
-            text = value.decode("latin-1")
-            found[key] = f"{found[key]},{text}" if key in found else text
-        self._map = found
+        self._raw = raw
+        table: dict[bytes, bytes] = dict(raw)
+        if len(table) != len(raw) or (table and not b"".join(table).islower()):
+            table = {}  # a repeated or mixed-case name: the careful way
+            for name, value in raw:
+                key = name.lower()
+                table[key] = table[key] + b"," + value if key in table else value
+        self._map = table
 
     def get(self, key: str, default: Any = None) -> Any:
-        return self._map.get(key.lower(), default)
+        value = self._map.get(key.lower().encode("latin-1"))
+        return default if value is None else value.decode("latin-1")
 
     def __getitem__(self, key: str) -> str:
-        return self._map[key.lower()]
+        return self._map[key.lower().encode("latin-1")].decode("latin-1")
 
     def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and key.lower() in self._map
+        return isinstance(key, str) and key.lower().encode("latin-1") in self._map
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._map)
+        return (name.decode("latin-1") for name in self._map)
 
     def __len__(self) -> int:
         return len(self._map)
