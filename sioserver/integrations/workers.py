@@ -40,6 +40,7 @@ __all__ = ["run_workers"]
 
 log = logging.getLogger("sioserver")
 
+START_ATTEMPTS = 3  # workers that die before the first all-ready: then the app cannot start, and the supervisor exits
 RESTART_DELAY = 1.0  # a worker that died sooner than this after its start waits this long to restart
 
 
@@ -135,6 +136,8 @@ class Supervisor:
         self.port = self.reserve.getsockname()[1]
         self.children: dict[int, tuple[int, float]] = {}  # pid -> (index, started)
         self.stopping = False
+        self.failed = False  # workers could not start: the supervisor exits 1
+        self.failed_starts = 0
         self.ready_r, self.ready_w = os.pipe()
 
     def spawn(self, index: int) -> None:
@@ -148,7 +151,7 @@ class Supervisor:
         self.children[pid] = (index, time.monotonic())
 
     def stop(self, signum: int, _frame: Any) -> None:
-        if not self.stopping:
+        if not self.stopping and not self.failed:
             log.info("supervisor: %s, draining %d workers", signal.Signals(signum).name, len(self.children))
         self.stopping = True
         for pid in list(self.children):
@@ -162,6 +165,11 @@ class Supervisor:
             for index in range(self.count):
                 self.spawn(index)
             self._wait_ready()
+            if self.failed:
+                while self.children:
+                    with contextlib.suppress(ChildProcessError):
+                        self.children.pop(os.wait()[0], None)
+                return
             log.info("supervisor: the workers' sockets are in %s", self.directory)  # before the ready line
             shown = f"[{self.host}]" if ":" in self.host else self.host
             print(f"sioserver listening on http://{shown}:{self.port} ({self.count} workers, supervisor "
@@ -198,6 +206,14 @@ class Supervisor:
                 with contextlib.suppress(ChildProcessError):
                     pid, status = os.waitpid(-1, os.WNOHANG)
                     if pid:
+                        self.failed_starts += 1
+                        if self.failed_starts >= START_ATTEMPTS:
+                            log.error("supervisor: %d workers died before serving: giving up (see above why)",
+                                      self.failed_starts)
+                            self.failed = True
+                            self.children.pop(pid, None)
+                            self.stop(signal.SIGTERM, None)
+                            return
                         self._reaped(pid, status)
                 continue
             chunk = os.read(self.ready_r, 64)
@@ -218,4 +234,7 @@ def run_workers(sio: Any, host: str, port: int, workers: int, *, uvloop: bool = 
         raise ValueError(f"workers must be 1 or more, not {workers}")
     if not hasattr(socket, "SO_REUSEPORT"):
         raise RuntimeError("--workers needs SO_REUSEPORT (Linux, BSD, macOS)")
-    Supervisor(sio, host, port, workers, uvloop, options).run()
+    supervisor = Supervisor(sio, host, port, workers, uvloop, options)
+    supervisor.run()
+    if supervisor.failed:
+        raise SystemExit(1)

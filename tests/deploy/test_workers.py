@@ -196,3 +196,17 @@ def test_run_with_workers_and_a_forwarded_poll_after_the_owner_closed_the_kept_c
             assert _door_request(doors[1], "GET", target)[2] == f'43{i}["x"]'.encode()
     finally:
         proc.stop(timeout=10)
+
+
+def test_workers_that_cannot_start_make_the_supervisor_give_up(tmp_path: Path) -> None:
+    proc = Process([sys.executable, "-m", "sioserver", "workers_app:sio", "--workers", "2", "--port", "0",
+                    "--asgi", "broken_asgi:app"], log_path=tmp_path / "broken.log", cwd=HERE, ready=None,
+                   new_session=True, name="broken")
+    proc.start()
+    try:
+        assert proc.wait_exit(30) == 1, proc.context()
+    finally:
+        proc.stop(timeout=10)
+    assert "the database is down" in proc.output()
+    assert "3 workers died before serving: giving up" in proc.output()
+    assert "sioserver listening" not in proc.output()
