@@ -35,7 +35,7 @@ async def whoami(sid: str) -> int:
 async def census(sid: str) -> dict[str, Any]:
     sockets = await sio.fetch_sockets()
     pids = await sio.server_side_emit_with_ack("pid", timeout=3)
-    return {"sockets": len(sockets), "others": sorted(pids)}
+    return {"sockets": len(sockets), "others": sorted(pids), "worker": os.environ.get("SIOSERVER_WORKER")}
 
 
 @sio.on_server_event("pid")
