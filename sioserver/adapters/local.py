@@ -46,7 +46,6 @@ class _Peer:
         self.writer: asyncio.StreamWriter | None = None
         self.queue: list[bytes] = []
         self.connecting: asyncio.Task[None] | None = None
-        self.watching: asyncio.Task[None] | None = None
 
     def send(self, frame: bytes) -> None:
         writer = self.writer
@@ -62,7 +61,7 @@ class _Peer:
 
     async def _connect(self) -> None:
         try:
-            reader, writer = await asyncio.open_unix_connection(str(node_socket(self.link.directory, self.index)))
+            _, writer = await asyncio.open_unix_connection(str(node_socket(self.link.directory, self.index)))
         except OSError as exc:  # not started yet, or restarting: what was queued for it is lost
             self.link.stats["lost"] += len(self.queue)
             log.debug("local cluster: worker %d not reachable: %s", self.index, exc)
@@ -73,16 +72,6 @@ class _Peer:
         queued, self.queue = self.queue, []
         writer.writelines(queued)
         self.connecting = None
-        self.watching = asyncio.get_running_loop().create_task(self._watch(reader, writer))
-
-    async def _watch(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """The other worker never writes here: EOF means it is gone, and the next frame connects anew (to
-        the worker that replaces it) instead of going to a dead socket."""
-        with contextlib.suppress(ConnectionError):
-            await reader.read()
-        if self.writer is writer:
-            self.writer = None
-        writer.close()
 
     def close(self) -> None:
         if self.writer is not None:

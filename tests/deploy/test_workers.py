@@ -20,6 +20,7 @@ import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -211,3 +212,45 @@ def test_workers_that_cannot_start_make_the_supervisor_give_up(tmp_path: Path) -
     assert "the database is down" in proc.output()
     assert "3 workers died before serving: giving up" in proc.output()
     assert "sioserver listening" not in proc.output()
+
+
+def _census(door: Path) -> dict[str, Any]:
+    """A Socket.IO client of the worker behind ``door`` asks it for the cluster's census."""
+    _, _, body = _door_request(door, "GET", "/socket.io/?EIO=4&transport=polling")
+    target = f"/socket.io/?EIO=4&transport=polling&sid={json.loads(body[1:])['sid']}"
+    _door_request(door, "POST", target, b"40")
+    assert _door_request(door, "GET", target)[2].startswith(b"40")
+    _door_request(door, "POST", target, b'421["census"]')
+    answer = _door_request(door, "GET", target)[2]
+    assert answer.startswith(b"431"), answer
+    census: dict[str, Any] = json.loads(answer[3:])[0]
+    return census
+
+
+def test_a_replacement_worker_knows_the_others_at_once(workers: Process) -> None:
+    match = re.search(r"workers' sockets are in (\S+)", workers.output())
+    assert match, workers.context()
+    directory = Path(match.group(1))
+    victim = min(children(workers.pid))
+    os.kill(victim, signal.SIGKILL)
+    died = re.compile(rf"worker (\d) \(pid {victim}\) died")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not died.search(workers.output()):
+        time.sleep(0.02)
+    found = died.search(workers.output())
+    assert found, workers.context()
+    door = directory / f"http-{found.group(1)}.sock"
+    census: dict[str, Any] = {}
+    while time.monotonic() < deadline:  # until the new worker serves
+        try:
+            census = _census(door)
+            break
+        except OSError:
+            time.sleep(0.02)
+    started = time.monotonic()
+    while len(census.get("others", [])) < 2 and time.monotonic() - started < 1.5:
+        census = _census(door)
+    took = time.monotonic() - started
+    # under the 2 s heartbeat interval: its INITIAL_HEARTBEAT was answered by both others
+    assert len(census["others"]) == 2 and victim not in census["others"], (census, took)
+    print(f"the replacement worker knew both others {took * 1000:.0f} ms after it served")
