@@ -210,7 +210,9 @@ class RedisSentinels:
         self.service = service
         self.master = RedisServer(binary, logdir)
         self.replica = RedisServer(binary, logdir)
-        self.replica.extra = ["--replicaof", "127.0.0.1", str(self.master.port)]
+        # replication writes an RDB for the full sync: in the test's directory, not the working one
+        self.master.extra = ["--dir", str(logdir)]
+        self.replica.extra = ["--dir", str(logdir), "--replicaof", "127.0.0.1", str(self.master.port)]
         self.ports = [free_port() for _ in range(count)]
         self.procs: list[subprocess.Popen[bytes]] = []
 
