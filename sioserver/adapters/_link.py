@@ -118,6 +118,7 @@ class RedisLink:
                                    max_queue_bytes=max_queue_bytes, max_queue_age=max_queue_age, max_batch=max_batch,
                                    on_state=self._changed, on_answer=self.subscriber.wake,
                                    own_token=lambda: self.subscriber.own_token,
+                                   expect_others=self._expect_others,
                                    on_refused=on_refused)
         self.publisher.gate = self._gate
         self._census: tuple[bytes, bool] | None = None
@@ -237,6 +238,11 @@ class RedisLink:
         peak, seen = self._peak
         if count >= peak or now - seen > self.census_window:
             self._peak = (count, now)
+
+    def _expect_others(self) -> bool:
+        """Other servers were subscribed to the census channel lately."""
+        peak, seen = self._peak
+        return peak > 1 and time.monotonic() - seen <= self.census_window
 
     async def _gate(self, query: Query) -> None:
         loop = asyncio.get_running_loop()

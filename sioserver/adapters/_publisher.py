@@ -10,6 +10,9 @@
 * **A batch whose fate is unknown** (Redis stopped answering, or the connection broke, after it was
   written) is not sent again, since it may have arrived: it is counted as ``messages_uncertain`` and
   logged. A batch that could not be written stays queued.
+* A tracked message (a broadcast or a request) that reached **no** subscriber while other servers are
+  known (their subscribers were dropped with ours) is published once more after the gate: nobody can
+  get it twice. Only the last messages of a batch are, so that the order holds (``republished``).
 * Queries (``PUBSUB NUMSUB``) go through the same connection, ahead of the queue.
 """
 
@@ -39,7 +42,7 @@ class Outgoing:
     """One message to publish: ``on_result(receivers, own)`` once Redis has answered (``own``: this
     server's own subscriber was subscribed the whole time, so ``receivers`` counts it)."""
 
-    __slots__ = ("channel", "command", "on_result", "payload", "queued_at")
+    __slots__ = ("channel", "command", "on_result", "payload", "queued_at", "retried")
 
     def __init__(self, command: str, channel: bytes, payload: bytes,
                  on_result: Callable[[int, bool], None] | None, queued_at: float) -> None:
@@ -48,6 +51,7 @@ class Outgoing:
         self.payload = payload
         self.on_result = on_result
         self.queued_at = queued_at
+        self.retried = False
 
 
 class Publisher:
@@ -59,6 +63,7 @@ class Publisher:
                  on_state: Callable[[], None] = lambda: None,
                  on_answer: Callable[[], None] = lambda: None,
                  own_token: Callable[[], int | None] = lambda: None,
+                 expect_others: Callable[[], bool] = lambda: False,
                  on_refused: Callable[[Outgoing, ResponseError], bool] | None = None) -> None:
         self.endpoint = endpoint
         self.log = logger
@@ -76,6 +81,7 @@ class Publisher:
         self.on_state = on_state
         self.on_answer = on_answer
         self.own_token = own_token
+        self.expect_others = expect_others
         self.on_refused = on_refused
         self.gate: Gate | None = None
         self.queue: deque[Outgoing] = deque()
@@ -265,6 +271,24 @@ class Publisher:
             return
         self._pop(len(batch))
         self._recovered(len(batch))
+        # the batch's last messages reached no subscriber at all while other servers exist (their
+        # subscribers were dropped a moment ago, with ours): published again, once, after the gate,
+        # since nobody can get them twice; only a trailing run, so that nothing is reordered
+        again = 0
+        if self.expect_others():
+            for message, reply in zip(reversed(batch), reversed(replies), strict=True):
+                if type(reply) is not int or reply != 0 or message.on_result is None or message.retried:
+                    break
+                again += 1
+        if again:
+            batch, retried = batch[:len(batch) - again], batch[len(batch) - again:]
+            replies = replies[:len(batch)]
+            for message in reversed(retried):
+                message.retried = True
+                self.queue.appendleft(message)
+                self.queued_bytes += len(message.payload)
+            self.stats["republished"] += again
+            self.hold = True
         self.stats["published"] += len(batch)
         own_now = self.own_token()
         own_all = own is not None and own == own_now

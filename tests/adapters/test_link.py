@@ -161,3 +161,30 @@ def test_retry_delays() -> None:
 
     assert [retry_delay(n, (0.05, 0.2)) for n in range(1, 7)] == [0.0, 0.05, 0.1, 0.2, 0.2, 0.2]
     assert [retry_delay(n, (0.1, 5.0)) for n in range(1, 5)] == [0.0, 0.1, 0.2, 0.4]
+
+
+async def test_a_broadcast_nobody_heard_is_published_again(local_sio: Any, redis_server: RedisServer) -> None:
+    """Redis drops every subscriber just before a server publishes: the broadcast reaches no one
+    (PUBLISH answers 0), so it is published once more, after the gate, and the other server gets it once."""
+    from tests._support.redis import command
+
+    sio_a, factory_a, _ = await local_sio()
+    _, _, url_b = await local_sio()
+    client = socketio.AsyncClient(reconnection=False)
+    got: list[Any] = []
+    client.on("news", lambda *args: got.append(args))
+    await client.connect(url_b, transports=["websocket"], wait_timeout=5)
+    try:
+        await sio_a.emit("news", 0)  # B is seen: the other servers' count is known
+        await wait_until(lambda: got == [(0,)], timeout=5, what=lambda: f"the first broadcast: {got}")
+        assert command(redis_server.port, "CLIENT", "KILL", "TYPE", "pubsub").startswith(b":")  # blocking
+        await sio_a.emit("news", 1)  # queued before this loop has seen its subscriber go
+        await wait_until(lambda: len(got) == 2, timeout=5, what=lambda: f"the broadcast after the drop: {got}")
+        await sio_a.emit("news", 2)
+        await wait_until(lambda: len(got) == 3, timeout=5, what=lambda: f"the next one: {got}")
+        assert got == [(0,), (1,), (2,)], got
+        assert not factory_a.stats["messages_short"] and not factory_a.stats["messages_lost"], factory_a.stats
+        # the kill is a blocking call: this loop sends the PUBLISH before it reads its subscriber's EOF
+        assert factory_a.stats["republished"] == 1, factory_a.stats
+    finally:
+        await client.disconnect()
