@@ -3,6 +3,7 @@
 
     .venv/bin/python bench/micro.py            # echo-with-ack and broadcast, on uvloop
     .venv/bin/python bench/micro.py --loop asyncio
+    .venv/bin/python bench/micro.py --metrics   # with AsyncServer(metrics=True)
 
 A client's frames are fed straight to the connection's ``data_received`` and the server's frames go
 to a transport whose ``write`` only counts them, so the figures leave out what the kernel costs (the
@@ -133,7 +134,10 @@ def main() -> None:
     parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", default=None, help="a module with dumps/loads for the json= option (orjson)")
+    parser.add_argument("--metrics", action="store_true", help="AsyncServer(metrics=True): what the metrics cost")
     args = parser.parse_args()
+    if args.metrics:
+        JSON["metrics"] = True
     if args.json:
         JSON["json"] = __import__(args.json)
     runner = uvloop.run if args.loop == "uvloop" else asyncio.run
