@@ -4,8 +4,8 @@ python-socketio's client, sioclient and the official JavaScript client over each
 pages fetched. The same steps against the same app on python-socketio itself give the reference
 transcript, so the comparison is with python-socketio, not with a guess.
 
-Each app runs as its README runs it: ``python app.py`` (aiohttp's ``web.run_app``; the ASGI fiddle's
-``uvicorn.run``) or ``uvicorn module:app`` (the ASGI app and the FastAPI fiddle), the port from the
+Each app runs as its README runs it: ``python app.py`` (aiohttp's ``web.run_app``; the ASGI and Litestar
+fiddles' ``uvicorn.run``) or ``uvicorn module:app`` (the ASGI app and the FastAPI fiddle), the port from the
 environment.
 """
 
@@ -65,10 +65,11 @@ SERVED: dict[str, str] = {
     "asgi_app": "uvicorn asgi_app:app",
     "asgi_fiddle": "python",
     "asgi_fastapi_fiddle": "uvicorn asgi_fastapi_fiddle:combined_asgi_app",
+    "asgi_litestar_fiddle": "python",
 }
 #: the apps of app.py's shape (rooms, broadcasts, the background task) and of fiddle.py's and latency.py's
 APP_SCRIPTS = ["app", "asgi_app"]
-FIDDLE_SCRIPTS = ["fiddle", "asgi_fiddle", "asgi_fastapi_fiddle"]
+FIDDLE_SCRIPTS = ["fiddle", "asgi_fiddle", "asgi_fastapi_fiddle", "asgi_litestar_fiddle"]
 #: what the fiddles' connect handler prints for the scenario's client
 AUTH_LINE = "connected auth={'token': 't'} sid="
 #: python-socketio's ASGI app.py names two events with a space where its aiohttp one has an underscore
@@ -212,12 +213,21 @@ ASGI_PAGES: dict[str, dict[str, tuple[int, set[str], bytes | None]]] = {
                                                   (EXAMPLES / "asgi_static" / "fiddle.js").read_bytes()),
                             "/hello": (200, {"application/json"}, b'{"message":"Hello, World!"}'),
                             "/nothing-here": (404, {"application/json"}, b'{"detail":"Not Found"}')},
+    "asgi_litestar_fiddle": {"/": (200, {"text/html"}, (EXAMPLES / "asgi_fiddle.html").read_bytes()),
+                             "/static/fiddle.js": (200, {"text/javascript", "application/javascript"},
+                                                   (EXAMPLES / "asgi_static" / "fiddle.js").read_bytes()),
+                             "/hello": (200, {"application/json"}, b'{"message":"Hello, World!"}'),
+                             "/static/missing.js": (404, {"application/json"},
+                                                    b'{"status_code":404,"detail":"no file or directory match the'
+                                                    b' path missing.js was found"}'),
+                             "/nothing-here": (404, {"application/json"},
+                                               b'{"status_code":404,"detail":"Not Found"}')},
 }
 
 
 @pytest.mark.parametrize("script", list(ASGI_PAGES))
 def test_the_asgi_pages_are_served(apps: dict[str, App], script: str) -> None:
-    """The static files (ASGIApp's) and the FastAPI app's routes, mount and 404, as python-socketio serves them."""
+    """The static files (ASGIApp's) and the FastAPI and Litestar apps' routes, static files and 404s, as python-socketio serves them."""
     for path, (status, media_types, body) in ASGI_PAGES[script].items():
         got_status, got_type, got_body = fetch(apps[script].url + path)
         assert (got_status, got_body) == (status, body), (path, apps[script].context())
