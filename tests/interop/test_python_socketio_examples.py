@@ -5,8 +5,9 @@ pages fetched. The same steps against the same app on python-socketio itself giv
 transcript, so the comparison is with python-socketio, not with a guess.
 
 Each app runs as its README runs it: ``python app.py`` (aiohttp's ``web.run_app``; the ASGI and Litestar
-fiddles' ``uvicorn.run``) or ``uvicorn module:app`` (the ASGI app and the FastAPI fiddle), the port from the
-environment.
+fiddles' ``uvicorn.run``) or ``uvicorn module:app`` (the ASGI app, the FastAPI fiddle and, from its directory
+after ``manage.py migrate`` into a temp database, the Django project's ``core.asgi:application``), the port
+from the environment.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import asyncio
 import importlib.util
 import json
 import re
+import subprocess
 import sys
 import urllib.error
 import urllib.request
@@ -66,10 +68,13 @@ SERVED: dict[str, str] = {
     "asgi_fiddle": "python",
     "asgi_fastapi_fiddle": "uvicorn asgi_fastapi_fiddle:combined_asgi_app",
     "asgi_litestar_fiddle": "python",
+    "asgi_django": "uvicorn core.asgi:application",
 }
 #: the apps of app.py's shape (rooms, broadcasts, the background task) and of fiddle.py's and latency.py's
 APP_SCRIPTS = ["app", "asgi_app"]
 FIDDLE_SCRIPTS = ["fiddle", "asgi_fiddle", "asgi_fastapi_fiddle", "asgi_litestar_fiddle"]
+#: the Django project of django_example's shape (its own handlers and scenario), served from its directory
+DJANGO_SCRIPTS = ["asgi_django"]
 #: what the fiddles' connect handler prints for the scenario's client
 AUTH_LINE = "connected auth={'token': 't'} sid="
 #: python-socketio's ASGI app.py names two events with a space where its aiohttp one has an underscore
@@ -91,7 +96,13 @@ class App(Process):
         else:  # uvicorn's command line, its options from the environment (UVICORN_HOST, UVICORN_PORT)
             env.update(UVICORN_HOST="127.0.0.1", UVICORN_PORT="0")
             argv, ready = [sys.executable, "-m", *how.split()], UVICORN_RUNNING
-        super().__init__(argv, log_path=logdir / f"{script}-{impl}.log", env=env, cwd=EXAMPLES, ready=ready,
+        cwd = EXAMPLES
+        if script in DJANGO_SCRIPTS:  # as its README: the database migrated, then the server, in the project
+            cwd = EXAMPLES / script
+            env["DJANGO_DB"] = str(logdir / f"{script}-{impl}.sqlite3")
+            subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=cwd, env=env, check=True,
+                           timeout=60)
+        super().__init__(argv, log_path=logdir / f"{script}-{impl}.log", env=env, cwd=cwd, ready=ready,
                          name=f"{script} on {impl}")
 
 
@@ -171,12 +182,28 @@ async def test_fiddle_and_latency_with_python_clients(apps: dict[str, App], impl
     await printed(apps[script], AUTH_LINE, before, 1)
 
 
+@pytest.mark.parametrize("transport", list(TRANSPORTS))
+@pytest.mark.parametrize("client", list(CLIENTS))
+@pytest.mark.parametrize("script", DJANGO_SCRIPTS)
+async def test_django_with_python_clients(apps: dict[str, App], impl: str, script: str, client: str,
+                                          transport: str) -> None:
+    """The handlers write to and read from the ORM (``sync_to_async``) inside Django's ASGI app's process."""
+    slow_reference(impl, client, transport)
+    before = apps[script].output().count("SocketIO disconnect")
+    seen = await asyncio.wait_for(scenario.django_scenario(CLIENTS[client], apps[script].url, TRANSPORTS[transport]),
+                                  SCENARIO_TIMEOUT)
+    assert plain(seen) == plain(scenario.DJANGO_TRANSCRIPT), apps[script].context()
+    await printed(apps[script], "SocketIO disconnect", before, 2)
+
+
 @pytest.mark.parametrize("transport", ["default", "websocket", "polling"])
-@pytest.mark.parametrize("script", APP_SCRIPTS + FIDDLE_SCRIPTS)
+@pytest.mark.parametrize("script", APP_SCRIPTS + FIDDLE_SCRIPTS + DJANGO_SCRIPTS)
 def test_with_the_javascript_client(apps: dict[str, App], interop_node_modules: Path, script: str,
                                     transport: str) -> None:
     if script in APP_SCRIPTS:
         js_scenario, expected = ("asgi-app" if script.startswith("asgi_") else "app"), scenario.APP_TRANSCRIPT
+    elif script in DJANGO_SCRIPTS:
+        js_scenario, expected = "django", scenario.DJANGO_TRANSCRIPT
     else:
         js_scenario, expected = "fiddle", scenario.FIDDLE_TRANSCRIPT
     run = node.run(EXAMPLES / "examples_client.mjs", apps[script].url, js_scenario, transport, timeout=90,
@@ -232,3 +259,21 @@ def test_the_asgi_pages_are_served(apps: dict[str, App], script: str) -> None:
         got_status, got_type, got_body = fetch(apps[script].url + path)
         assert (got_status, got_body) == (status, body), (path, apps[script].context())
         assert got_type in media_types, (path, got_type)
+
+
+#: what Django's ASGI app serves beside Socket.IO: path -> (status, media type, a part of the page); its pages
+#: carry a CSRF token, so no whole body. The admin's index redirects to its login page (urllib follows).
+DJANGO_PAGES: dict[str, tuple[int, str, bytes]] = {
+    "/admin/": (200, "text/html", b"<title>Log in | Django site admin</title>"),
+    "/admin/login/": (200, "text/html", b'name="csrfmiddlewaretoken"'),
+    "/nothing-here": (404, "text/html", b"<h1>Not Found</h1>"),
+}
+
+
+@pytest.mark.parametrize("script", DJANGO_SCRIPTS)
+def test_the_django_pages_are_served(apps: dict[str, App], script: str) -> None:
+    """The Django project's routes (its admin, migrated into the temp database) and its 404, through ASGIApp."""
+    for path, (status, media_type, part) in DJANGO_PAGES.items():
+        got_status, got_type, got_body = fetch(apps[script].url + path)
+        assert (got_status, got_type) == (status, media_type), (path, apps[script].context())
+        assert part in got_body, (path, got_body[:500])

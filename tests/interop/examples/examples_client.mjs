@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The steps of scenario.py with the official JavaScript client (socket.io-client 4.8), against an example app.
 //
-//   node examples_client.mjs <url> app|asgi-app|fiddle [websocket|polling|default]
+//   node examples_client.mjs <url> app|asgi-app|fiddle|django [websocket|polling|default]
 //
 // asgi-app is app with the event names of python-socketio's examples/server/asgi/app.py ("close room",
 // "disconnect request" where the aiohttp one has close_room, disconnect_request).
@@ -111,13 +111,43 @@ async function fiddle() {
   return { a: seen };
 }
 
+async function django() {
+  // scenario.py's django_scenario; the sids are replaced once both are known (b's may come after a hears of it)
+  const events = ["connected", "user_joined", "new_message", "user_left"];
+  const a = new Recorder(events, { token: "t" });
+  const raw = { a: [await a.next()], b: [] };
+  const b = new Recorder(events, { token: "t" });
+  raw.a.push(await a.next());
+  raw.b.push(await b.next());
+  a.emit("joined", "alice");
+  raw.a.push(await a.next());
+  raw.b.push(await b.next());
+  b.emit("mess", JSON.stringify({ username: "bob", message: "hi \u00e9" }));
+  raw.a.push(await a.next());
+  raw.b.push(await b.next());
+  a.emit("left", "alice");
+  raw.b.push(await b.next());
+  b.emit("joined", "bob");
+  raw.b.push(await b.next());
+  const ids = [a.socket.id, b.socket.id];  // gone once disconnected
+  a.socket.disconnect();
+  b.socket.disconnect();
+  const rest = a.queue.filter(([event]) => event !== "disconnect");
+  if (rest.length) throw new Error(`a heard more after it left the feed: ${JSON.stringify(rest)}`);
+  const name = ([event, data]) =>
+    event === "connected" ? [event, data.replace(ids[0], "<a>").replace(ids[1], "<b>")]
+                          : [event, data];
+  return { a: raw.a.map(name), b: raw.b.map(name) };
+}
+
 const watchdog = setTimeout(() => {
   console.log(JSON.stringify({ ok: false, error: "watchdog: the scenario took more than 60 s" }));
   process.exit(1);
 }, 60000);
 
 try {
-  const seen = await (Object.hasOwn(NAMES, SCENARIO) ? app(NAMES[SCENARIO]) : fiddle());
+  const seen = await (Object.hasOwn(NAMES, SCENARIO) ? app(NAMES[SCENARIO])
+                     : SCENARIO === "django" ? django() : fiddle());
   console.log(JSON.stringify({ ok: true, seen }));
   clearTimeout(watchdog);
   process.exit(0);

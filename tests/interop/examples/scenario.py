@@ -103,3 +103,51 @@ async def fiddle_scenario(make_client: Any, url: str, transports: list[str] | No
 
 
 FIDDLE_TRANSCRIPT = {"a": [("hello", [1, 2, {"hello": "you"}])] + [("pong_from_server", [])] * 3}
+
+
+DJANGO_EVENTS = ("connected", "user_joined", "new_message", "user_left")
+
+
+async def django_scenario(make_client: Any, url: str, transports: list[str] | None) -> dict[str, list[Any]]:
+    """``django_example``'s handlers: a connects with ``auth`` (it joins the feed; every client hears of it),
+    then b; ``joined`` and a ``mess`` stored through the ORM go to the whole feed; after a's ``left`` the feed
+    is b alone (b's ``joined`` reaches only b). The sids in the announcements are written as ``<a>``, ``<b>``."""
+    a = Recorder(make_client(), events=DJANGO_EVENTS)
+    b = Recorder(make_client(), events=DJANGO_EVENTS)
+    seen: dict[str, list[Any]] = {"a": [], "b": []}
+
+    async def next_of(rec: Recorder, name: str) -> None:
+        event, data = await rec.next()
+        if event == "connected":
+            data = data.replace(a.client.get_sid(), "<a>").replace(str(b.client.get_sid()), "<b>")
+        seen[name].append((event, data))
+
+    await a.client.connect(url, transports=transports, auth={"token": "t"})
+    await next_of(a, "a")
+    await b.client.connect(url, transports=transports, auth={"token": "t"})
+    await next_of(a, "a")
+    await next_of(b, "b")
+    await a.client.emit("joined", "alice")
+    await next_of(a, "a")
+    await next_of(b, "b")
+    await b.client.emit("mess", '{"username": "bob", "message": "hi \\u00e9"}')
+    await next_of(a, "a")
+    await next_of(b, "b")
+    await a.client.emit("left", "alice")
+    await next_of(b, "b")
+    await b.client.emit("joined", "bob")
+    await next_of(b, "b")
+    await a.client.disconnect()
+    await b.client.disconnect()
+    rest = [a.queue.get_nowait() for _ in range(a.queue.qsize())]
+    assert set(rest) <= {("disconnect", None)}, rest  # after a left the feed, nothing more reached a
+    return seen
+
+
+DJANGO_TRANSCRIPT = {
+    "a": [("connected", "Connected as <a>"), ("connected", "Connected as <b>"), ("user_joined", "alice connected"),
+          ("new_message", {"author": "bob", "message": "hi \u00e9"})],
+    "b": [("connected", "Connected as <b>"), ("user_joined", "alice connected"),
+          ("new_message", {"author": "bob", "message": "hi \u00e9"}), ("user_left", "alice left"),
+          ("user_joined", "bob connected")],
+}
