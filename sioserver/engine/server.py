@@ -27,6 +27,7 @@ from ..exceptions import ConfigurationError, HandshakeError, check_options
 from ..proto import engineio_v3
 from ..proto.engineio import EngineError, open_packet
 from .http import CorsPolicy, HttpRequest, HttpResponse, error_response
+from .packet_log import LoggedSession, LoggedSessionV3, log_packet
 from .polling import Polling, PollingConfig
 from .session import SERVER_SIDE, DisconnectReason, Session, SessionConfig, SessionContext
 from .session_v3 import SessionV3, V3WebSocket
@@ -132,6 +133,9 @@ class EngineServer:
         self.logger: logging.Logger = opts["logger"] or log
         # engineio_logger given: each session's start and end at INFO, as python-engineio
         self._session_level = logging.DEBUG if opts["logger"] is None else logging.INFO
+        #: and each packet sent and received, in sessions of the classes that log them (others pay nothing)
+        self._session_classes: tuple[type[Session], type[SessionV3]] = (
+            (Session, SessionV3) if opts["logger"] is None else (LoggedSession, LoggedSessionV3))
         self.ws_config = WebSocketConfig(
             max_message_size=self.max_http_buffer_size,
             compression=bool(opts["compression"]),
@@ -375,10 +379,10 @@ class EngineServer:
     ) -> HttpResponse | None:
         sid = self.sid_prefix + secrets.token_urlsafe(15)
         if v3:
-            session: Session = SessionV3(self.session_context, sid, transport, request.environ(),
-                                         base64=bool(request.query.get("b64")))
+            session: Session = self._session_classes[1](self.session_context, sid, transport, request.environ(),
+                                                        base64=bool(request.query.get("b64")))
         else:
-            session = Session(self.session_context, sid, transport, request.environ())
+            session = self._session_classes[0](self.session_context, sid, transport, request.environ())
         session.receiver = _Hooks(self, session)
         self.logger.log(self._session_level, "session %s: %s handshake from %s", sid, transport, request.remote_addr)
         upgrades = ["websocket"] if transport == "polling" and self._can_upgrade() else []
@@ -388,6 +392,8 @@ class EngineServer:
         else:
             opening = open_packet(sid, upgrades, interval_ms, round(self.ping_timeout * 1000),
                                   self.max_http_buffer_size)
+        if isinstance(session, LoggedSession | LoggedSessionV3):
+            log_packet(session, "Sending", 0, opening[1:])
         headers = list(cors)
         if self.cookie is not None:
             headers.append(("Set-Cookie", _set_cookie(sid, self.cookie)))

@@ -96,6 +96,9 @@ class TestLoggers:
             eio_sid = c.open["sid"]
             assert ("sioserver.engine", logging.INFO, f"session {eio_sid}: websocket handshake from 127.0.0.1") in lines
             assert ("sioserver.server", logging.INFO, f'received event "hello" from {sid} [/]') in lines
+            # and each Engine.IO packet, as python-engineio's logger
+            assert ("sioserver.engine", logging.INFO, f'{eio_sid}: Received packet MESSAGE data 2["hello",1]') in lines
+            assert ("sioserver.engine", logging.INFO, f'{eio_sid}: Sending packet MESSAGE data 2["welcome",1]') in lines
             assert ("sioserver.server", logging.INFO, f"{sid} is entering room r [/]") in lines
             assert ("sioserver.server", logging.INFO, 'emitting event "welcome" to r [/]') in lines
         finally:
