@@ -368,11 +368,10 @@ class Namespace:
             return
         ack_id = packet.id
         done = None if ack_id is None else _Acker(socket, ack_id)
-        task = eager.call(handler, args, done, self._handler_failed)
-        if task is not None:
-            self.server.track(task)
-            if not self.server.async_handlers:
-                socket.client.wait_for(task)
+        server = self.server
+        task = eager.call(handler, args, done, self._handler_failed, server._handler_tasks)
+        if task is not None and not server.async_handlers:
+            socket.client.wait_for(task)
 
     def _handler_failed(self, exc: BaseException) -> None:
         log.error("event handler in %s failed: %r", self.name, exc, exc_info=exc)
@@ -465,7 +464,8 @@ class _Acker:
             return
         try:
             # Packet(ACK, nsp, args, id) without the NamedTuple's Python-level __new__
-            socket.send_packet(_tuple_new(Packet, (ACK, socket.namespace.name, args_of(result), self.ack_id, 0)))
+            namespace = socket.namespace
+            socket.write(namespace.encode(_tuple_new(Packet, (ACK, namespace.name, args_of(result), self.ack_id, 0))))
         except (TypeError, ValueError) as exc:
             log.error("cannot send the ack of %s: %s", socket.sid, exc)
 

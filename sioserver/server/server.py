@@ -134,6 +134,7 @@ class AsyncServer(ClusterAPI, ServerCompat):
         self._dynamic: list[Handlers] = []
         self._namespaces: dict[str, Namespace] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: running coroutine handlers (shutdown waits for them): each task leaves it as its last step (eager.run)
         self._handler_tasks: set[asyncio.Task[Any]] = set()
         self._server_events: dict[str, dict[str, Callable[..., Any]]] = {}
         self._deferred_inits: list[Namespace] = []
@@ -565,11 +566,6 @@ class AsyncServer(ClusterAPI, ServerCompat):
         await self.close_adapters()
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=5)
-
-    def track(self, task: asyncio.Task[Any]) -> None:
-        """Keep a running handler's task until it ends (shutdown waits for them)."""
-        self._handler_tasks.add(task)
-        task.add_done_callback(self._handler_tasks.discard)
 
     def start_background_task(self, target: Callable[..., Awaitable[Any]], *args: Any,
                               **kwargs: Any) -> asyncio.Task[Any]:

@@ -441,6 +441,36 @@ class TestHandlerTasks:
         assert var.get() == "unset"  # nothing leaks into the server's context
 
 
+    async def test_running_handlers_are_held_until_they_end_however_they_end(self, sio_app: Any) -> None:
+        # shutdown waits on this set: a handler's task is in it while it runs and leaves it when it
+        # returns, raises or is cancelled (each task takes itself out, without a done-callback)
+        sio, client = await sio_app(server())
+        gate = asyncio.Event()
+        started: list[asyncio.Task[Any] | None] = []
+
+        @sio.on("wait")
+        async def wait(sid: str, how: str) -> str:
+            started.append(asyncio.current_task())
+            await gate.wait()
+            if how == "raise":
+                raise RuntimeError("handler failed")
+            return how
+
+        c = await client()
+        await c.connect()
+        for i, how in enumerate(("return", "raise", "cancel"), 1):
+            await c.send(f'42{i}["wait","{how}"]')
+        await wait_for(lambda: len(started) == 3)
+        assert set(started) == sio._handler_tasks
+        task = started[2]
+        assert task is not None
+        task.cancel()
+        gate.set()
+        assert await c.recv() == '431["return"]'
+        await wait_for(lambda: not sio._handler_tasks)
+        assert all(t is not None and t.done() for t in started)
+
+
 class TestGracefulShutdown:
     async def test_shutdown_waits_for_handlers_fails_acks_and_refuses_handshakes(self, sio_app: Any) -> None:
         sio, client = await sio_app(server())

@@ -49,6 +49,8 @@ from .frames import (
 
 __all__ = ["Close", "Connection", "Event", "Ping", "Pong", "State"]
 
+_SHORT_TEXT_HEADERS = _SHORT_HEADERS[OP_TEXT]
+
 
 class State(IntEnum):
     OPEN = 1
@@ -489,7 +491,10 @@ class Connection:
         """A text message frame (empty once we sent a Close frame: no data may follow it)."""
         if self._close_sent:
             return b""
-        return self._message(OP_TEXT, text.encode())
+        data = text.encode()
+        if len(data) < 126 and not self._compress_bits and not self.client:  # the common case, one call less
+            return _SHORT_TEXT_HEADERS[len(data)] + data
+        return self._message(OP_TEXT, data)
 
     def send_binary(self, data: bytes) -> bytes:
         """A binary message frame (empty once we sent a Close frame)."""
