@@ -33,6 +33,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-uvloop", action="store_true")
     parser.add_argument("--workers", type=int, default=None, metavar="N",
                         help="N processes on one port (SO_REUSEPORT) under a supervisor; they form a cluster")
+    parser.add_argument("--advertise", default=None, metavar="HOST[:PORT]",
+                        help="with a Redis adapter: where the other nodes reach this one to forward its sessions' "
+                             "requests (default: the bound address; env SIOSERVER_ADVERTISE)")
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--log-format", choices=("text", "json"), default="text",
                         help="json: one object per line, with sid, namespace and reason fields")
@@ -46,7 +49,7 @@ def main(argv: list[str] | None = None) -> None:
         static[url] = path
     run(load(args.target), args.host, args.port, socketio_path=args.path, static_files=static or None,
         other_asgi_app=load(args.asgi) if args.asgi else None, front=args.front, uvloop=not args.no_uvloop,
-        workers=args.workers)
+        workers=args.workers, advertise=args.advertise)
 
 
 if __name__ == "__main__":

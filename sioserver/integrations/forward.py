@@ -1,24 +1,36 @@
-"""Serving another worker's session: the request is sent to its owner's HTTP front over a Unix socket.
+"""Serving another node's session: the request is sent to its owner's HTTP front and the answer relayed.
 
-Worker ``i`` hands out sids ``"<i>.<random>"`` and serves its HTTP front on ``<dir>/http-<i>.sock`` too.
-The engine asks :meth:`Forwarder.forward` only for a sid it does not hold (the requests of its own
-sessions never come here). A polling GET or POST is replayed to the owner (on a kept-alive connection to
-it, up to ``POOL_SIZE`` idle ones reused within ``POOL_IDLE`` seconds) and the owner's answer returned: a GET
-parks at the owner, and when the client goes away the forwarded connection closes with it. A WebSocket
-upgrade is replayed too; on the owner's 101 the client's connection is handed over and the bytes piped both
-ways.
+A node names itself in the sids it hands out (``"<node>.<random>"``); the door to its HTTP front is a
+Unix socket (worker ``i`` of ``--workers`` serves on ``<dir>/http-<i>.sock`` too, and hands out
+``"<i>."``) or a TCP address (a node of a Redis-backed cluster, found through
+:mod:`sioserver.adapters.registry`, see :mod:`.nodes`). The ``owner`` given to :class:`Forwarder` says
+which door a sid's node has (raising ``OSError`` when there is none). The engine asks
+:meth:`Forwarder.forward` only for a sid it does not hold (the requests of its own sessions never come
+here); a request that was forwarded once already is never forwarded again (``X-Sioserver-Hop``: a stale
+address now served by another node cannot make a loop).
+
+A polling GET or POST is replayed to the owner (on a kept-alive connection to it, up to ``POOL_SIZE``
+idle ones reused within ``POOL_IDLE`` seconds) and the owner's answer returned: a GET parks at the
+owner, and when the client goes away the forwarded connection closes with it. A WebSocket upgrade is
+replayed too; on the owner's 101 the client's connection is handed over and the bytes piped both ways.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from ..engine.http import HttpRequest, HttpResponse
 from .http1.request import Http1Request
 
-__all__ = ["Forwarder", "http_socket"]
+__all__ = ["Door", "Forwarder", "http_socket", "local_owner"]
+
+#: where a node takes forwarded requests: a Unix socket, or (host, port)
+Door: TypeAlias = Path | tuple[str, int]
+HOP = "X-Sioserver-Hop"
+CONNECT_TIMEOUT = 2.0
 
 _HOP = frozenset({"connection", "keep-alive", "content-length", "transfer-encoding", "upgrade", "proxy-connection",
                   "te", "trailer"})
@@ -103,33 +115,62 @@ class _Pipe(asyncio.Protocol):
         self.writer.close()
 
 
+def local_owner(directory: str | Path, index: int, count: int) -> Callable[[str], Door]:
+    """The door of a sid's worker among the ``count`` of one machine (``index`` is this one)."""
+    directory = Path(directory)
+
+    def owner(sid: str) -> Door:
+        node = sid.partition(".")[0]
+        if not node.isdigit() or int(node) >= count or int(node) == index:
+            raise ConnectionRefusedError(f"no worker {node!r} on this machine")
+        return http_socket(directory, int(node))
+    return owner
+
+
+async def _connect(door: Door) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    # wait_for, not asyncio.timeout: the front may run this coroutine outside any task
+    if isinstance(door, Path):
+        return await asyncio.wait_for(asyncio.open_unix_connection(str(door)), CONNECT_TIMEOUT)
+    return await asyncio.wait_for(asyncio.open_connection(door[0], door[1]), CONNECT_TIMEOUT)
+
+
 class Forwarder:
-    def __init__(self, directory: str | Path, index: int, count: int, engine: Any) -> None:
-        self.directory = Path(directory)
-        self.index = index
-        self.count = count
+    """``owner(sid)`` (a function or a coroutine function): the door of the sid's node, or ``OSError``;
+    ``lost(sid, door)``: called when the owner could not be reached there."""
+
+    def __init__(self, engine: Any, owner: Callable[[str], Door | Awaitable[Door]],
+                 lost: Callable[[str, Door], None] | None = None) -> None:
         self.engine = engine
+        self.owner = owner
+        self.lost = lost
         self._pipes: set[asyncio.Task[None]] = set()
         #: kept-alive connections to each owner's door: (reader, writer, idle since)
-        self._idle: dict[Path, list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]]] = {}
-
-    def owner(self, sid: str) -> Path:
-        node = sid.partition(".")[0]
-        if not node.isdigit() or int(node) >= self.count or int(node) == self.index:
-            raise ConnectionRefusedError(f"no worker {node!r} on this machine")
-        return http_socket(self.directory, int(node))
+        self._idle: dict[Door, list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]]] = {}
 
     async def forward(self, request: HttpRequest, sid: str, cors: list[tuple[str, str]]) -> HttpResponse | None:
-        path = self.owner(sid)
         if not isinstance(request, Http1Request):
             raise ConnectionRefusedError("this front cannot forward")
+        if request.headers.get(HOP) is not None:
+            raise ConnectionRefusedError("the request was forwarded here already (a stale address of that node?)")
+        door = self.owner(sid)
+        if not isinstance(door, (Path, tuple)):
+            door = await door
+        try:
+            return await self._forward(request, sid, door)
+        except OSError:
+            if self.lost is not None:
+                self.lost(sid, door)
+            raise
+
+    async def _forward(self, request: Http1Request, sid: str, path: Door) -> HttpResponse | None:
         self.engine.stats["forwarded"] += 1
         if request.upgrade:
             return await self._websocket(request, path)
         body = b""
         if request.method == "POST":
             body = await request.read_body(self.engine.max_http_buffer_size, self.engine.body_timeout)
-        message = _head(request, [("Content-Length", str(len(body))), ("X-Forwarded-For", request.remote_addr)]) + body
+        message = _head(request, [("Content-Length", str(len(body))), ("X-Forwarded-For", request.remote_addr),
+                                  (HOP, "1")]) + body
         loop = asyncio.get_running_loop()
         idle = self._idle.setdefault(path, [])
         while idle:  # a kept-alive connection to the owner, if one is fresh enough
@@ -140,13 +181,13 @@ class Forwarder:
                 except _Stale:
                     continue  # the owner closed it idle: the request was not read; on a new one
             writer.close()
-        reader, writer = await asyncio.open_unix_connection(str(path))
+        reader, writer = await _connect(path)
         try:
             return await self._exchange(path, reader, writer, message, sid)
         except _Stale as exc:
             raise ConnectionResetError(f"the owner of {sid!r} closed without an answer") from exc
 
-    async def _exchange(self, path: Path, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+    async def _exchange(self, path: Door, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                         message: bytes, sid: str) -> HttpResponse:
         """One request on a connection to the owner (a parked GET waits here); the connection goes back
         to the pool after a whole answer, else it is closed."""
@@ -180,10 +221,11 @@ class Forwarder:
             if not kept:
                 writer.close()
 
-    async def _websocket(self, request: Http1Request, path: Path) -> HttpResponse | None:
-        reader, writer = await asyncio.open_unix_connection(str(path))
+    async def _websocket(self, request: Http1Request, path: Door) -> HttpResponse | None:
+        reader, writer = await _connect(path)
         try:
-            writer.write(_head(request, [("X-Forwarded-For", request.remote_addr)], frozenset({"proxy-connection"})))
+            writer.write(_head(request, [("X-Forwarded-For", request.remote_addr), (HOP, "1")],
+                               frozenset({"proxy-connection", HOP.lower()})))
             try:
                 head = await reader.readuntil(b"\r\n\r\n")
             except asyncio.IncompleteReadError as exc:

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .http1 import Http1Server, HttpConfig
+from .nodes import ClusterNode, cluster_node
 
 __all__ = ["load", "run", "serve"]
 
@@ -65,14 +66,23 @@ async def serve(
     ready: Callable[[list[tuple[str, int]]], None] | None = None,
     sock: Any = None,
     unix_path: str | None = None,
+    advertise: str | None = None,
+    node: ClusterNode | None = None,
 ) -> None:
     """Serve until ``stop`` is set (or SIGINT/SIGTERM when ``stop`` is None), then stop gracefully:
     new handshakes get 503, sessions end with "server shutting down", requests in progress get up to
     ``shutdown_timeout`` seconds. ``sock`` is a listening socket to serve on instead of ``host:port``;
     ``ready`` is called with the bound addresses once clients may connect; ``unix_path``: also serve on
-    that Unix socket (a worker of ``--workers``, for the others' forwarded requests)."""
+    that Unix socket (a worker of ``--workers``, for the others' forwarded requests).
+
+    With a Redis adapter the server is a node of a cluster that forwards requests for each other's
+    sessions (:mod:`sioserver.integrations.nodes`); ``advertise`` (``host[:port]``, else the
+    ``SIOSERVER_ADVERTISE`` environment variable, else the bound address) is where the others reach it;
+    ``node`` is a worker's own."""
     engine, start, shutdown = _hooks(sio)
     path = socketio_path if socketio_path is not None else _default_path(sio)
+    if node is None and engine.forward is None and path:
+        node = cluster_node(sio, engine, advertise)
     front = Http1Server(engine if path else None, path or "socket.io", config=http, static_files=static_files,
                         other_asgi_app=other_asgi_app)
     loop = asyncio.get_running_loop()
@@ -83,13 +93,18 @@ async def serve(
             loop.add_signal_handler(sig, stop.set)
     try:
         await start()
-        addresses = await front.start(host, port, sock=sock, unix_path=unix_path)
+        also = node.prepare(host) if node is not None else []
+        addresses = await front.start(host, port, sock=sock, unix_path=unix_path, also=also)
+        if node is not None:
+            await node.start(addresses)
         if ready is not None:
             ready(addresses)
         await stop.wait()
     finally:
         log.info("shutting down")
         await front.stop(shutdown, timeout=shutdown_timeout)
+        if node is not None:
+            await node.close()
         if own_stop:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
@@ -98,11 +113,16 @@ async def serve(
 def run(sio: Any, host: str = "127.0.0.1", port: int = 8000, *, socketio_path: str | None = None,
         static_files: dict[str, Any] | None = None, other_asgi_app: Any = None, http: HttpConfig | None = None,
         front: str = "http1", app: Any = None, uvloop: bool = True, access_log: bool = False,
-        shutdown_timeout: float = 5.0, workers: int | None = None) -> None:
+        shutdown_timeout: float = 5.0, workers: int | None = None, advertise: str | None = None) -> None:
     """Serve ``sio`` (a Socket.IO or Engine.IO server) on ``host:port`` until SIGINT/SIGTERM.
 
     ``workers=N``: N processes share the port (``SO_REUSEPORT``) under a supervisor that restarts the
     ones that die; they form a cluster over local sockets (see :mod:`sioserver.integrations.workers`).
+
+    With a Redis adapter, every process is a node of one cluster and any node serves any session's
+    requests, forwarding them to the session's own (:mod:`sioserver.integrations.nodes`): no sticky
+    sessions are needed. ``advertise="host[:port]"`` (or ``SIOSERVER_ADVERTISE``) is where the other
+    nodes reach this one, when not at the address it binds (``0.0.0.0``: the machine's primary IP).
 
     ``static_files`` is python-socketio's mapping (URL path -> file, directory or
     ``{"filename", "content_type"}``); ``other_asgi_app`` answers every other path (else 404);
@@ -127,7 +147,7 @@ def run(sio: Any, host: str = "127.0.0.1", port: int = 8000, *, socketio_path: s
         from .workers import run_workers  # noqa: PLC0415 - only for several processes
 
         run_workers(sio, host, port, workers, uvloop=uvloop, socketio_path=socketio_path, static_files=static_files,
-                    other_asgi_app=other_asgi_app, http=http, shutdown_timeout=shutdown_timeout)
+                    other_asgi_app=other_asgi_app, http=http, shutdown_timeout=shutdown_timeout, advertise=advertise)
         return
 
     def ready(addresses: list[tuple[str, int]]) -> None:
@@ -138,7 +158,7 @@ def run(sio: Any, host: str = "127.0.0.1", port: int = 8000, *, socketio_path: s
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(sio, host, port, socketio_path=socketio_path, static_files=static_files,
                           other_asgi_app=other_asgi_app, http=http, shutdown_timeout=shutdown_timeout,
-                          ready=ready))
+                          ready=ready, advertise=advertise))
 
 
 def _run_aiohttp(sio: Any, host: str, port: int, *, app: Any, socketio_path: str | None, access_log: bool) -> None:

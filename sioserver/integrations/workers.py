@@ -12,6 +12,11 @@ directory:
   request for a sid that is another worker's is forwarded there (:mod:`.forward`) and the answer
   relayed, so no stickiness is needed between the workers of one machine.
 
+With a Redis adapter, worker ``i`` is node ``<machine>-<i>`` of the wider cluster
+(:mod:`.nodes`): its sids start ``"<machine>-<i>."``, the other workers of the machine still forward to
+it over ``http-<i>.sock``, and other machines' nodes over a private TCP door of its own (port chosen by
+the system, registered in Redis).
+
 The supervisor restarts a worker that dies (at most once a second per worker) and, on SIGTERM or SIGINT,
 sends SIGTERM to every worker, waits for their graceful shutdowns, removes the directory and exits.
 """
@@ -33,7 +38,8 @@ from typing import Any
 
 from ..adapters.local import LocalLink, local_adapter
 from ..server.adapter import MemoryAdapter
-from .forward import Forwarder, http_socket
+from .forward import Forwarder, http_socket, local_owner
+from .nodes import cluster_node, new_node_id
 from .standalone import _hooks, serve
 
 __all__ = ["run_workers"]
@@ -70,19 +76,25 @@ async def _fresh_adapters(sio: Any, link: LocalLink) -> None:
 
 
 async def _worker(sio: Any, index: int, count: int, directory: str, sock: socket.socket, ready_fd: int,
-                  options: dict[str, Any]) -> None:
+                  host: str, machine: str, options: dict[str, Any]) -> None:
     engine, _, _ = _hooks(sio)
-    engine.sid_prefix = f"{index}."
     link = LocalLink(directory, index, count)
     await link.start()
     await _fresh_adapters(sio, link)
-    engine.forward = Forwarder(directory, index, count, engine).forward
+    options = dict(options)
+    # with a Redis adapter, a node of the wider cluster too: other machines forward to its private door
+    node = cluster_node(sio, engine, options.pop("advertise", None), node_id=f"{machine}-{index}",
+                        local=(directory, index, count))
+    if node is None:
+        engine.sid_prefix = f"{index}."
+        engine.forward = Forwarder(engine, local_owner(directory, index, count)).forward
 
     def ready(_: list[tuple[str, int]]) -> None:
         os.write(ready_fd, b"%d\n" % index)
 
     try:
-        await serve(sio, sock=sock, ready=ready, unix_path=str(http_socket(directory, index)), **options)
+        await serve(sio, host, sock=sock, ready=ready, unix_path=str(http_socket(directory, index)), node=node,
+                    **options)
     finally:
         await link.close()
         log.info("worker %d: %d requests forwarded to their sessions' workers; %d cluster messages received",
@@ -90,7 +102,7 @@ async def _worker(sio: Any, index: int, count: int, directory: str, sock: socket
 
 
 def _child(sio: Any, index: int, count: int, directory: str, host: str, port: int, ready_fd: int,
-           uvloop: bool, options: dict[str, Any]) -> None:
+           uvloop: bool, machine: str, options: dict[str, Any]) -> None:
     code = 0
     try:
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
@@ -106,7 +118,7 @@ def _child(sio: Any, index: int, count: int, directory: str, host: str, port: in
         sock.listen(http.backlog if http is not None else 1024)
         sock.setblocking(False)
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(_worker(sio, index, count, directory, sock, ready_fd, options))
+            asyncio.run(_worker(sio, index, count, directory, sock, ready_fd, host, machine, options))
     except BaseException:
         log.exception("worker %d failed", index)
         code = 1
@@ -131,6 +143,7 @@ class Supervisor:
         self.uvloop = uvloop
         self.options = options
         self.directory = tempfile.mkdtemp(prefix="sioserver-workers-")
+        self.machine = new_node_id()  # with a Redis adapter, worker i is node "<machine>-<i>" of the cluster
         # holds the port (bound, never listening: it gets no connection) so port 0 names one for all
         self.reserve = _listening_socket(host, port)
         self.port = self.reserve.getsockname()[1]
@@ -147,7 +160,7 @@ class Supervisor:
         if pid == 0:
             os.close(self.ready_r)
             _child(self.sio, index, self.count, self.directory, self.host, self.port, self.ready_w, self.uvloop,
-                   self.options)
+                   self.machine, self.options)
         self.children[pid] = (index, time.monotonic())
 
     def stop(self, signum: int, _frame: Any) -> None:

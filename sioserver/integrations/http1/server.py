@@ -12,7 +12,7 @@ import asyncio
 import logging
 import socket
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from ...engine.server import EngineServer
@@ -128,8 +128,10 @@ class Http1Server:
     # ------------------------------------------------------------------ life cycle
 
     async def start(self, host: str | None = "127.0.0.1", port: int = 8000,
-                    sock: socket.socket | None = None, unix_path: str | None = None) -> list[tuple[str, int]]:
-        """Listen (and run the ASGI app's lifespan startup); returns the bound addresses."""
+                    sock: socket.socket | None = None, unix_path: str | None = None,
+                    also: Sequence[socket.socket] = ()) -> list[tuple[str, int]]:
+        """Listen (and run the ASGI app's lifespan startup); returns the bound addresses. ``also``: more
+        listening sockets served the same way (a worker's door for forwarded requests)."""
         self._loop = asyncio.get_running_loop()
         if self.lifespan is not None:
             await self.lifespan.startup()
@@ -143,6 +145,9 @@ class Http1Server:
         if unix_path is not None:  # the door the other workers forward their requests for our sessions to
             self._servers.append(await self._loop.create_unix_server(lambda: HttpConnection(self), unix_path,
                                                                      backlog=self.config.backlog))
+        for extra in also:
+            self._servers.append(await self._loop.create_server(lambda: HttpConnection(self), sock=extra,
+                                                                backlog=self.config.backlog))
         addresses = []
         for s in server.sockets:
             name = s.getsockname()
