@@ -2,7 +2,10 @@
 """The docker-compose topology on one machine, without Docker: redis-server, N chat-demo workers
 sharing broadcasts through Redis, and nginx (Debian's) with sticky sessions in front of them.
 
-    python scripts/cluster.py --port 8080 [--workers 3]
+    python scripts/cluster.py --port 8080 [--workers 3] [--balance round-robin]
+
+``--balance round-robin``: no ``ip_hash``, each request to the next worker; the workers forward each
+other's sessions' requests (they share a RedisAdapter, see sioserver/integrations/nodes.py).
 
 Prints ``READY <json>`` (the nginx URL, the workers' URLs, the Redis URL) once everything answers,
 then runs until SIGINT/SIGTERM and stops every process it started. Installs nginx and redis-server
@@ -39,8 +42,7 @@ http {{
     uwsgi_temp_path {dir}/tmp/uwsgi;
     scgi_temp_path {dir}/tmp/scgi;
     upstream sioserver {{
-        ip_hash;
-{servers}
+{balance}{servers}
     }}
     map $http_upgrade $connection_upgrade {{
         default upgrade;
@@ -58,10 +60,24 @@ http {{
             proxy_buffering off;
             proxy_read_timeout 75s;
             client_max_body_size 2m;
+            client_body_buffer_size 2m;  # in memory: the temp dir may be unreadable to nginx's user
         }}
     }}
 }}
 """
+
+
+def nginx_conf(workdir: Path, ports: list[int], host: str, port: int, balance: str = "ip_hash") -> Path:
+    """An nginx.conf in ``workdir`` (temp dirs made) for the upstream ``127.0.0.1:<ports>``; ``balance``
+    ``ip_hash`` (sticky) or ``round-robin`` (nginx's default: no stickiness at all)."""
+    if balance not in ("ip_hash", "round-robin"):
+        raise ValueError(f"balance: ip_hash or round-robin, not {balance!r}")
+    (workdir / "tmp").mkdir(exist_ok=True)
+    servers = "\n".join(f"        server 127.0.0.1:{p};" for p in ports)
+    conf = workdir / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(dir=workdir, servers=servers, host=host, port=port,
+                                      balance="        ip_hash;\n" if balance == "ip_hash" else ""))
+    return conf
 
 
 def free_port() -> int:
@@ -104,6 +120,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8080, help="nginx's port (0: a free one)")
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--redis-port", type=int, default=0, help="0: start a redis-server on a free port")
+    parser.add_argument("--balance", choices=("ip_hash", "round-robin"), default="ip_hash",
+                        help="nginx's upstream: sticky (ip_hash, the default) or round-robin")
     args = parser.parse_args(argv)
 
     nginx = ensure("nginx", "nginx")
@@ -137,10 +155,7 @@ def main(argv: list[str] | None = None) -> None:
         for port, proc in zip(worker_ports, procs[-args.workers:], strict=True):
             wait_port(port, proc, f"worker on {port}")
         port = args.port or free_port()
-        (workdir / "tmp").mkdir()
-        servers = "\n".join(f"        server 127.0.0.1:{p};" for p in worker_ports)
-        conf = workdir / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(dir=workdir, servers=servers, host=args.host, port=port))
+        conf = nginx_conf(workdir, worker_ports, args.host, port, args.balance)
         proc = subprocess.Popen([nginx, "-p", str(workdir), "-c", str(conf), "-g", "daemon off;"])
         procs.append(proc)
         wait_port(port, proc, "nginx")
