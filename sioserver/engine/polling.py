@@ -110,7 +110,7 @@ class Polling:
         body, content_type = session.payload.encode(session.take_outbox())
         headers = [*content_type, *cors]
         config = self.config
-        if config.http_compression:
+        if config.http_compression and len(body) >= config.compression_threshold:  # (compress_body's own test first)
             body, encoding = compress_body(body, request.headers.get("Accept-Encoding"), config.compression_threshold)
             if encoding:
                 headers.append(("Content-Encoding", encoding))

@@ -282,8 +282,12 @@ class EngineServer:
         """Answer one HTTP request. ``None`` means the request became a WebSocket."""
         headers = request.headers
         origin = headers.get("Origin")
-        cors_ok = self.cors.allows(origin, headers.get("Host"), request.environ)
-        cors = self.cors.headers(origin) if cors_ok else []
+        if origin is None:  # no Origin, no CORS (what allows() and headers() say without one)
+            cors_ok = True
+            cors: list[tuple[str, str]] = []
+        else:
+            cors_ok = self.cors.allows(origin, headers.get("Host"), request.environ)
+            cors = self.cors.headers(origin) if cors_ok else []
         method = request.method
         if method == "OPTIONS":
             if not cors_ok:

@@ -52,6 +52,7 @@ class Packet(NamedTuple):
 
 
 _TYPES = {str(int(t)): t for t in PacketType}
+_tuple_new = tuple.__new__
 
 
 class EngineError(IntEnum):
@@ -126,7 +127,7 @@ def decode_packet(message: str | bytes) -> Packet:
     ptype = _TYPES.get(message[0])
     if ptype is None:
         raise EngineIOProtocolError(f"unknown packet type {message[0]!r}")
-    return Packet(ptype, message[1:])
+    return _tuple_new(Packet, (ptype, message[1:]))  # Packet(ptype, ...) without the NamedTuple's Python __new__
 
 
 def encode_payload(packets: list[Packet]) -> str:
