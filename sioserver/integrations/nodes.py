@@ -89,6 +89,7 @@ class ClusterNode:
         self.advertise = advertise or None
         self.local = local
         self.door: tuple[str, int] | None = None  # the address registered
+        self.remote = 0  # requests sent to a TCP door (another process's or machine's, not a local worker's)
         self._private: socket.socket | None = None
 
     def prepare(self, host: str) -> list[socket.socket]:
@@ -136,6 +137,7 @@ class ClusterNode:
             raise ConnectionRefusedError(f"node {node!r} is not registered in Redis (gone, or never was)")
         if address == self.door:
             raise ConnectionRefusedError(f"node {node!r} is registered at this node's own address (a stale entry)")
+        self.remote += 1
         return address
 
     def lost(self, sid: str, door: Door) -> None:
@@ -143,8 +145,8 @@ class ClusterNode:
             self.registry.forget(sid.partition(".")[0])
 
     async def close(self) -> None:
-        log.info("node %s: %d requests forwarded to their sessions' nodes", self.node_id,
-                 self.engine.stats["forwarded"])
+        log.info("node %s: %d requests forwarded to their sessions' nodes (%d over TCP)", self.node_id,
+                 self.engine.stats["forwarded"], self.remote)
         await self.registry.close()
         if self._private is not None:
             self._private.close()

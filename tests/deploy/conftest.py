@@ -49,7 +49,7 @@ def cluster_script() -> Any:
     return module
 
 
-NODE_READY = re.compile(r"sioserver listening on http://127\.0\.0\.1:(\d+)\s*$")
+NODE_READY = re.compile(r"sioserver listening on http://127\.0\.0\.1:(\d+)")
 
 
 @dataclass
@@ -68,10 +68,12 @@ class Nodes:
 
 
 def start_nodes(redis_url: str, tmp_path: Path, count: int = 3, balance: str = "round-robin",
-                extra_env: dict[str, str] | None = None) -> Nodes:
+                extra_env: dict[str, str] | None = None, workers: int | None = None) -> Nodes:
+    """``count`` processes (each a supervisor of ``workers`` when given: as many machines) and nginx."""
     nginx_binary = tools.nginx()
     env = dict(os.environ, WORKERS_TEST_REDIS=redis_url, WORKERS_TEST_MANAGER="", **(extra_env or {}))
-    nodes = [Process([sys.executable, "-m", "sioserver", "workers_app:sio", "--port", "0"], cwd=HERE, env=env,
+    more = ["--workers", str(workers)] if workers else []
+    nodes = [Process([sys.executable, "-m", "sioserver", "workers_app:sio", "--port", "0", *more], cwd=HERE, env=env,
                      log_path=tmp_path / f"node-{i}.log", ready=NODE_READY, new_session=True, name=f"node-{i}")
              for i in range(count)]
     start_all(nodes, timeout=30)

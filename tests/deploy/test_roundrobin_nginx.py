@@ -14,19 +14,22 @@ import json
 import re
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
 from tests._support import node
+from tests._support.redis import RedisServer
 
-from .conftest import HERE, Nodes
+from .conftest import HERE, Nodes, start_nodes
 
 pytestmark = pytest.mark.interop
 
 
 def forwarded(output: str) -> list[int]:
-    """Each node's count, from its shutdown line."""
-    return [int(n) for n in re.findall(r"node [0-9a-f]{8}: (\d+) requests forwarded", output)]
+    """Each node's count of requests sent to another process, from its shutdown line."""
+    return [int(n) for n in re.findall(r"node [0-9a-f]{8}(?:-\d+)?: \d+ requests forwarded .*\((\d+) over TCP\)",
+                                       output)]
 
 
 def test_forty_clients_through_round_robin_nginx_get_every_chat_once(round_robin: Nodes) -> None:
@@ -57,3 +60,34 @@ def test_a_sid_of_no_registered_node_gets_the_reference_400_through_nginx(round_
     assert "node '0badf00d' is not registered in Redis" in output, output[-3000:]
     assert "sid '0badf00d.abcdefgh' belongs to node 0badf00d, which this node cannot reach" in output
     assert sum(forwarded(output)) == 0  # nothing was connected to
+
+
+def test_two_machines_of_two_workers_each_behind_round_robin_nginx(interop_node_modules: Path,
+                                                                    redis_server: RedisServer,
+                                                                    tmp_path: Path) -> None:
+    """``--workers 2`` twice with one RedisAdapter: worker i of a machine is node ``<machine>-<i>``, reached by
+    the other machine's workers through its private TCP door, by its own machine's over its Unix socket."""
+    topology = start_nodes(redis_server.url, tmp_path, count=2, workers=2)
+    try:
+        context = "\n".join(p.context(3000) for p in topology.nodes)
+        run = node.run(HERE / "workers_clients.mjs", topology.url, "10", "10", "2", "nokill", timeout=90,
+                       context=context)
+        result = run.last()
+        assert result["ok"], (result, run.context(), context)
+        figures = result["figures"]
+        assert figures["upgraded"] == 10 and figures["polling_stayed"] == 10, figures
+        assert figures["worker_pids"] == 4, figures
+        assert figures["census"]["sockets"] == 20 and len(figures["census"]["others"]) == 3, figures
+        topology.nginx.stop()
+        output = topology.stop_nodes()
+        assert len(re.findall(r"node [0-9a-f]{8}-[01]: sids start", output)) == 4, output[-4000:]
+        counts = forwarded(output)
+        assert len(counts) == 4 and sum(counts) > 0, output[-4000:]
+        local = [int(n) for n in re.findall(r"worker \d: (\d+) requests forwarded", output)]
+        assert sum(local) > sum(counts), output[-4000:]  # some went to the machine's other worker, over Unix
+        assert "cannot forward" not in output, output[-4000:]
+        print("two machines of two workers:", json.dumps({"tcp": counts, "all": local, **figures}))
+    finally:
+        topology.nginx.stop()
+        for proc in topology.nodes:
+            proc.stop(timeout=15)
