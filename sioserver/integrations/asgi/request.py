@@ -39,6 +39,38 @@ def _expire(task: asyncio.Task[Any], expired: list[bool]) -> None:
         task.cancel()
 
 
+class _Resumed:
+    """Awaiting a coroutine that was stepped by hand once and suspended on ``yielded``: the rest of it runs
+    in the awaiting task, as if it had been awaited from the start (what ``await`` does: the task is
+    handed what the coroutine yields, and the coroutine what the task sends or throws)."""
+
+    __slots__ = ("_coro", "_yielded")
+
+    def __init__(self, coro: Any, yielded: Any) -> None:
+        self._coro = coro
+        self._yielded = yielded
+
+    def __await__(self) -> Any:
+        coro = self._coro
+        yielded = self._yielded
+        while True:
+            try:
+                sent = yield yielded
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as exc:  # handed to the coroutine, as await does
+                try:
+                    yielded = coro.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    yielded = coro.send(sent)
+                except StopIteration as stop:
+                    return stop.value
+
+
 def _parse_query(query: str) -> dict[str, str]:
     """The query's parameters, the first value of each (what ``parse_qsl`` gives, faster for the Engine.IO
     queries of every poll: ``EIO=4&transport=polling&t=...&sid=...``)."""
@@ -52,6 +84,9 @@ def _parse_query(query: str) -> dict[str, str]:
         if key not in found:
             found[key] = value
     return found
+
+
+_KEYS: dict[str, bytes] = {}  # a header name as asked for -> as ASGI gives it
 
 
 class Headers(Mapping[str, str]):
@@ -73,7 +108,12 @@ class Headers(Mapping[str, str]):
         self._map = table
 
     def get(self, key: str, default: Any = None) -> Any:
-        value = self._map.get(key.lower().encode("latin-1"))
+        raw = _KEYS.get(key)
+        if raw is None:
+            raw = key.lower().encode("latin-1")
+            if len(_KEYS) < 256:  # the few names the engine and apps ask for
+                _KEYS[key] = raw
+        value = self._map.get(raw)
         return default if value is None else value.decode("latin-1")
 
     def __getitem__(self, key: str) -> str:
@@ -167,14 +207,30 @@ class AsgiRequest:
             raise BodyTooLarge(int(length_header))
         chunks: list[bytes] = []
         size = 0
-        # the deadline as one timer that cancels this task (what asyncio.timeout() does, at a third of its
-        # cost: one per POST)
-        task = asyncio.current_task()
+        # A poll's body is whole before its app is called (the ASGI server read it with the head): then
+        # receive() completes without suspending, and needs no deadline. The first receive() that would
+        # wait arms it: one timer that cancels this task (what asyncio.timeout() does, at a third of its cost).
+        task: asyncio.Task[Any] | None = None
         expired: list[bool] = []
-        timer = asyncio.get_running_loop().call_later(timeout, _expire, task, expired) if task is not None else None
+        timer: asyncio.TimerHandle | None = None
         try:
             while True:
-                message = await self.receive()
+                pending: Any = self.receive()
+                step: Any = getattr(pending, "send", None)  # a coroutine; any other awaitable is awaited
+                waits = step is None
+                if step is not None:
+                    try:
+                        yielded = step(None)
+                    except StopIteration as stop:
+                        message = stop.value
+                    else:
+                        waits, pending = True, _Resumed(pending, yielded)
+                if waits:
+                    if timer is None:
+                        task = asyncio.current_task()
+                        if task is not None:
+                            timer = asyncio.get_running_loop().call_later(timeout, _expire, task, expired)
+                    message = await pending
                 kind = message["type"]
                 if kind == "http.disconnect":
                     self._gone = True
