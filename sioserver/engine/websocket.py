@@ -187,7 +187,17 @@ class WebSocketConnection(asyncio.Protocol):
         events = self._core.receive_data(data)
         if not events:
             return
-        if len(events) > 1 and not _cork.active:
+        if len(events) == 1:  # the common case: one message, handed on without _dispatch's loop
+            event = events[0]
+            if event.__class__ is str and not self._closed:
+                try:
+                    self._handler.on_ws_message(self, event)
+                except Exception:
+                    logger.exception("on_ws_message failed for %s; closing with 1011", self.remote_address)
+                    self.close(CloseCode.INTERNAL_ERROR)
+                return
+            self._dispatch(events)
+        elif not _cork.active:
             _cork.active = True
             try:
                 self._dispatch(events)
