@@ -203,7 +203,7 @@ class Adapter:
                 count += 1
         if count:
             for message in shared.messages:
-                observer.message_sent(None, message, count)
+                observer.message_sent(message, count)
         return count
 
     def broadcast_with_ack(
@@ -227,7 +227,7 @@ class Adapter:
         if observer is not None and sids:
             observer.event_sent(self.namespace, sids, packet.data)
             for message in shared.messages:
-                observer.message_sent(None, message, len(sids))
+                observer.message_sent(message, len(sids))
         client_count(len(sids))
 
     # ------------------------------------------------------ cluster operations

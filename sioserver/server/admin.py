@@ -351,12 +351,12 @@ class AdminUI(Observer):
     def session_closed(self, session: Session, reason: DisconnectReason) -> None:
         self._events.push("rawDisconnection", reason.value)
 
-    def message_received(self, session: Session, data: str | bytes) -> None:
+    def message_received(self, data: str | bytes) -> None:
         events = self._events
         events.push("packetsIn")
         events.push("bytesIn", None, _byte_length(data))
 
-    def message_sent(self, session: Session | None, data: str | bytes, count: int = 1) -> None:
+    def message_sent(self, data: str | bytes, count: int = 1) -> None:
         events = self._events
         events.push("packetsOut", None, count)
         events.push("bytesOut", None, _byte_length(data) * count)

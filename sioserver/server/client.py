@@ -84,10 +84,10 @@ class Client:
         if volatile and not session.writable:
             self.server.stats["volatile_dropped"] += 1
             return
-        observer = self.server.observer
+        tap = self.server.tap_sent
         for message in encoded:
-            if session.send(message) and observer is not None:
-                observer.message_sent(session, message)
+            if session.send(message) and tap is not None:
+                tap(message)
 
     def write_shared(self, shared: SharedMessage, volatile: bool) -> None:
         session = self.session
@@ -101,9 +101,9 @@ class Client:
 
     def on_message(self, data: str | bytes) -> None:
         """A message from the Engine.IO session (this client is the session's receiver)."""
-        observer = self.server.observer
-        if observer is not None:
-            observer.message_received(self.session, data)
+        tap = self.server.tap_received
+        if tap is not None:
+            tap(data)
         self._handle(data)
 
     def _handle(self, data: str | bytes) -> None:

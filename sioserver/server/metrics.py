@@ -1,9 +1,13 @@
 """Prometheus metrics of one server: ``AsyncServer(metrics=True)`` serves them at ``GET /metrics``.
 
 Made with prometheus-client, in a registry of the server's own (two servers in one process each show
-their own figures). The hot paths only add to plain integers (through the
-:class:`~sioserver.server.observer.Observer` hooks); gauges are read from the server's state when
-Prometheus scrapes, so a server without ``metrics`` pays nothing and one with it little.
+their own figures). A server without ``metrics`` pays nothing. With them, the per-message sites only
+append the message to a list (:attr:`~sioserver.server.observer.Observer.received_log` and
+``sent_log``: one C call, no Python frame); the lists are folded into the packet and byte counts with
+C-level loops when Prometheus scrapes and by a timer that aims at about 2000 messages a fold (5 ms
+to 0.5 s apart: the logs stay small enough for the CPU's caches, the strings they hold are freed
+soon, and an idle server wakes twice a second). Broadcasts add to plain integers once per
+broadcast; gauges are read from the server's state at scrape time.
 
 =============================================  =========  ================================================
 ``sioserver_connected_clients{transport}``      gauge      Engine.IO connections, by current transport
@@ -35,6 +39,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Iterator
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, exposition, generate_latest
@@ -60,7 +65,10 @@ _PACKET_TYPES = {"0": "connect", "1": "disconnect", "2": "event", "3": "ack", "4
 #: the text format every Prometheus reads (the names here need none of 1.0.0's escaping)
 _CONTENT_TYPE = getattr(exposition, "CONTENT_TYPE_PLAIN_0_0_4", CONTENT_TYPE_LATEST)
 _LAG_PERIOD = 0.5
+_FIRST = itemgetter(0)  # a message's first character: its packet type
 _ADAPTER_PERIOD = 5.0
+_FOLD_BATCH = 2000  # messages (received and sent) per fold the fold timer aims at
+_FOLD_MIN, _FOLD_MAX = 0.005, 0.5  # seconds between folds
 
 
 class Metrics(Observer):
@@ -71,6 +79,8 @@ class Metrics(Observer):
         self.path = path
         self.received: defaultdict[str, int] = defaultdict(int)  # by the packet's first character
         self.sent: defaultdict[str, int] = defaultdict(int)
+        self.received_log: list[str | bytes] = []  # what the server appends to, folded by fold()
+        self.sent_log: list[str | bytes] = []
         self.bytes_received = 0
         self.bytes_sent = 0
         self.disconnects: dict[str, int] = {}
@@ -81,6 +91,7 @@ class Metrics(Observer):
         self.loop_lag = 0.0
         self.adapter_lag: float | None = None
         self._task: asyncio.Task[Any] | None = None
+        self._fold_timer: asyncio.TimerHandle | None = None
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
         sio.observe(self)
@@ -88,15 +99,8 @@ class Metrics(Observer):
 
     # ------------------------------------------------------------------ hooks (hot)
 
-    def message_received(self, session: Session, data: str | bytes) -> None:
-        if data.__class__ is str:
-            self.received[data[:1]] += 1
-            self.bytes_received += len(data) if data.isascii() else len(data.encode("utf-8", "surrogatepass"))
-        else:
-            self.received["b"] += 1
-            self.bytes_received += len(data)
-
-    def message_sent(self, session: Session | None, data: str | bytes, count: int = 1) -> None:
+    def message_sent(self, data: str | bytes, count: int = 1) -> None:
+        """A broadcast's message (messages to one client come through :attr:`sent_log`)."""
         if data.__class__ is str:
             self.sent[data[:1]] += count
             size = len(data) if data.isascii() else len(data.encode("utf-8", "surrogatepass"))
@@ -104,6 +108,13 @@ class Metrics(Observer):
             self.sent["b"] += count
             size = len(data)
         self.bytes_sent += size * count
+
+    def fold(self) -> None:
+        """Count what the server appended to the logs since the last fold, and empty them."""
+        if self.received_log:
+            self.bytes_received += _fold(self.received_log, self.received)
+        if self.sent_log:
+            self.bytes_sent += _fold(self.sent_log, self.sent)
 
     def session_closed(self, session: Session, reason: DisconnectReason) -> None:
         key = reason.value
@@ -124,11 +135,23 @@ class Metrics(Observer):
     def _start(self) -> None:
         if self._task is None:
             self._task = self.sio.start_background_task(self._probe)
+            self._fold_timer = asyncio.get_running_loop().call_later(_FOLD_MAX, self._fold_tick, _FOLD_MAX)
 
     def shutdown(self) -> None:
         if self._task is not None:
             self._task.cancel()
             self._task = None
+        if self._fold_timer is not None:
+            self._fold_timer.cancel()
+            self._fold_timer = None
+        self.fold()
+
+    def _fold_tick(self, period: float) -> None:
+        """Fold the logs, and come back when about ``_FOLD_BATCH`` messages will be waiting again."""
+        waiting = len(self.received_log) + len(self.sent_log)
+        self.fold()
+        period = min(_FOLD_MAX, max(_FOLD_MIN, period * _FOLD_BATCH / waiting)) if waiting else _FOLD_MAX
+        self._fold_timer = asyncio.get_running_loop().call_later(period, self._fold_tick, period)
 
     async def _probe(self) -> None:
         loop = asyncio.get_running_loop()
@@ -166,6 +189,7 @@ class Metrics(Observer):
 
     def collect(self) -> Iterator[Metric]:
         sio = self.sio
+        self.fold()
         clients = GaugeMetricFamily("sioserver_connected_clients", "Engine.IO connections by transport",
                                     labels=["transport"])
         by_transport = {"polling": 0, "websocket": 0}
@@ -258,3 +282,33 @@ class Metrics(Observer):
         yield CounterMetricFamily("sioserver_adapter_publish_failures", "messages the adapter could not publish",
                                   value=failures)
         yield GaugeMetricFamily("sioserver_adapter_queued_messages", "messages waiting for Redis", value=queued)
+
+
+
+def _fold(log: list[str | bytes], counts: defaultdict[str, int]) -> int:
+    """Add ``log``'s messages to ``counts`` by packet type (their first character; ``"b"`` for binary
+    and anything else), empty it and return its size in bytes (UTF-8 for text). The loops run in C:
+    a string of the first characters, counted per type, and the text joined once for its size."""
+    try:
+        firsts = "".join(map(_FIRST, log))  # IndexError: an empty message; TypeError: a binary one
+        text = "".join(log)  # type: ignore[arg-type]
+    except (IndexError, TypeError):
+        size = 0
+        for data in log:
+            if data.__class__ is str:
+                counts[data[:1] if data[:1] in _PACKET_TYPES else "b"] += 1
+                size += len(data) if data.isascii() else len(data.encode("utf-8", "surrogatepass"))
+            else:
+                counts["b"] += 1
+                size += len(data)
+    else:
+        typed = 0
+        for first in _PACKET_TYPES:
+            if count := firsts.count(first):
+                counts[first] += count
+                typed += count
+        if typed < len(firsts):
+            counts["b"] += len(firsts) - typed
+        size = len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+    log.clear()
+    return size

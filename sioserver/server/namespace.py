@@ -353,7 +353,7 @@ class Namespace:
     def _dispatch(self, socket: Socket, packet: Packet) -> None:
         data = packet.data
         event = data[0]
-        observer = self.server.observer
+        observer = self.server.observer_events
         if observer is not None:
             observer.event_received(socket, data)
         handlers = self.handlers

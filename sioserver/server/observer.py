@@ -6,10 +6,18 @@ load and one comparison per site. Hooks run synchronously inside the server's ow
 quick and must not raise (what they raise reaches the code that made the event).
 
 Every hook is a no-op here; a tool subclasses :class:`Observer` and overrides what it needs.
+
+The sites that run once per message have slots of their own (:func:`hot_hooks`), filled only for the
+observers that want those facts: ``AsyncServer.tap_received`` and ``tap_sent`` (every MESSAGE received,
+every MESSAGE written to one client) and ``observer_events`` (:meth:`Observer.event_received`,
+:meth:`Observer.event_sent`). So metrics pay no call to a no-op ``event_received`` per event, and an
+observer that only counts gives lists instead of hooks (``received_log``, ``sent_log``): the server
+appends each message to them (one C call), and the observer folds them when it wants its figures.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -17,7 +25,10 @@ if TYPE_CHECKING:
     from .protocols import AdapterNamespace
     from .socket import Socket
 
-__all__ = ["Observer", "ObserverSet"]
+__all__ = ["Observer", "ObserverSet", "Tap", "hot_hooks"]
+
+Tap = Callable[[Any], object]
+"""What a per-message site calls with the message (``str`` or ``bytes``)."""
 
 class Observer:
     """The hooks. ``session`` is the Engine.IO session (``sid``, ``transport``, ``environ``)."""
@@ -25,6 +36,11 @@ class Observer:
     #: whether :meth:`event_sent` is wanted with the sids of a broadcast's recipients (a list built
     #: per broadcast); False: broadcasts are only counted (:meth:`message_sent`)
     wants_recipients = False
+    #: a list the server appends every received MESSAGE to, instead of calling :meth:`message_received`
+    received_log: list[str | bytes] | None = None
+    #: a list the server appends every MESSAGE written to one client to, instead of calling
+    #: :meth:`message_sent` (a broadcast is still reported through ``message_sent(data, count)``)
+    sent_log: list[str | bytes] | None = None
 
     # ------------------------------------------------------------- Engine.IO sessions
 
@@ -37,12 +53,12 @@ class Observer:
     def session_closed(self, session: Session, reason: DisconnectReason) -> None:
         """The session ended (once per opened session)."""
 
-    def message_received(self, session: Session, data: str | bytes) -> None:
-        """A MESSAGE from the client (a Socket.IO packet or one binary attachment)."""
+    def message_received(self, data: str | bytes) -> None:
+        """A MESSAGE from a client (a Socket.IO packet or one binary attachment)."""
 
-    def message_sent(self, session: Session | None, data: str | bytes, count: int = 1) -> None:
-        """``data`` written to ``count`` clients: one (``session``), or a broadcast's recipients
-        (``session`` None), reported once per broadcast."""
+    def message_sent(self, data: str | bytes, count: int = 1) -> None:
+        """``data`` written to ``count`` clients: one, or a broadcast's recipients, reported once per
+        broadcast."""
 
     # -------------------------------------------------------------- Socket.IO sockets
 
@@ -100,5 +116,39 @@ def _fan_out(name: str) -> Any:
     return hook
 
 
-for _name in [name for name in vars(Observer) if not name.startswith("_")]:
+for _name in [name for name, value in vars(Observer).items() if not name.startswith("_") and callable(value)]:
     setattr(ObserverSet, _name, _fan_out(_name))
+
+
+def _overrides(observer: Observer, name: str) -> bool:
+    return getattr(type(observer), name) is not getattr(Observer, name)
+
+
+def _fan(taps: list[Tap]) -> Tap | None:
+    if len(taps) <= 1:
+        return taps[0] if taps else None
+
+    def tap(data: Any) -> None:
+        for one in taps:
+            one(data)
+
+    return tap
+
+
+def hot_hooks(observers: list[Observer]) -> tuple[Observer | None, Tap | None, Tap | None]:
+    """The per-message slots for these observers: who gets ``event_received``/``event_sent``, and what
+    every received MESSAGE and every MESSAGE written to one client is given to (None: nobody)."""
+    events = [o for o in observers if _overrides(o, "event_received") or _overrides(o, "event_sent")]
+    received: list[Tap] = []
+    sent: list[Tap] = []
+    for o in observers:
+        if o.received_log is not None:
+            received.append(o.received_log.append)
+        elif _overrides(o, "message_received"):
+            received.append(o.message_received)
+        if o.sent_log is not None:
+            sent.append(o.sent_log.append)
+        elif _overrides(o, "message_sent"):
+            sent.append(o.message_sent)
+    event_observer = (events[0] if len(events) == 1 else ObserverSet(events)) if events else None
+    return event_observer, _fan(received), _fan(sent)

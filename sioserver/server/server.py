@@ -23,7 +23,7 @@ from .client_v2 import client_for
 from .cluster_api import ClusterAPI
 from .compat import EnvironView, Manager, ServerCompat
 from .namespace import AsyncNamespace, Handlers, Namespace, NamespaceMatcher
-from .observer import Observer, ObserverSet
+from .observer import Observer, ObserverSet, hot_hooks
 from .options import SOCKETIO_OPTIONS, async_mode, logger_for, resolve_adapter, room_set, short
 from .protocols import AdapterNamespace
 from .recovery import RecoveryOptions
@@ -143,6 +143,7 @@ class AsyncServer(ClusterAPI, ServerCompat):
         self.manager = Manager(self)
         #: what operations tools watch (:mod:`sioserver.server.observer`); None costs nothing
         self.observer: Observer | None = None
+        self.observer_events, self.tap_received, self.tap_sent = hot_hooks([])  # per-message slots: None
         self._deferred_starts: list[Callable[[], Any]] = []
         #: the Prometheus metrics (``metrics=True``, or the path to serve them at instead of /metrics)
         self.metrics: Metrics | None = None
@@ -274,6 +275,8 @@ class AsyncServer(ClusterAPI, ServerCompat):
             current.add(observer)
         else:
             self.observer = ObserverSet([current, observer])
+        watching = self.observer.observers if isinstance(self.observer, ObserverSet) else [observer]
+        self.observer_events, self.tap_received, self.tap_sent = hot_hooks(watching)
 
     def when_running(self, start: Callable[[], Any]) -> None:
         """Call ``start()`` now if the event loop runs, else when the front end starts serving."""

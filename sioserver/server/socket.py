@@ -151,7 +151,7 @@ class Socket:
                                                namespace.name)
         packet = Packet(EVENT, self.namespace.name, [event, *args], ack_id)
         self.write(self.namespace.encode(packet), volatile)
-        observer = self.namespace.server.observer
+        observer = self.namespace.server.observer_events
         if observer is not None:
             observer.event_sent(self.namespace, [self.sid], packet.data)
 

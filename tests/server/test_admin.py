@@ -292,3 +292,42 @@ async def test_aggregated_events_count_exactly(served: Served, clients: list[soc
     assert after[("packetsIn", None)] - before[("packetsIn", None)] == len(sent)
     assert after[("bytesIn", None)] - before[("bytesIn", None)] == sum(len(m.encode()) for m in sent)
     await ui.disconnect()
+
+
+async def test_admin_ui_and_metrics_both_count_every_message(served: Served) -> None:
+    """Both on one server: each received MESSAGE reaches the UI's hook and the metrics' log."""
+    sio = sioserver.AsyncServer(metrics=True)
+    sio.on("hello", lambda sid, *args: "hi")
+    sio.instrument(auth=CREDENTIALS, mode="production", server_stats_interval=0.2)
+    assert sio.metrics is not None
+    assert sio.tap_received not in (None, sio.metrics.received_log.append)  # both get each message
+    url = await served(sio)
+    recorder = Recorder()
+    ui = await admin_client(url, CREDENTIALS, recorder, transports=["websocket"])
+    await recorder.wait(lambda: totals(recorder)[("rawConnection", None)] == 1)
+
+    async def received() -> tuple[float, float]:
+        async with aiohttp.ClientSession() as http, http.get(url + "/metrics") as response:
+            text = await response.text()
+        values = dict(line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#"))
+        return (sum(float(v) for k, v in values.items() if k.startswith("sioserver_packets_received_total")),
+                float(values["sioserver_bytes_received_total"]))
+
+    before, metrics_before = totals(recorder), await received()
+    sent = ["0", '2["note","é€😀"]', '21["hello","end"]']
+    async with aiohttp.ClientSession() as http:
+        ws = await http.ws_connect(f"{url}/socket.io/?EIO=4&transport=websocket")
+        assert (await ws.receive_str(timeout=5))[0] == "0"
+        await ws.send_str("4" + sent[0])
+        assert (await ws.receive_str(timeout=5)).startswith("40{")
+        for message in sent[1:]:
+            await ws.send_str("4" + message)
+        assert await ws.receive_str(timeout=5) == '431["hi"]'  # every message has arrived
+        metrics_after = await received()
+        await ws.close()
+    after = await recorder.wait(lambda: (t := totals(recorder))[("rawDisconnection", "transport close")] == 1 and t)
+    size = sum(len(m.encode()) for m in sent)
+    assert after[("packetsIn", None)] - before[("packetsIn", None)] == len(sent)
+    assert after[("bytesIn", None)] - before[("bytesIn", None)] == size
+    assert (metrics_after[0] - metrics_before[0], metrics_after[1] - metrics_before[1]) == (len(sent), size)
+    await ui.disconnect()

@@ -5,6 +5,7 @@ emit with acks, keep the server waiting for an ack, leave and are disconnected."
 from __future__ import annotations
 
 import asyncio
+from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -12,10 +13,13 @@ from typing import Any
 import aiohttp
 import pytest
 import socketio
+from hypothesis import given
+from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
 import sioserver
 from sioserver.integrations.standalone import serve as serve_http1
+from sioserver.server.metrics import _fold
 from tests._support import asgi
 from tests._support.redis import RedisServer
 from tests._support.serving import attached
@@ -200,6 +204,52 @@ async def test_exact_bytes_and_types_on_a_hand_driven_websocket(serve: Serve) ->
     assert now.value("sioserver_packets_sent_total", type="connect") == 1
 
 
+async def test_the_logs_are_folded_between_scrapes(serve: Serve) -> None:
+    """What the server appends to the metrics' logs is counted by a timer too, not only when Prometheus
+    scrapes: the logs (and the strings they hold) do not grow between scrapes."""
+    sio = app_server()
+    url = await serve(sio)
+    metrics = sio.metrics
+    assert metrics is not None
+    client = socketio.AsyncClient(reconnection=False)
+    await client.connect(url, transports=["websocket"])
+    for i in range(20):
+        assert await client.call("echo", i) == i
+    await wait_until(lambda: not metrics.received_log and not metrics.sent_log, timeout=2,
+                     what=f"the logs folded (still {len(metrics.received_log)} + {len(metrics.sent_log)})")
+    assert (metrics.received["2"], metrics.sent["3"]) == (20, 20)
+    await client.disconnect()
+
+
+def _reference_fold(log: list[str | bytes]) -> tuple[dict[str, int], int]:
+    """One message at a time, as a hook would count it."""
+    counts: dict[str, int] = {}
+    size = 0
+    for data in log:
+        if isinstance(data, str):
+            key = data[:1] if data[:1] in tuple("0123456") else "b"
+            size += len(data.encode("utf-8", "surrogatepass"))
+        else:
+            key = "b"
+            size += len(data)
+        counts[key] = counts.get(key, 0) + 1
+    return counts, size
+
+
+_TEXT = st.text(st.characters(exclude_categories=()), max_size=12)  # lone surrogates too
+_PACKET = st.one_of(st.builds(str.__add__, st.sampled_from("0123456"), _TEXT), _TEXT, st.binary(max_size=12))
+
+
+@given(st.lists(_PACKET, max_size=30))
+def test_fold_counts_as_one_message_at_a_time(log: list[str | bytes]) -> None:
+    """The logs are folded with C-level loops (and a slow path for empty, binary or odd messages): the
+    figures are those of counting each message by itself."""
+    counts: defaultdict[str, int] = defaultdict(int)
+    want_counts, want_size = _reference_fold(log)
+    assert _fold(list(log), counts) == want_size
+    assert {k: v for k, v in counts.items() if v} == want_counts
+
+
 async def test_each_server_has_its_own_registry(serve: Serve) -> None:
     a, b = app_server(), app_server()
     url_a, url_b = await serve(a), await serve(b)
@@ -213,6 +263,10 @@ async def test_each_server_has_its_own_registry(serve: Serve) -> None:
 async def test_off_by_default(serve: Serve) -> None:
     sio = sioserver.AsyncServer()
     assert sio.metrics is None and sio.observer is None
+    assert sio.observer_events is None and sio.tap_received is None and sio.tap_sent is None
+    on = sioserver.AsyncServer(metrics=True)  # the metrics count through lists, and want no event hooks
+    assert on.metrics is not None and on.observer_events is None
+    assert (on.tap_received, on.tap_sent) == (on.metrics.received_log.append, on.metrics.sent_log.append)
     url = await serve(sio)
     async with aiohttp.ClientSession() as http, http.get(url + "/metrics") as response:
         assert response.status == 404
