@@ -14,6 +14,7 @@ from redis.crc import key_slot
 
 import sioserver
 from sioserver.adapters._shards import ClusterLink
+from sioserver.adapters.registry import NodeRegistry, registry_for
 from tests._support.redis import RedisCluster, command
 from tests._support.wait import wait_until
 
@@ -202,3 +203,20 @@ def test_cluster_urls_need_the_sharded_adapter() -> None:
     with pytest.raises(ValueError, match="sharded"):
         sioserver.RedisAdapter("redis+cluster://127.0.0.1:7000", sharded=False)
     assert sioserver.RedisAdapter("redis+cluster://127.0.0.1:7000").sharded
+
+
+async def test_the_node_registry_on_a_redis_cluster(redis_cluster: RedisCluster) -> None:
+    """Where nodes take forwarded requests (sioserver/adapters/registry.py), kept on a Redis Cluster: the key
+    lives on its slot's master, found by redis-py's cluster client from the URL's seeds."""
+    registry = registry_for(sioserver.RedisAdapter(redis_cluster.url))
+    other = NodeRegistry(redis_cluster.url)
+    assert registry is not None
+    try:
+        await registry.register("c1a55e5a", "10.9.8.7:8000")
+        assert await other.resolve("c1a55e5a") == ("10.9.8.7", 8000)
+        assert await other.resolve("0badf00d") is None
+    finally:
+        await registry.close()
+    other.forget("c1a55e5a")
+    assert await other.resolve("c1a55e5a") is None  # deleted at close
+    await other.close()

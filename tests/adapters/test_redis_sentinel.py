@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 import sioserver
+from sioserver.adapters.registry import NodeRegistry, registry_for
 from tests._support.redis import RedisSentinels
 from tests._support.wait import wait_until
 
@@ -105,3 +106,15 @@ def test_sentinel_urls_are_parsed() -> None:
     with pytest.raises(ValueError, match="service name"):
         parse_target("redis+sentinel://h1:26379", {})
     sioserver.RedisAdapter("redis+sentinel://h1:26379/svc/0")  # no connection before the first namespace
+
+
+async def test_the_node_registry_on_the_master_the_sentinels_name(sentinels: RedisSentinels) -> None:
+    registry = registry_for(sioserver.RedisAdapter(sentinels.url))
+    other = NodeRegistry(sentinels.url)
+    assert registry is not None
+    try:
+        await registry.register("5e471e1a", "10.9.8.7:8000")
+        assert await other.resolve("5e471e1a") == ("10.9.8.7", 8000)
+    finally:
+        await registry.close()
+        await other.close()
