@@ -83,6 +83,7 @@ class NodeRegistry:
         self._options = dict(redis_options or {})
         self._client: Redis | RedisCluster | None = None
         self._cached: dict[str, tuple[str | None, float]] = {}  # id -> (address or None, until)
+        self._asking: dict[str, asyncio.Task[str | None]] = {}  # lookups in flight
         self._own: tuple[str, str] | None = None  # (id, address) registered by this node
         self._task: asyncio.Task[None] | None = None
         self._failing = False
@@ -173,25 +174,35 @@ class NodeRegistry:
         hit = self._cached.get(node_id)
         if hit is not None and hit[1] > now:
             return parse_address(hit[0]) if hit[0] is not None else None
+        asking = self._asking.get(node_id)
+        if asking is None:  # one GET per id at a time: the requests that come meanwhile share its answer
+            asking = self._asking[node_id] = asyncio.get_running_loop().create_task(self._lookup(node_id, now))
+            asking.add_done_callback(lambda done: self._asked(node_id, done))
+        text = await asyncio.shield(asking)  # a request that goes away does not cancel the others' lookup
+        return parse_address(text) if text is not None else None
+
+    def _asked(self, node_id: str, done: asyncio.Task[str | None]) -> None:
+        self._asking.pop(node_id, None)
+        if not done.cancelled():
+            done.exception()  # retrieved, even when every request that waited for it went away
+
+    async def _lookup(self, node_id: str, now: float) -> str | None:
         self.stats["lookups"] += 1
         try:
-            # wait_for, not asyncio.timeout: a front may run the lookup outside any task
             value = await asyncio.wait_for(self._redis().get(self.prefix + node_id), self.timeout)
         except Exception as exc:
             self.stats["lookup_errors"] += 1
             raise RegistryUnavailableError(f"Redis did not say where node {node_id!r} is "
                                            f"({exc.__class__.__name__}: {exc})") from exc
         text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-        address = parse_address(text) if isinstance(text, str) else None
+        address = text if isinstance(text, str) and parse_address(text) is not None else None
         if len(self._cached) >= _MAX_CACHED:
             self._cached = {k: v for k, v in self._cached.items() if v[1] > now}
             if len(self._cached) >= _MAX_CACHED:
                 self._cached.clear()
         if address is None:
             self.stats["unknown"] += 1
-            self._cached[node_id] = (None, now + self.miss_cache)
-            return None
-        self._cached[node_id] = (text, now + self.cache)
+        self._cached[node_id] = (address, now + (self.cache if address is not None else self.miss_cache))
         return address
 
     def forget(self, node_id: str) -> None:

@@ -191,3 +191,19 @@ def test_the_advertised_address_wins_over_the_bound_one() -> None:
         await registry.close()
 
     asyncio.run(check())
+
+
+async def test_concurrent_lookups_of_one_id_are_one_get(redis_server: RedisServer) -> None:
+    registry = NodeRegistry(redis_server.url)
+    owner = NodeRegistry(redis_server.url)
+    try:
+        await owner.register("feedf00d", "10.1.1.1:80")
+        answers = await asyncio.gather(*(registry.resolve("feedf00d") for _ in range(50)))
+        assert answers == [("10.1.1.1", 80)] * 50 and registry.stats["lookups"] == 1
+        waiting = [asyncio.ensure_future(registry.resolve("0badf00d")) for _ in range(3)]
+        await asyncio.sleep(0)
+        waiting[0].cancel()  # one request gone: the others still get the answer
+        assert await asyncio.gather(*waiting[1:]) == [None, None] and registry.stats["lookups"] == 2
+    finally:
+        await registry.close()
+        await owner.close()
