@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 from redis.exceptions import ResponseError
 
+from ._life import Changes, running_loop, until
 from ._publisher import Outgoing, Publisher, Query
 from ._resp import LossLog, RespReader, safe_url
 from ._subscriber import Handler, Subscriber
@@ -128,7 +129,7 @@ class RedisLink:
         self._closing = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self.on_reconnect: list[Callable[[], None]] = []
-        self._waiters: list[asyncio.Future[None]] = []
+        self._changes = Changes()
 
     # ------------------------------------------------------------------ state
 
@@ -156,14 +157,10 @@ class RedisLink:
         """Start the tasks (needs a running event loop); False when there is none yet."""
         if self._closing:
             return False
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
+        loop = running_loop(self._loop, "a RedisAdapter link")
+        if loop is None:
             return False
-        if self._loop is None:
-            self._loop = loop
-        elif self._loop is not loop:
-            raise RuntimeError("a RedisAdapter link is used from two event loops; create one adapter per loop")
+        self._loop = loop
         if self._supervisor is None:
             self._supervisor = loop.create_task(self.subscriber.run(), name="sioserver-redis-subscriber")
         if self._publisher is None:
@@ -174,30 +171,11 @@ class RedisLink:
         """Wait until :attr:`healthy` (True): every subscription asked for so far is confirmed by Redis
         and publishing works; False after ``timeout`` seconds."""
         self.ensure_running()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not self.healthy:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return False
-            await self._wait_change(remaining)
-        return True
-
-    async def _wait_change(self, timeout: float) -> None:
-        waiter = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
-        try:
-            await asyncio.wait((waiter,), timeout=timeout)
-        finally:
-            if waiter in self._waiters:
-                self._waiters.remove(waiter)
+        return await until(lambda: self.healthy, self._changes, timeout)
 
     def _changed(self) -> None:
         """The state behind :attr:`healthy` changed: wake whoever waits for it."""
-        waiters, self._waiters = self._waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
+        self._changes.notify()
 
     def _sub_ready(self) -> None:
         if self._loop is not None:
@@ -252,7 +230,7 @@ class RedisLink:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return
-            await self._wait_change(remaining)
+            await self._changes.wait(remaining)
         census = self._census
         peak, seen = self._peak
         if census is None or peak <= 1 or time.monotonic() - seen > self.census_window:

@@ -25,6 +25,7 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
+from ._life import running_loop
 from ._link import Handler, Link, RedisLink
 from ._publisher import Outgoing
 from ._resp import LossLog
@@ -111,14 +112,10 @@ class ClusterLink:
     def ensure_running(self) -> bool:
         if self._closing:
             return False
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
+        loop = running_loop(self._loop, "a RedisAdapter link")
+        if loop is None:
             return False
-        if self._loop is None:
-            self._loop = loop
-        elif self._loop is not loop:
-            raise RuntimeError("a RedisAdapter link is used from two event loops; create one adapter per loop")
+        self._loop = loop
         if self._task is None:
             self._task = loop.create_task(self._keep_map(), name="sioserver-redis-cluster-slots")
         for node in self._nodes.values():

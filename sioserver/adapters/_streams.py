@@ -34,6 +34,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from ._life import Changes, running_loop, until
 from ._resp import LossLog, safe_url
 from .errors import RedisUnavailableError
 from .requests import bounded
@@ -137,7 +138,7 @@ class StreamLink:
         self._reader: asyncio.Task[None] | None = None
         self._writer: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._waiters: list[asyncio.Future[None]] = []
+        self._changes = Changes()
         self._closing = False
         self.lost = LossLog(logger, stats, "messages_lost", "not added to the Redis stream (local clients still "
                                                             "got them)")
@@ -161,15 +162,12 @@ class StreamLink:
     def ensure_running(self) -> bool:
         if self._closing:
             return False
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
+        loop = running_loop(self._loop, "a RedisStreamsAdapter")
+        if loop is None:
             return False
         if self._loop is None:
             self._loop = loop
             self._wake = asyncio.Event()
-        elif self._loop is not loop:
-            raise RuntimeError("a RedisStreamsAdapter is used from two event loops; create one adapter per loop")
         if self._reader is None:
             self._reader = loop.create_task(self._read_loop(), name="sioserver-redis-stream-reader")
         if self._writer is None:
@@ -179,26 +177,10 @@ class StreamLink:
     async def wait_ready(self, timeout: float) -> bool:
         """Wait until :attr:`healthy` (the reader placed, the writer not failing); False after ``timeout``."""
         self.ensure_running()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not self.healthy:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return False
-            waiter = loop.create_future()
-            self._waiters.append(waiter)
-            try:
-                await asyncio.wait((waiter,), timeout=remaining)
-            finally:
-                if waiter in self._waiters:
-                    self._waiters.remove(waiter)
-        return True
+        return await until(lambda: self.healthy, self._changes, timeout)
 
     def _changed(self) -> None:
-        waiters, self._waiters = self._waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
+        self._changes.notify()
 
     # ------------------------------------------------------------------ reader
 

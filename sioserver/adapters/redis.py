@@ -38,13 +38,13 @@ tells whether the subscriber is connected and subscribed and the last publish we
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import weakref
 from collections import Counter
 from typing import Any
 
 from ..server.protocols import AdapterNamespace
+from ._life import Members
 from ._link import Link
 from ._shards import make_link
 from .cluster import socket_details
@@ -186,7 +186,7 @@ class RedisAdapter:
         # one link (pair of connections) per server: NUMSUB counts connections, so two servers in
         # one process sharing a subscriber connection would count as one
         self._links: weakref.WeakKeyDictionary[object, Link] = weakref.WeakKeyDictionary()
-        self._members: dict[Link, set[RedisNamespaceAdapters]] = {}
+        self._members: Members[Link, RedisNamespaceAdapters] = Members()
 
     def __repr__(self) -> str:
         mode = "sharded" if self.sharded else "classic"
@@ -198,50 +198,31 @@ class RedisAdapter:
             link = make_link(self.url, logger=self.logger, stats=self.stats, sharded=self.sharded,
                              **self._link_options)
             self._links[namespace.server] = link
-            self._members[link] = set()
         adapter: RedisNamespaceAdapters
         if self.sharded:
             adapter = ShardedRedisNamespaceAdapter(namespace, self, link)
         else:
             adapter = RedisNamespaceAdapter(namespace, self, link)
-        self._members[link].add(adapter)
+        self._members.add(link, adapter)
         return adapter
 
     @property
     def adapters(self) -> list[RedisNamespaceAdapters]:
         """The live namespace adapters made by this factory."""
-        return [a for members in self._members.values() for a in members]
+        return self._members.adapters
 
     @property
     def healthy(self) -> bool:
         """Every server's link is subscribed and publishing (False before the first namespace exists)."""
-        links = list(self._members)
-        return bool(links) and all(link.healthy for link in links)
+        return self._members.healthy
 
     async def wait_ready(self, timeout: float = 5.0) -> bool:
         """Start the adapters made so far and wait until :attr:`healthy` (False after ``timeout`` s)."""
-        for adapter in self.adapters:
-            adapter.start()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        for link in list(self._members):
-            if not await link.wait_ready(max(deadline - loop.time(), 0)):
-                return False
-        return True
+        return await self._members.wait_ready(timeout)
 
     async def close(self) -> None:
         """Close every adapter and connection (the server's shutdown does this for its namespaces)."""
-        for adapter in self.adapters:
-            await adapter.close()
-        for link in list(self._members):
-            await link.close()
-        self._members.clear()
+        await self._members.close()
 
     async def _release(self, adapter: RedisNamespaceAdapters) -> None:
-        members = self._members.get(adapter.link)
-        if members is None:
-            return
-        members.discard(adapter)
-        if not members:
-            del self._members[adapter.link]
-            await adapter.link.close()
+        await self._members.release(adapter.link, adapter)

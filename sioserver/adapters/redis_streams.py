@@ -45,6 +45,7 @@ from ..proto.socketio import EVENT, Packet
 from ..server.adapter import Adapter, BroadcastOptions
 from ..server.protocols import AdapterNamespace
 from ..server.recovery import PersistedSession, RestoredSession, offset_wanted, reaches, with_offset
+from ._life import Members
 from ._link import RedisLink
 from ._streams import StreamLink
 from ._streams_wire import (
@@ -85,7 +86,6 @@ class _Server:
         self.stream = StreamLink(factory.url, factory.stream_name, logger=factory.logger, stats=factory.stats,
                                  **factory._stream_options)
         self.transports: dict[str, StreamsTransport] = {}
-        self.adapters: set[RedisStreamsNamespaceAdapter] = set()
         self.stream.on_entry = self.on_entry
 
     @property
@@ -455,7 +455,7 @@ class RedisStreamsAdapter:
         }
         # one set of connections per server: NUMSUB counts subscriber connections
         self._servers: weakref.WeakKeyDictionary[object, _Server] = weakref.WeakKeyDictionary()
-        self._live: list[_Server] = []
+        self._live: Members[_Server, RedisStreamsNamespaceAdapter] = Members()
 
     def __repr__(self) -> str:
         return f"<RedisStreamsAdapter stream={self.stream_name!r} healthy={self.healthy}>"
@@ -465,42 +465,26 @@ class RedisStreamsAdapter:
         if server is None or server not in self._live:
             server = _Server(self)
             self._servers[namespace.server] = server
-            self._live.append(server)
         adapter = RedisStreamsNamespaceAdapter(namespace, self, server)
-        server.adapters.add(adapter)
+        self._live.add(server, adapter)
         return adapter
 
     @property
     def adapters(self) -> list[RedisStreamsNamespaceAdapter]:
-        return [a for server in self._live for a in server.adapters]
+        return self._live.adapters
 
     @property
     def healthy(self) -> bool:
         """Every server's subscriber, stream reader and writer work (False before the first namespace)."""
-        return bool(self._live) and all(server.healthy for server in self._live)
+        return self._live.healthy
 
     async def wait_ready(self, timeout: float = 5.0) -> bool:
         """Start the adapters made so far and wait until :attr:`healthy` (False after ``timeout`` s)."""
-        for adapter in self.adapters:
-            adapter.start()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        for server in list(self._live):
-            if not await server.wait_ready(max(deadline - loop.time(), 0)):
-                return False
-        return True
+        return await self._live.wait_ready(timeout)
 
     async def close(self) -> None:
         """Close every adapter and connection (the server's shutdown does this for its namespaces)."""
-        for adapter in self.adapters:
-            await adapter.close()
-        for server in list(self._live):
-            await server.close()
-        self._live.clear()
+        await self._live.close()
 
     async def _release(self, adapter: RedisStreamsNamespaceAdapter) -> None:
-        server = adapter.server
-        server.adapters.discard(adapter)
-        if not server.adapters and server in self._live:
-            self._live.remove(server)
-            await server.close()
+        await self._live.release(adapter.server, adapter)
