@@ -39,7 +39,9 @@ _NGINX_UPGRADE = ("nginx: proxy_http_version 1.1; proxy_set_header Upgrade $http
                   "{ default upgrade; '' close; }); HAProxy passes it as is")
 _NOT_STICKY = "not sticky"
 _STICKY_FIX = ("make the balancer sticky: nginx `ip_hash;` (or `hash $cookie_...`) in the upstream, HAProxy "
-               "`cookie SRV insert indirect nocache`; or have clients use transports: ['websocket'] only")
+               "`cookie SRV insert indirect nocache`; or serve every node with sioserver.run / python -m sioserver and "
+               "a Redis adapter (the nodes forward each other's sessions' requests); or have clients use "
+               "transports: ['websocket'] only")
 
 
 @dataclass
