@@ -69,12 +69,14 @@ for _name in ("Host", "User-Agent", "Accept", "Accept-Encoding", "Accept-Languag
         _NAMES[_form.encode()] = _name.lower()
 del _name, _form
 _METHODS = {m.encode(): m for m in ("GET", "POST", "OPTIONS", "HEAD", "PUT", "DELETE", "PATCH")}
+#: the most a connection's held responses reach before they are written without waiting for the turn's end
+_HOLD_LIMIT = 64 * 1024
 
 
 class HttpConnection(asyncio.Protocol):
     __slots__ = (
         "_active", "_body_limit", "_body_parts", "_body_size", "_config", "_coro", "_discard", "_fields",
-        "_head_counted", "_head_raw", "_headers", "_in_head", "_inflated", "_inflater", "_parser", "_parsing",
+        "_head_counted", "_head_raw", "_headers", "_in_head", "_inflated", "_inflater", "_out", "_parser", "_parsing",
         "_paused", "_queue", "_refused", "_task", "_upgrade_tail", "_url", "_url_size", "_waiting", "_write_paused",
         "_ws", "closing", "deadline", "deadline_kind", "local_host", "local_port", "lost", "peer_host", "peer_port",
         "server", "transport", "upgraded",
@@ -120,6 +122,7 @@ class HttpConnection(asyncio.Protocol):
         self._refused: Refusal | None = None  # to answer once the requests before it are answered
         self._paused = False
         self._write_paused = False
+        self._out: list[bytes] | None = None  # responses held until the end of the loop's turn (see _write)
 
     # ------------------------------------------------------------------ asyncio.Protocol
 
@@ -207,6 +210,7 @@ class HttpConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
+        self._out = None
         self.deadline = _INF
         self.server.connection_lost(self)
         if self.upgraded:
@@ -409,6 +413,7 @@ class HttpConnection(asyncio.Protocol):
         transport = self.transport
         if transport is None or self.lost:
             return
+        self.flush()
         if kind == _LINGER:
             transport.abort()
         elif kind == _IDLE:
@@ -559,12 +564,41 @@ class HttpConnection(asyncio.Protocol):
         self._next()
 
     def write(self, data: bytes) -> None:
-        self._write(data)
-
-    def _write(self, data: bytes) -> None:
+        """Write part of a streamed response now (after what is held): the transport's flow control
+        (``pause_writing``) sees it at once."""
+        self.flush()
         transport = self.transport
         if transport is not None and not self.lost:
             transport.write(data)
+
+    def _write(self, data: bytes) -> None:
+        """Whole responses (and 100 Continue) are held until the end of the loop's turn, then written,
+        one write per connection, by the server (:meth:`~.server.Http1Server.hold`): the responses
+        of a turn go out back to back. A peer on the same host (a reverse proxy, a client) that sleeps
+        between them is woken once for the lot rather than once per response - each wake-up is paid by
+        the writer, in the send() that delivers to it. Bounded: past ``_HOLD_LIMIT`` bytes they go out
+        at once; anything that uses the transport directly (closing, an upgrade) flushes first."""
+        transport = self.transport
+        if transport is None or self.lost:
+            return
+        out = self._out
+        if out is None:
+            self._out = [data]
+            self.server.hold(self)
+        else:
+            out.append(data)
+            if sum(map(len, out)) > _HOLD_LIMIT:
+                self.flush()
+
+    def flush(self) -> None:
+        """Write what is held, now."""
+        out = self._out
+        if out is None:
+            return
+        self._out = None
+        transport = self.transport
+        if transport is not None and not self.lost and not transport.is_closing():
+            transport.write(out[0] if len(out) == 1 else b"".join(out))
 
     # ------------------------------------------------------------------ refusals and closing
 
@@ -591,6 +625,7 @@ class HttpConnection(asyncio.Protocol):
         transport = self.transport
         if transport is None or self.lost or transport.is_closing():
             return
+        self.flush()  # the answer goes out before the FIN
         if linger and transport.can_write_eof():
             # Half-close: the answer goes out with our FIN, and what the client still sends is read
             # and dropped for a while; closing with unread input would reset the connection, and the
@@ -607,6 +642,7 @@ class HttpConnection(asyncio.Protocol):
     def close_idle(self) -> bool:
         """Close now if nothing is in hand (server shutdown); True if closed."""
         if self._active is None and not self._queue and self._parsing is None and self.transport is not None:
+            self.flush()
             self.transport.close()
             return True
         self.closing = True
@@ -620,6 +656,7 @@ class HttpConnection(asyncio.Protocol):
         transport = self.transport
         if transport is None or self.lost or transport.is_closing():
             raise ConnectionResetError("client disconnected before the WebSocket upgrade")
+        self.flush()  # the answers before the upgrade request go first
         tail = bytes(self._upgrade_tail or b"")
         self.upgraded = True
         self._upgrade_tail = None
@@ -636,6 +673,7 @@ class HttpConnection(asyncio.Protocol):
         if transport is None or self.lost or transport.is_closing():
             raise ConnectionResetError("client disconnected before the WebSocket upgrade")
         response, conn = accept_websocket(req, handler, config, extra_headers, tail)
+        self.flush()  # the answers before the upgrade request go first
         self.upgraded = True
         self._upgrade_tail = None
         self._active = None

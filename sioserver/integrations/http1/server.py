@@ -66,6 +66,9 @@ class Http1Server:
         #: costs no clock read; they fire within one sweep interval of their due time
         self.clock = 0.0
         self._servers: list[asyncio.Server] = []
+        #: connections with responses held until the end of this turn of the loop (HttpConnection._write)
+        self._held: list[HttpConnection] = []
+        self._flush: asyncio.Handle | None = None
 
     # ------------------------------------------------------------------ for the connections
 
@@ -89,6 +92,20 @@ class Http1Server:
 
     def connection_lost(self, conn: HttpConnection) -> None:
         self.connections.discard(conn)
+
+    def hold(self, conn: HttpConnection) -> None:
+        """``conn`` holds output: it is written once the callbacks already scheduled have run (one
+        ``call_soon`` per turn, not per response)."""
+        self._held.append(conn)
+        if self._flush is None:
+            loop = self._loop or asyncio.get_running_loop()
+            self._flush = loop.call_soon(self._flush_held)
+
+    def _flush_held(self) -> None:
+        self._flush = None
+        held, self._held = self._held, []
+        for conn in held:
+            conn.flush()
 
     def _sweep(self) -> None:
         """One timer for every connection's deadline (head, body, keep-alive, linger)."""
