@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .http1 import Http1Server, HttpConfig
+from .http1.server import Route
 from .nodes import ClusterNode, cluster_node
 
 __all__ = ["load", "run", "serve"]
@@ -68,6 +69,7 @@ async def serve(
     unix_path: str | None = None,
     advertise: str | None = None,
     node: ClusterNode | None = None,
+    routes: dict[str, Route] | None = None,
 ) -> None:
     """Serve until ``stop`` is set (or SIGINT/SIGTERM when ``stop`` is None), then stop gracefully:
     new handshakes get 503, sessions end with "server shutting down", requests in progress get up to
@@ -78,13 +80,13 @@ async def serve(
     With a Redis adapter the server is a node of a cluster that forwards requests for each other's
     sessions (:mod:`sioserver.integrations.nodes`); ``advertise`` (``host[:port]``, else the
     ``SIOSERVER_ADVERTISE`` environment variable, else the bound address) is where the others reach it;
-    ``node`` is a worker's own."""
+    ``node`` is a worker's own; ``routes``: GET paths the front answers itself (a worker's ``/metrics``)."""
     engine, start, shutdown = _hooks(sio)
     path = socketio_path if socketio_path is not None else _default_path(sio)
     if node is None and engine.forward is None and path:
         node = cluster_node(sio, engine, advertise)
     front = Http1Server(engine if path else None, path or "socket.io", config=http, static_files=static_files,
-                        other_asgi_app=other_asgi_app)
+                        other_asgi_app=other_asgi_app, routes=routes)
     loop = asyncio.get_running_loop()
     own_stop = stop is None
     stop = stop or asyncio.Event()

@@ -12,6 +12,10 @@ directory:
   request for a sid that is another worker's is forwarded there (:mod:`.forward`) and the answer
   relayed, so no stickiness is needed between the workers of one machine.
 
+With ``metrics=True``, a ``GET /metrics`` of any worker answers the figures of all of them, each sample
+labelled ``worker="<i>"``: it fetches the others' own over their ``http-<j>.sock`` (:mod:`.group_metrics`).
+``/health`` stays the worker's own (what a load balancer's probe of the port should see).
+
 With a Redis adapter, worker ``i`` is node ``<machine>-<i>`` of the wider cluster
 (:mod:`.nodes`): its sids start ``"<machine>-<i>."``, the other workers of the machine still forward to
 it over ``http-<i>.sock``, and other machines' nodes over a private TCP door of its own (port chosen by
@@ -39,6 +43,8 @@ from typing import Any
 from ..adapters.local import LocalLink, local_adapter
 from ..server.adapter import MemoryAdapter
 from .forward import Forwarder, http_socket, local_owner
+from .group_metrics import GroupMetrics
+from .http1.server import Route
 from .nodes import cluster_node, new_node_id
 from .standalone import _hooks, serve
 
@@ -92,9 +98,13 @@ async def _worker(sio: Any, index: int, count: int, directory: str, sock: socket
     def ready(_: list[tuple[str, int]]) -> None:
         os.write(ready_fd, b"%d\n" % index)
 
+    routes: dict[str, Route] = {}
+    metrics = getattr(sio, "metrics", None)
+    if metrics is not None:  # a scrape of any worker answers the figures of all of them
+        routes[metrics.path] = GroupMetrics(metrics.response, directory, index, count).answer
     try:
         await serve(sio, host, sock=sock, ready=ready, unix_path=str(http_socket(directory, index)), node=node,
-                    **options)
+                    routes=routes, **options)
     finally:
         await link.close()
         log.info("worker %d: %d requests forwarded to their sessions' workers; %d cluster messages received",

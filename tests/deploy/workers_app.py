@@ -1,5 +1,6 @@
-"""The app of the ``--workers`` tests: chat to everyone (acked with the worker's pid), and cluster
-operations that must span the workers (``fetch_sockets``, ``server_side_emit_with_ack``)."""
+"""The app of the ``--workers`` tests: chat to everyone (acked with the worker's pid), cluster
+operations that must span the workers (``fetch_sockets``, ``server_side_emit_with_ack``), and which
+worker holds a client (``worker``)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ if _redis and os.environ.get("WORKERS_TEST_MANAGER"):
     _adapter = sioserver.AsyncRedisManager(_redis)
 elif _redis:
     _adapter = sioserver.RedisAdapter(_redis)
-sio = sioserver.AsyncServer(cors_allowed_origins="*", adapter=_adapter, namespaces=["/", "/other"])
+# WORKERS_TEST_METRICS=1: /metrics on (tests/deploy/test_workers_metrics.py)
+sio = sioserver.AsyncServer(cors_allowed_origins="*", adapter=_adapter, namespaces=["/", "/other"],
+                            metrics=bool(os.environ.get("WORKERS_TEST_METRICS")))
 sio.adapter("/other")  # a second namespace made at import, before the fork
 
 
@@ -29,6 +32,11 @@ async def chat(sid: str, data: Any) -> dict[str, Any]:
 @sio.event
 async def whoami(sid: str) -> int:
     return os.getpid()
+
+
+@sio.event
+async def worker(sid: str) -> dict[str, Any]:
+    return {"worker": int(os.environ.get("SIOSERVER_WORKER", "0")), "pid": os.getpid()}
 
 
 @sio.event

@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from ...engine.http import HttpResponse
 from ...engine.server import EngineServer
 from ...engine.websocket import WebSocketConfig
 from .asgi import Lifespan, serve_asgi
@@ -29,6 +30,8 @@ __all__ = ["Http1Server"]
 log = logging.getLogger("sioserver.http")
 
 ASGIApp = Callable[..., Awaitable[None]]
+#: a front's own GET route: the request -> the answer (a worker's ``/metrics`` of the whole group)
+Route = Callable[[Http1Request], Awaitable[HttpResponse]]
 
 
 class Http1Server:
@@ -42,8 +45,11 @@ class Http1Server:
         config: HttpConfig | None = None,
         static_files: dict[str, Any] | None = None,
         other_asgi_app: ASGIApp | None = None,
+        routes: dict[str, Route] | None = None,
     ) -> None:
         self.engine = engine
+        #: GET paths this front answers itself, before the engine's endpoints (which they may replace)
+        self.routes = routes or {}
         self.config = config or HttpConfig()
         prefix = "/" + path.strip("/")
         self.prefixes = frozenset([prefix, prefix + "/"]) if engine is not None else frozenset()
@@ -122,8 +128,13 @@ class Http1Server:
         """Everything that is not Engine.IO: the server's own endpoints (health, metrics), a static file,
         the ASGI app, or 404."""
         conn = req.conn
-        if self.engine is not None and req.method in ("GET", "HEAD") and not req.upgrade:
-            answer = self.engine.endpoints().get(req.path)  # /health, /metrics
+        if req.method in ("GET", "HEAD") and not req.upgrade:
+            route = self.routes.get(req.path) if self.routes else None
+            if route is not None:
+                response = await route(req)
+                conn.respond(response.status, response.headers, b"" if req.method == "HEAD" else response.body)
+                return
+            answer = self.engine.endpoints().get(req.path) if self.engine is not None else None  # /health, /metrics
             if answer is not None:
                 response = answer()
                 conn.respond(response.status, response.headers, b"" if req.method == "HEAD" else response.body)
