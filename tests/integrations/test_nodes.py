@@ -23,10 +23,10 @@ import sioserver
 from sioserver.adapters.registry import NodeRegistry, RegistryUnavailableError
 from sioserver.integrations.forward import HOP
 from sioserver.integrations.nodes import ClusterNode
-from sioserver.integrations.standalone import serve
 from tests._support.ports import free_port
 from tests._support.redis import RedisServer
 from tests._support.wait import wait_until
+from tests.integrations.test_http1 import running
 
 Q = "/socket.io/?EIO=4&transport=polling"
 
@@ -35,18 +35,8 @@ Q = "/socket.io/?EIO=4&transport=polling"
 async def node(redis_url: str, **options: object) -> AsyncIterator[tuple[sioserver.AsyncServer, str]]:
     """A server on a free port, a node of the cluster on ``redis_url``: (sio, its URL)."""
     sio = sioserver.AsyncServer(adapter=sioserver.RedisAdapter(redis_url))
-    stop = asyncio.Event()
-    bound: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-    task = asyncio.ensure_future(serve(sio, "127.0.0.1", 0, stop=stop,
-                                       ready=lambda addresses: bound.set_result(addresses[0][1]), **options))
-    done, _ = await asyncio.wait([bound, task], return_when=asyncio.FIRST_COMPLETED)
-    if task in done:
-        task.result()
-    try:
-        yield sio, f"http://127.0.0.1:{bound.result()}"
-    finally:
-        stop.set()
-        await task
+    async with running(sio, **options) as port:
+        yield sio, f"http://127.0.0.1:{port}"
 
 
 def node_of(sio: sioserver.AsyncServer) -> str:
