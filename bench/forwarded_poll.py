@@ -26,7 +26,6 @@ import contextlib
 import importlib.util
 import os
 import re
-import shutil
 import socket
 import statistics
 import subprocess
@@ -175,14 +174,7 @@ async def nginx_main(rounds: int) -> None:
               f"median (p90 {s_p90:.0f}); round-robin {r_med:.0f} us median (p90 {r_p90:.0f}): +{r_med - s_med:.0f} us "
               f"per echo, 2 requests per echo of which 4/3 forwarded on average; {rounds} echoes each")
     finally:
-        for proc in reversed(procs):
-            proc.terminate()
-        for proc in reversed(procs):
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        shutil.rmtree(workdir, ignore_errors=True)
+        cluster.stop(procs, workdir, 10)
 
 
 if __name__ == "__main__":

@@ -171,16 +171,21 @@ def main(argv: list[str] | None = None) -> None:
             print(f"cluster: a process exited ({dead}); stopping", file=sys.stderr, flush=True)
             status = 1
     finally:
-        for proc in reversed(procs):
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in reversed(procs):
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        shutil.rmtree(workdir, ignore_errors=True)
+        stop(procs, workdir)
     sys.exit(status)
+
+
+def stop(procs: list[subprocess.Popen[bytes]], workdir: Path, timeout: float = 5.0) -> None:
+    """Terminate what was started, last first (killed after ``timeout`` s), and remove its directory."""
+    for proc in reversed(procs):
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in reversed(procs):
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    shutil.rmtree(workdir, ignore_errors=True)
 
 if __name__ == "__main__":
     main()
