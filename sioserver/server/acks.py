@@ -1,7 +1,8 @@
 """What waits for acknowledgements: every pending ack of a socket is an :class:`~.protocols.AckHandler`.
 
-* :class:`CallbackAck`: ``sio.emit(..., to=sid, callback=fn)`` (``fn(*answer)``; on timeout a log line,
-  and ``fn(AckTimeoutError)`` when the emit gave its own ``timeout=``, as Node's ``socket.timeout()``).
+* :class:`CallbackAck`: ``sio.emit(..., to=sid, callback=fn)`` (``fn(*answer)``, run as a handler is when it is
+  a coroutine function; on timeout a log line, and ``fn(AckTimeoutError)`` when the emit gave its own
+  ``timeout=``, as Node's ``socket.timeout()``).
 * :class:`AckWaiter`: ``sio.call()``: a future that gets the answer, :class:`AckTimeoutError` or
   :class:`DisconnectedError`.
 * :class:`BroadcastAck`: ``emit_with_ack()`` on an operator: the answers of every client on every
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..exceptions import AckTimeoutError, DisconnectedError
+from . import eager
 
 log = logging.getLogger("sioserver.server")
 
@@ -36,17 +38,23 @@ class CallbackAck:
         self.timeout_error = timeout_error
 
     def __call__(self, answer: list[Any]) -> None:
-        self.callback(*answer)
+        # an ``async def`` callback is run as a handler is (python-socketio awaits it): inline when it
+        # cannot suspend, else in a task; an exception in it is logged
+        eager.call(self.callback, tuple(answer), None, self._failed)
 
     def expire(self) -> None:
         if self.timeout_error:
-            self.callback(AckTimeoutError(f"{self.sid} did not acknowledge {self.event!r} in time"))
+            error = AckTimeoutError(f"{self.sid} did not acknowledge {self.event!r} in time")
+            eager.call(self.callback, (error,), None, self._failed)
         else:
             log.warning("%s did not acknowledge %r within the ack timeout: its callback is not called",
                         self.sid, self.event)
 
     def fail(self, reason: str) -> None:
         pass
+
+    def _failed(self, exc: BaseException) -> None:
+        log.error("ack callback failed on socket %s: %r", self.sid, exc, exc_info=exc)
 
 
 class AckWaiter:

@@ -199,3 +199,52 @@ class TestRun:
             assert results == [i]
         assert len(eager._inline) <= 1024
 
+
+class TestAckCallbacks:
+    async def test_an_async_ack_callback_is_run_with_the_answer(self, sio_app: Any) -> None:
+        sio, client = await sio_app(server())
+        answers: list[Any] = []
+        answered = asyncio.Event()
+
+        async def got(*answer: Any) -> None:
+            answers.append(answer)
+            await asyncio.sleep(0)  # one that awaits: in a task
+            answered.set()
+
+        async def got_inline(*answer: Any) -> None:
+            answers.append(answer)
+
+        c = await client()
+        sid = await c.connect()
+        await sio.emit("question", 1, to=sid, callback=got)
+        await sio.emit("question", 2, to=sid, callback=got_inline)
+        assert await c.recv() == '421["question",1]'
+        assert await c.recv() == '422["question",2]'
+        await c.send('431["yes"]')
+        await c.send('432["no"]')
+        await asyncio.wait_for(answered.wait(), 2)
+        for _ in range(10):  # the second answer may still be on its way
+            if len(answers) == 2:
+                break
+            await asyncio.sleep(0.01)
+        assert sorted(answers) == [("no",), ("yes",)]  # the one without an await may run first
+
+    async def test_an_exception_in_an_ack_callback_is_logged(self, sio_app: Any,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+        sio, client = await sio_app(server())
+
+        async def broken(*answer: Any) -> None:
+            raise ValueError("bad answer")
+
+        c = await client()
+        sid = await c.connect()
+        await sio.emit("question", to=sid, callback=broken)
+        assert await c.recv() == '421["question"]'
+        with caplog.at_level(logging.ERROR, logger="sioserver.server"):
+            await c.send('431["yes"]')
+            for _ in range(100):
+                if any("ack callback failed" in r.getMessage() for r in caplog.records):
+                    break
+                await asyncio.sleep(0.01)
+        [failure] = [r for r in caplog.records if "ack callback failed" in r.getMessage()]
+        assert failure.exc_info is not None and failure.exc_info[0] is ValueError
