@@ -19,14 +19,18 @@ from ..exceptions import EngineIOProtocolError
 from ..proto.engineio import EngineError
 from .http import BodyTooLarge, HttpRequest, HttpResponse, IncompleteBody, compress_body, error_response
 from .payload import TooManyPackets
-from .session import DisconnectReason, Session
+from .session import DisconnectReason, PollWaiter, Session
 
-__all__ = ["Polling", "PollingConfig"]
+__all__ = ["PollWaiter", "Polling", "PollingConfig"]
 
 log = logging.getLogger("sioserver.engine")
 
 _TEXT_HEADERS = [("Content-Type", "text/plain; charset=UTF-8")]
 _OK_HEADERS = [("Content-Type", "text/html; charset=UTF-8")]
+
+
+def _future(session: Session, cors: list[tuple[str, str]]) -> asyncio.Future[None]:
+    return asyncio.get_running_loop().create_future()
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +73,26 @@ class Polling:
     # -------------------------------------------------------------------- GET
 
     async def get(self, request: HttpRequest, session: Session, cors: list[tuple[str, str]]) -> HttpResponse:
+        response = self.get_now(request, session, cors, _future)
+        if response is not None:
+            return response
+        waiter = session.poll_waiter
+        assert isinstance(waiter, asyncio.Future)
+        parked = getattr(request, "parked", None)  # optional: see the HttpRequest contract
+        if parked is not None:
+            parked()
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            self.abandon(session)  # the client went away mid-poll and the framework cancelled us
+            raise
+        return self.answer_parked(request, session, cors)
+
+    def get_now(self, request: HttpRequest, session: Session, cors: list[tuple[str, str]],
+                waiter: Callable[[Session, list[tuple[str, str]]], PollWaiter]) -> HttpResponse | None:
+        """A GET answered now, or parked (None): ``session.poll_waiter`` is then ``waiter(session, cors)``, which the
+        session completes when the GET is to be answered; the front then calls :meth:`answer_parked`, or
+        :meth:`abandon` if the client went away first. (A front may step this without a coroutine.)"""
         if session.poll_waiter is not None:
             # a second concurrent GET: the first gets a CLOSE packet, this one an empty 400, the session
             # ends (as the reference)
@@ -82,38 +106,42 @@ class Polling:
         if session.upgrading:
             return HttpResponse(200, session.payload.noop_body, [*_TEXT_HEADERS, *cors])
         if session.outbox_empty:
-            waiter = asyncio.get_running_loop().create_future()
-            session.poll_waiter = waiter
+            session.poll_waiter = waiter(session, cors)
             session.poll_request = request
             self._park(session)
-            parked = getattr(request, "parked", None)  # optional: see the HttpRequest contract
-            if parked is not None:
-                parked()
-            try:
-                await waiter
-            except asyncio.CancelledError:
-                # the client went away mid-poll and the framework cancelled us
-                session.close(DisconnectReason.TRANSPORT_CLOSE)
-                raise
-            finally:
-                session.poll_waiter = None
-                session.poll_request = None
-                self.parked.discard(session)
-            if session.closed:
-                self.forget(session)
-                # a close the client sent itself is not echoed: the parked GET gets a noop
-                fmt = session.payload
-                body = fmt.noop_body if session.client_closed else fmt.close_body
-                return HttpResponse(200, body, [*_TEXT_HEADERS, *cors])
-            if session.upgrading or session.outbox_empty:
-                return HttpResponse(200, session.payload.noop_body, [*_TEXT_HEADERS, *cors])
+            return None
+        return self._take(request, session, cors)
+
+    def answer_parked(self, request: HttpRequest, session: Session, cors: list[tuple[str, str]]) -> HttpResponse:
+        """The answer of a parked GET whose waiter the session completed."""
+        session.poll_waiter = None
+        session.poll_request = None
+        self.parked.discard(session)
+        if session.closed:
+            self.forget(session)
+            # a close the client sent itself is not echoed: the parked GET gets a noop
+            fmt = session.payload
+            body = fmt.noop_body if session.client_closed else fmt.close_body
+            return HttpResponse(200, body, [*_TEXT_HEADERS, *cors])
+        if session.upgrading or session.outbox_empty:
+            return HttpResponse(200, session.payload.noop_body, [*_TEXT_HEADERS, *cors])
+        return self._take(request, session, cors)
+
+    def abandon(self, session: Session) -> None:
+        """A parked GET's client went away: the session ends (its transport is gone)."""
+        session.close(DisconnectReason.TRANSPORT_CLOSE)
+        session.poll_waiter = None
+        session.poll_request = None
+        self.parked.discard(session)
+
+    def _take(self, request: HttpRequest, session: Session, cors: list[tuple[str, str]]) -> HttpResponse:
         body, content_type = session.payload.encode(session.take_outbox())
-        headers = [*content_type, *cors]
+        headers = [*content_type, *cors] if cors else content_type
         config = self.config
         if config.http_compression and len(body) >= config.compression_threshold:  # (compress_body's own test first)
             body, encoding = compress_body(body, request.headers.get("Accept-Encoding"), config.compression_threshold)
             if encoding:
-                headers.append(("Content-Encoding", encoding))
+                headers = [*headers, ("Content-Encoding", encoding)]
         return HttpResponse(200, body, headers)
 
     def _park(self, session: Session) -> None:
@@ -166,6 +194,13 @@ class Polling:
             raise
         finally:
             session.posting = False
+        return self.deliver(body, request, session, cors)
+
+    def deliver(self, body: bytes, request: HttpRequest, session: Session,
+                cors: list[tuple[str, str]]) -> HttpResponse:
+        """A POST whose body is read: its packets go to the session (a front that has the body whole, within
+        ``max_http_buffer_size``, and no POST of the session in progress, may call this directly)."""
+        config = self.config
         try:
             packets = session.payload.decode(body, request.headers.get("Content-Type"), config.max_payload_packets)
         except TooManyPackets:
@@ -186,4 +221,4 @@ class Polling:
             if session.closed:
                 break
             session.receive(packet)
-        return HttpResponse(200, b"ok", [*_OK_HEADERS, *cors])
+        return HttpResponse(200, b"ok", [*_OK_HEADERS, *cors] if cors else _OK_HEADERS)

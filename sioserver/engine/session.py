@@ -42,7 +42,7 @@ from .outbox import Backlogs, OutItem, item_size
 from .payload import V4, PayloadFormat
 from .transport import SharedPacket, WebSocketTransport
 
-__all__ = ["SERVER_SIDE", "DisconnectReason", "Receiver", "Session", "SessionConfig", "SessionContext"]
+__all__ = ["SERVER_SIDE", "DisconnectReason", "PollWaiter", "Receiver", "Session", "SessionConfig", "SessionContext"]
 
 log = logging.getLogger("sioserver.engine")
 
@@ -79,6 +79,14 @@ class Receiver(Protocol):
 
     def on_close(self, reason: DisconnectReason) -> None:
         """The session ended (exactly once)."""
+
+
+class PollWaiter(Protocol):
+    """What a parked GET waits on (an ``asyncio.Future``, or a front's own): the session completes it once."""
+
+    def done(self) -> bool: ...
+
+    def set_result(self, result: None, /) -> None: ...
 
 
 class _NoReceiver:
@@ -181,7 +189,7 @@ class Session:
         self.receiver: Receiver = _NO_RECEIVER
         self.ws: WebSocketTransport | None = None
         self.upgrading = False
-        self.poll_waiter: asyncio.Future[None] | None = None
+        self.poll_waiter: PollWaiter | None = None
         self.poll_request: Any = None
         self.posting = False
         self._outbox: deque[OutItem] | None = None

@@ -40,12 +40,24 @@ from typing import TYPE_CHECKING, Any, cast
 
 import httptools
 
+from ...engine.fastpoll import PARKED, answer_now
 from ...engine.http import BodyTooLarge, HttpResponse, IncompleteBody
 from ...engine.websocket import WebSocketConfig, WebSocketConnection, WebSocketHandler
-from .request import Headers, Http1Request, Refusal, Stop, add_field, encode_response, origin_form, reason_body
+from .request import (
+    Headers,
+    Http1Request,
+    ParkedGet,
+    Refusal,
+    Stop,
+    add_field,
+    encode_response,
+    origin_form,
+    reason_body,
+)
 from .websocket import accept_websocket
 
 if TYPE_CHECKING:
+    from ...engine.session import Session
     from .server import Http1Server
 
 __all__ = ["HttpConnection"]
@@ -76,10 +88,10 @@ _HOLD_LIMIT = 64 * 1024
 class HttpConnection(asyncio.Protocol):
     __slots__ = (
         "_active", "_body_limit", "_body_parts", "_body_size", "_config", "_coro", "_discard", "_fields",
-        "_head_counted", "_head_raw", "_headers", "_in_head", "_inflated", "_inflater", "_out", "_parser", "_parsing",
-        "_paused", "_queue", "_refused", "_task", "_upgrade_tail", "_url", "_url_size", "_waiting", "_write_paused",
-        "_ws", "closing", "deadline", "deadline_kind", "local_host", "local_port", "lost", "peer_host", "peer_port",
-        "server", "transport", "upgraded",
+        "_head_counted", "_head_raw", "_headers", "_in_head", "_inflated", "_inflater", "_out", "_parked", "_parser",
+        "_parsing", "_paused", "_queue", "_refused", "_task", "_upgrade_tail", "_url", "_url_size", "_waiting",
+        "_write_paused", "_ws", "closing", "deadline", "deadline_kind", "last_query", "local_host", "local_port",
+        "lost", "peer_host", "peer_port", "server", "transport", "upgraded",
     )
 
     def __init__(self, server: Http1Server) -> None:
@@ -118,6 +130,9 @@ class HttpConnection(asyncio.Protocol):
         self._active: Http1Request | None = None
         self._coro: Coroutine[Any, Any, HttpResponse | None] | None = None
         self._waiting: asyncio.Future[Any] | None = None
+        self._parked: ParkedGet | None = None  # a GET parked on its session without a coroutine
+        #: the last query string parsed on this connection, and its fields (see Http1Request.query)
+        self.last_query: tuple[str, dict[str, str]] | None = None
         self._task: asyncio.Task[Any] | None = None
         self._refused: Refusal | None = None  # to answer once the requests before it are answered
         self._paused = False
@@ -201,7 +216,7 @@ class HttpConnection(asyncio.Protocol):
                 return True
             log.info("client %s closed the connection in the middle of a request body", self.peer_host)
             return None
-        if self._waiting is not None:
+        if self._waiting is not None or self._parked is not None:
             return None  # a parked long-poll whose client went away: connection_lost aborts it
         if self._active is not None or self._queue:
             self.closing = True  # answer, then close (a half-closed client can still read)
@@ -221,6 +236,12 @@ class HttpConnection(asyncio.Protocol):
         if task is not None:
             self._task = None
             task.cancel()
+        parked = self._parked
+        if parked is not None:  # a parked GET whose client went away: the session's transport is gone
+            self._parked = None
+            engine = self.server.engine
+            assert engine is not None
+            engine.polling.abandon(parked.session)
         if self._coro is not None:
             waiting = self._waiting
             if waiting is not None:
@@ -247,7 +268,8 @@ class HttpConnection(asyncio.Protocol):
         self._head_counted = 0
         self._head_raw = 0
         if self.deadline_kind != _BODY or self._active is None:
-            self._set_deadline(_HEAD, self.server.config.head_timeout)
+            self.deadline_kind = _HEAD
+            self.deadline = self.server.clock + self._config.head_timeout
 
     def on_url(self, fragment: bytes) -> None:
         self._url_size += len(fragment)
@@ -461,7 +483,8 @@ class HttpConnection(asyncio.Protocol):
                 self._parsing.expect_continue = False
                 self._write(_CONTINUE)
         elif not self._in_head:
-            self._set_deadline(_IDLE, self.server.config.keepalive_timeout)
+            self.deadline_kind = _IDLE
+            self.deadline = self.server.clock + self._config.keepalive_timeout
 
     def _handle(self, req: Http1Request) -> None:
         self._active = req
@@ -475,6 +498,14 @@ class HttpConnection(asyncio.Protocol):
             engine = self.server.engine
             assert engine is not None
             if "sid=" in req.query_string:
+                body = req.whole_body(self.server.engine_body_limit) if req.method == "POST" else b""
+                if body is not None:
+                    response = answer_now(engine, req, body, self._park)
+                    if response is PARKED:
+                        return
+                    if response is not None:
+                        self.respond(response.status, response.headers, response.body)
+                        return
                 self._coro = engine.handle_request(req)
                 self._step(None)
             else:
@@ -482,6 +513,22 @@ class HttpConnection(asyncio.Protocol):
         else:
             self._task = asyncio.ensure_future(self.server.handle_other(req))
             self._task.add_done_callback(self._other_done)
+
+    def _park(self, session: Session, cors: list[tuple[str, str]]) -> ParkedGet:
+        parked = self._parked = ParkedGet(self, session, cors)
+        return parked
+
+    def answer_parked(self) -> None:
+        """The session completed the parked GET (:class:`~.request.ParkedGet`): answer it."""
+        parked = self._parked
+        req = self._active
+        if parked is None or req is None or self.lost:
+            return
+        self._parked = None
+        engine = self.server.engine
+        assert engine is not None
+        response = engine.polling.answer_parked(req, parked.session, parked.cors)
+        self.respond(response.status, response.headers, response.body)
 
     # an engine request stepped by hand (see the module docstring)
 

@@ -22,10 +22,14 @@ from ...engine.http import BodyTooLarge, IncompleteBody
 from ...engine.websocket import WebSocketConfig, WebSocketConnection, WebSocketHandler
 
 if TYPE_CHECKING:
+    from ...engine.session import Session
     from .connection import HttpConnection
 
 __all__ = ["Headers", "Http1Request", "Refusal", "Stop", "add_field", "encode_response", "origin_form", "parse_query",
            "reason_body"]
+
+
+_LOWER: dict[str, str] = {}  # a header name as asked for -> lower case
 
 
 class Headers(Mapping[str, str]):
@@ -46,7 +50,12 @@ class Headers(Mapping[str, str]):
         return self._fields[name.lower()]
 
     def get(self, name: str, default: Any = None) -> Any:
-        return self._fields.get(name.lower(), default)
+        key = _LOWER.get(name)
+        if key is None:
+            key = name.lower()
+            if len(_LOWER) < 256:  # the few names the engine and apps ask for
+                _LOWER[name] = key
+        return self._fields.get(key, default)
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name.lower() in self._fields
@@ -123,9 +132,18 @@ class Http1Request:
 
     @property
     def query(self) -> Mapping[str, str]:
-        if self._query is None:
-            self._query = parse_query(self.query_string)
-        return self._query
+        query = self._query
+        if query is None:
+            # a polling client sends the same query string on every request of a connection: parsed once
+            conn = self.conn
+            last = conn.last_query
+            if last is not None and last[0] == self.query_string:
+                query = last[1]
+            else:
+                query = parse_query(self.query_string)
+                conn.last_query = (self.query_string, query)
+            self._query = query
+        return query
 
     @property
     def remote_addr(self) -> str:
@@ -185,6 +203,12 @@ class Http1Request:
             raise BodyTooLarge(len(self.body))
         return self.body
 
+    def whole_body(self, limit: int) -> bytes | None:
+        """The body, if it is here whole, without error and within ``limit``; else None."""
+        if self.body_complete and self._body_error is None and len(self.body) <= limit:
+            return self.body
+        return None
+
     def parked(self) -> None:
         """A parked GET's client going away is seen by the connection itself: nothing to start."""
 
@@ -197,7 +221,29 @@ class Http1Request:
         return self.conn.upgrade_websocket(self, handler, config, extra_headers)
 
 
-__all__ += ["BodyTooLarge", "IncompleteBody"]
+class ParkedGet:
+    """A GET parked on its session (the engine's ``PollWaiter``): completed by the session, it has the
+    connection answered at the end of the loop's turn (:meth:`~.server.Http1Server.wake`), with whatever
+    the session owes by then."""
+
+    __slots__ = ("conn", "cors", "fired", "session")
+
+    def __init__(self, conn: HttpConnection, session: Session, cors: list[tuple[str, str]]) -> None:
+        self.conn = conn
+        self.session = session
+        self.cors = cors
+        self.fired = False
+
+    def done(self) -> bool:
+        return self.fired
+
+    def set_result(self, result: None, /) -> None:
+        if not self.fired:
+            self.fired = True
+            self.conn.server.wake(self.conn)
+
+
+__all__ += ["BodyTooLarge", "IncompleteBody", "ParkedGet"]
 
 _REASONS = {status.value: status.phrase.encode() for status in HTTPStatus}
 _STATUS_LINES: dict[int, bytes] = {}
@@ -253,6 +299,9 @@ def encode_headers(headers: Sequence[tuple[str, str]]) -> bytes:
 def encode_response(status: int, headers: Sequence[tuple[str, str]], body: bytes, *, close: bool,
                     head: bool = False) -> bytes:
     """A whole response with ``Content-Length`` (no body written for HEAD, or for 1xx/204/304)."""
+    if status == 200 and not close and not head:  # the answers of polls and posts
+        return b"%s%s%sContent-Length: %d\r\n\r\n%s" % (_OK, date_header.get(), encode_headers(headers), len(body),
+                                                          body)
     parts = [status_line(status), date_header.get(), encode_headers(headers)]
     if status >= 200 and status not in (204, 304):
         parts.append(b"Content-Length: %d\r\n" % len(body))
@@ -262,6 +311,9 @@ def encode_response(status: int, headers: Sequence[tuple[str, str]], body: bytes
     if body and not head and status not in (204, 304):
         parts.append(body)
     return b"".join(parts)
+
+
+_OK = status_line(200)
 
 
 class Refusal(Exception):

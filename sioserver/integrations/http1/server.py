@@ -74,6 +74,8 @@ class Http1Server:
         self._servers: list[asyncio.Server] = []
         #: connections with responses held until the end of this turn of the loop (HttpConnection._write)
         self._held: list[HttpConnection] = []
+        #: connections whose parked GET is to be answered at the end of this turn (:meth:`wake`)
+        self._woken: list[HttpConnection] = []
         self._flush: asyncio.Handle | None = None
 
     # ------------------------------------------------------------------ for the connections
@@ -107,7 +109,20 @@ class Http1Server:
             loop = self._loop or asyncio.get_running_loop()
             self._flush = loop.call_soon(self._flush_held)
 
+    def wake(self, conn: HttpConnection) -> None:
+        """``conn``'s parked GET is to be answered: at the end of this turn (what else the session is sent
+        in the same turn goes with it), before the held responses are written."""
+        self._woken.append(conn)
+        if self._flush is None:
+            loop = self._loop or asyncio.get_running_loop()
+            self._flush = loop.call_soon(self._flush_held)
+
     def _flush_held(self) -> None:
+        woken = self._woken
+        if woken:
+            self._woken = []
+            for conn in woken:
+                conn.answer_parked()  # holds its answer: written below
         self._flush = None
         held, self._held = self._held, []
         for conn in held:
