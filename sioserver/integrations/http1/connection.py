@@ -89,7 +89,7 @@ class HttpConnection(asyncio.Protocol):
     __slots__ = (
         "_active", "_body_limit", "_body_parts", "_body_size", "_config", "_coro", "_discard", "_fields",
         "_head_counted", "_head_raw", "_headers", "_in_head", "_inflated", "_inflater", "_out", "_parked", "_parser",
-        "_parsing", "_paused", "_queue", "_refused", "_task", "_upgrade_tail", "_url", "_url_size", "_waiting",
+        "_parsing", "_paused", "_queue", "_refused", "_task", "_upgrade_tail", "_url", "_waiting",
         "_write_paused", "_ws", "closing", "deadline", "deadline_kind", "last_query", "local_host", "local_port",
         "lost", "peer_host", "peer_port", "server", "transport", "upgraded",
     )
@@ -110,8 +110,7 @@ class HttpConnection(asyncio.Protocol):
         self.deadline_kind = _NONE
         # the request being parsed
         self._in_head = False
-        self._url: list[bytes] = []
-        self._url_size = 0
+        self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._fields: dict[str, str] = {}
         self._head_counted = 0
@@ -261,8 +260,7 @@ class HttpConnection(asyncio.Protocol):
         if self.closing:
             raise Stop  # nothing after a request that closes the connection is read
         self._in_head = True
-        self._url = []
-        self._url_size = 0
+        self._url = b""
         self._headers = []
         self._fields = {}
         self._head_counted = 0
@@ -272,20 +270,19 @@ class HttpConnection(asyncio.Protocol):
             self.deadline = self.server.clock + self._config.head_timeout
 
     def on_url(self, fragment: bytes) -> None:
-        self._url_size += len(fragment)
-        if self._url_size > self.server.config.max_request_target:
-            raise Refusal(414, f"request target over {self.server.config.max_request_target} bytes")
-        self._url.append(fragment)
+        url = self._url = self._url + fragment  # (mostly one fragment: b"" + it is it)
+        if len(url) > self._config.max_request_target:
+            raise Refusal(414, f"request target over {self._config.max_request_target} bytes")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         size = len(name) + len(value) + 4
         headers = self._headers
+        headers.append((name, value))
         config = self._config
-        if size > config.max_header_line or len(headers) >= config.max_headers:
+        if size > config.max_header_line or len(headers) > config.max_headers:
             raise Refusal(431, f"a header line over {config.max_header_line} bytes" if size > config.max_header_line
                           else f"more than {config.max_headers} header fields")
         self._head_counted += size
-        headers.append((name, value))
         key = _NAMES.get(name) or name.decode("latin-1").lower()
         text = value.decode("latin-1")
         if text and text[-1] in " \t":  # llhttp drops the whitespace before a value, not after
@@ -300,8 +297,7 @@ class HttpConnection(asyncio.Protocol):
         self._in_head = False
         parser = self._parser
         server = self.server
-        url = self._url
-        target = (url[0] if len(url) == 1 else b"".join(url)).decode("latin-1")
+        target = self._url.decode("latin-1")
         path, _, query = target.partition("?")
         if "#" in query:
             query = query.partition("#")[0]
@@ -314,8 +310,8 @@ class HttpConnection(asyncio.Protocol):
         req.upgrade = parser.should_upgrade()
         if req.upgrade:  # what follows the head is not HTTP: held for the WebSocket, if there is one
             self._upgrade_tail = bytearray()
-        req.route = route = server.route(path)
-        req.engine = engine = route == "engine"
+        req.engine = engine = path in server.prefixes
+        req.route = "engine" if engine else "other"
         headers = self._fields
         self._parsing = req
         self._body_parts = []
@@ -389,8 +385,13 @@ class HttpConnection(asyncio.Protocol):
             self._inflater = None
             if not inflater.eof:
                 req.fail_body(IncompleteBody("compressed body incomplete"))
-        req.complete_body(body)
-        if not req.dispatched:
+        if req.dispatched or req._body_waiter is not None:  # handed over before its body was whole
+            req.complete_body(body)
+            return
+        req.body = body
+        if self._active is None and not self._queue:  # (_enqueue's common case)
+            self._handle(req)
+        else:
             self._enqueue(req)
 
     # ------------------------------------------------------------------ body failures
@@ -498,7 +499,12 @@ class HttpConnection(asyncio.Protocol):
             engine = self.server.engine
             assert engine is not None
             if "sid=" in req.query_string:
-                body = req.whole_body(self.server.engine_body_limit) if req.method == "POST" else b""
+                body: bytes | None = b""
+                if req.method == "POST" and (req._body_error is not None or not req.body_complete
+                                             or len(req.body) > self.server.engine_body_limit):
+                    body = None  # (the engine answers what is wrong with it)
+                elif req.method == "POST":
+                    body = req.body
                 if body is not None:
                     response = answer_now(engine, req, body, self._park)
                     if response is PARKED:
@@ -600,7 +606,12 @@ class HttpConnection(asyncio.Protocol):
             return
         close = not req.keep_alive or self.closing or req.upgrade
         self._write(encode_response(status, headers, body, close=close, head=req.method == "HEAD"))
-        self.finish(close)
+        if close or self._queue or self._paused or self._parsing is not None or self._in_head:
+            self.finish(close)
+            return
+        self._active = None  # (finish and _next, when nothing else waits)
+        self.deadline_kind = _IDLE
+        self.deadline = self.server.clock + self._config.keepalive_timeout
 
     def finish(self, close: bool) -> None:
         """The active request is answered (by :meth:`respond` or by a streaming writer)."""
@@ -631,7 +642,10 @@ class HttpConnection(asyncio.Protocol):
         out = self._out
         if out is None:
             self._out = [data]
-            self.server.hold(self)
+            server = self.server
+            server._held.append(self)  # (server.hold)
+            if server._flush is None:
+                server.hold_turn()
         else:
             out.append(data)
             if sum(map(len, out)) > _HOLD_LIMIT:

@@ -80,9 +80,6 @@ class Http1Server:
 
     # ------------------------------------------------------------------ for the connections
 
-    def route(self, path: str) -> str:
-        return "engine" if path in self.prefixes else "other"
-
     def now(self) -> float:
         loop = self._loop
         if loop is None:
@@ -106,8 +103,11 @@ class Http1Server:
         ``call_soon`` per turn, not per response)."""
         self._held.append(conn)
         if self._flush is None:
-            loop = self._loop or asyncio.get_running_loop()
-            self._flush = loop.call_soon(self._flush_held)
+            self.hold_turn()
+
+    def hold_turn(self) -> None:
+        loop = self._loop or asyncio.get_running_loop()
+        self._flush = loop.call_soon(self._flush_held)
 
     def wake(self, conn: HttpConnection) -> None:
         """``conn``'s parked GET is to be answered: at the end of this turn (what else the session is sent
