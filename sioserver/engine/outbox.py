@@ -25,7 +25,7 @@ import logging
 import sys
 from base64 import b64encode
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from ..proto.engineio import SEPARATOR
@@ -47,8 +47,10 @@ def item_size(item: OutItem) -> int:
     return item.size if item.__class__ is SharedPacket else len(item)  # type: ignore[arg-type]
 
 
-def encode_items(items: Iterable[OutItem]) -> str:
+def encode_items(items: Sequence[OutItem]) -> str:
     """A long-polling response body: text packets as they are, binary ones as ``b`` + base64."""
+    if len(items) == 1 and items[0].__class__ is str:  # mostly one packet is owed
+        return items[0]
     parts = []
     for item in items:
         message = item.message if isinstance(item, SharedPacket) else item

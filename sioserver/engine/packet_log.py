@@ -72,6 +72,10 @@ class _PacketLog(Session):
         log_packet(self, "Received", packet.type, packet.data)
         super().receive(packet)
 
+    def receive_message(self, data: str) -> None:
+        log_packet(self, "Received", PacketType.MESSAGE, data)
+        super().receive_message(data)
+
     def on_ws_message(self, conn: WebSocketTransport, data: str | bytes) -> None:
         if conn is self.ws and data.__class__ is str and data[:1] == "4":
             log_packet(self, "Received", PacketType.MESSAGE, data[1:])  # the hot path skips receive()

@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..exceptions import EngineIOProtocolError
-from ..proto.engineio import EngineError
+from ..proto.engineio import SEPARATOR, EngineError
 from .http import BodyTooLarge, HttpRequest, HttpResponse, IncompleteBody, compress_body, error_response
-from .payload import TooManyPackets
+from .payload import V4, TooManyPackets
 from .session import DisconnectReason, PollWaiter, Session
 
 __all__ = ["PollWaiter", "Polling", "PollingConfig"]
@@ -27,6 +27,7 @@ log = logging.getLogger("sioserver.engine")
 
 _TEXT_HEADERS = [("Content-Type", "text/plain; charset=UTF-8")]
 _OK_HEADERS = [("Content-Type", "text/html; charset=UTF-8")]
+_SEPARATOR = SEPARATOR.encode()
 
 
 def _future(session: Session, cors: list[tuple[str, str]]) -> asyncio.Future[None]:
@@ -200,9 +201,18 @@ class Polling:
                 cors: list[tuple[str, str]]) -> HttpResponse:
         """A POST whose body is read: its packets go to the session (a front that has the body whole, within
         ``max_http_buffer_size``, and no POST of the session in progress, may call this directly)."""
+        payload = session.payload
+        if payload is V4 and body[:1] == b"4" and _SEPARATOR not in body:  # the common case: one text MESSAGE
+            try:
+                text = body[1:].decode("utf-8")
+            except UnicodeDecodeError:
+                pass  # the general path refuses it
+            else:
+                session.receive_message(text)
+                return HttpResponse(200, b"ok", [*_OK_HEADERS, *cors] if cors else _OK_HEADERS)
         config = self.config
         try:
-            packets = session.payload.decode(body, request.headers.get("Content-Type"), config.max_payload_packets)
+            packets = payload.decode(body, request.headers.get("Content-Type"), config.max_payload_packets)
         except TooManyPackets:
             self.logger.warning("session %s: bad POST payload (payload carries more than %d packets); refused "
                                 "(400), closing it", session.sid, config.max_payload_packets)

@@ -383,6 +383,10 @@ class Session:
 
     # ---------------------------------------------------------------- receiving
 
+    def receive_message(self, data: str) -> None:
+        """A text MESSAGE from the client (what :meth:`receive` does with one, a call less)."""
+        self.receiver.on_message(data)
+
     def receive(self, packet: Packet) -> None:
         """A packet from the client on the session's current transport."""
         ptype = packet.type
