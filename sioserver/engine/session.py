@@ -279,25 +279,27 @@ class Session:
         if ws is not None and box is None and not self.upgrading and ws.writable:
             _write(ws, item)
             return True
-        size = item_size(item)
+        size = item.size if item.__class__ is SharedPacket else len(item)  # type: ignore[arg-type]
+        ctx = self._ctx
         if bounded:
             if self._dropping:
-                self._ctx.stats["dropped_slow_consumer"] += 1
+                ctx.stats["dropped_slow_consumer"] += 1
                 return False
-            if self.owed + size > self._ctx.config.max_buffered_bytes:
-                return self._over_bound(self.owed + size)
-        backlogs = self._ctx.backlogs
+            owed = self._owed + size + (ws.buffered_amount if ws is not None else 0)  # (self.owed + size)
+            if owed > ctx.config.max_buffered_bytes:
+                return self._over_bound(owed)
+        backlogs = ctx.backlogs
         if box is None:
             box = self._outbox = deque()
             backlogs.backlogged.add(self)
         box.append(item)
         self._owed += size
-        backlogs.total += size
+        total = backlogs.total = backlogs.total + size
         if ws is None:
             waiter = self.poll_waiter
             if waiter is not None and not self.upgrading and not waiter.done():
                 waiter.set_result(None)
-        if backlogs.over():
+        if 0 < backlogs.limit < total:  # (backlogs.over())
             backlogs.relieve()
         return self.state == Session.OPEN
 

@@ -301,38 +301,39 @@ class HttpConnection(asyncio.Protocol):
         path, _, query = target.partition("?")
         if "#" in query:
             query = query.partition("#")[0]
-        if not path.startswith("/"):
+        if path[:1] != "/":
             path = origin_form(path)
         method = parser.get_method()
+        fields = self._fields
         req = Http1Request(self, _METHODS.get(method) or method.decode("ascii"), target, path, query,
-                           parser.get_http_version(), Headers(self._headers, self._fields))
+                           parser.get_http_version(), Headers(self._headers, fields))
         req.keep_alive = parser.should_keep_alive() and not self.closing
-        req.upgrade = parser.should_upgrade()
-        if req.upgrade:  # what follows the head is not HTTP: held for the WebSocket, if there is one
+        if parser.should_upgrade():  # what follows the head is not HTTP: held for the WebSocket, if there is one
+            req.upgrade = True
             self._upgrade_tail = bytearray()
-        req.engine = engine = path in server.prefixes
-        req.route = "engine" if engine else "other"
-        headers = self._fields
+        engine = path in server.prefixes
+        if engine:
+            req.engine = True
+            req.route = "engine"
         self._parsing = req
-        self._body_parts = []
         self._body_size = 0
         self._inflater = None
-        self._inflated = 0
         self._discard = False
-        self._body_limit = limit = server.engine_body_limit if engine else server.config.max_body_size
-        length_text = headers.get("content-length")
+        self._body_limit = limit = server.engine_body_limit if engine else self._config.max_body_size
+        length_text = fields.get("content-length")
         length = int(length_text) if length_text is not None and length_text.isdigit() else 0
         if engine:
-            encoding = headers.get("content-encoding")
+            encoding = fields.get("content-encoding")
             if encoding is not None and encoding.lower() not in ("identity", ""):
                 kind = encoding.lower()
+                self._inflated = 0
                 if kind == "gzip":
                     self._inflater = zlib.decompressobj(31)
                 elif kind == "deflate":
                     self._inflater = zlib.decompressobj(15)
                 else:
                     raise Refusal(400, f"unsupported Content-Encoding {encoding[:40]!r}")
-        expect = headers.get("expect")
+        expect = fields.get("expect")
         if expect is not None:
             if expect.lower() != "100-continue":
                 raise Refusal(417, f"unsupported Expect {expect[:40]!r}")
@@ -340,8 +341,9 @@ class HttpConnection(asyncio.Protocol):
         if length > limit and not self._inflater:
             self._too_large(req, length)
             return
-        if length or headers.get("transfer-encoding") is not None:
-            self._set_deadline(_BODY, server.engine_body_timeout if engine else server.config.body_timeout)
+        if length or fields.get("transfer-encoding") is not None:
+            self.deadline_kind = _BODY
+            self.deadline = server.clock + (server.engine_body_timeout if engine else self._config.body_timeout)
             if req.expect_continue and self._active is None and not self._queue:
                 self._write(_CONTINUE)
                 req.expect_continue = False

@@ -120,7 +120,7 @@ class Http1Request:
         self._body_waiter: asyncio.Future[None] | None = None
         self.keep_alive = True
         self.upgrade = False
-        self.route: str | None = None
+        self.route = "other"  # or "engine"
         self.engine = False  # answered by the Engine.IO server
         self.expect_continue = False  # a 100 Continue is still owed
         self._body_error: Exception | None = None
