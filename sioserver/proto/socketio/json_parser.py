@@ -292,12 +292,9 @@ class JSONPacketDecoder:
                 nsp, i = s[i:comma], comma + 1
         pid: int | None = None
         if i < n and "0" <= s[i] <= "9":
-            # the id ends where the payload starts (mostly "["): found at C speed, then checked for ASCII digits
-            j = s.find("[", i + 1, i + _ID_DIGITS + 1)
-            if j < 0 or not (digits := s[i:j]).isdigit() or not digits.isascii():
-                j = i + 1
-                while j < n and "0" <= s[j] <= "9":
-                    j += 1
+            j = i + 1
+            while j < n and "0" <= s[j] <= "9":
+                j += 1
             if j - i > _ID_DIGITS or (pid := int(s[i:j])) > MAX_ACK_ID:
                 raise SocketIOProtocolError("ack id out of range")
             i = j
