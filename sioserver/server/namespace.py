@@ -465,7 +465,8 @@ class _Acker:
         try:
             # Packet(ACK, nsp, args, id) without the NamedTuple's Python-level __new__
             namespace = socket.namespace
-            socket.write(namespace.encode(_tuple_new(Packet, (ACK, namespace.name, args_of(result), self.ack_id, 0))))
+            args = list(result) if isinstance(result, tuple) else [] if result is None else [result]  # (args_of)
+            socket.write(namespace.encode(_tuple_new(Packet, (ACK, namespace.name, args, self.ack_id, 0))))
         except (TypeError, ValueError) as exc:
             log.error("cannot send the ack of %s: %s", socket.sid, exc)
 
