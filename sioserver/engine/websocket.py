@@ -127,8 +127,8 @@ class WebSocketConnection(asyncio.Protocol):
         "_pong",
         "_timer",
         "_transport",
-        "_writable",
         "remote_address",
+        "writable",
     )
 
     def __init__(
@@ -145,7 +145,8 @@ class WebSocketConnection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._closed = False  # on_ws_close was called: nothing more goes in or out
         self._lost = False  # connection_lost was called
-        self._writable = True
+        #: False while the transport's write buffer is above ``write_buffer_high``
+        self.writable = True
         self._drain_waiter: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._held: bytearray | None = None  # input that arrived before start() (see attach)
@@ -168,7 +169,7 @@ class WebSocketConnection(asyncio.Protocol):
         connection in hand.
         """
         self.connection_made(transport)
-        self._writable = writable
+        self.writable = writable
         self._held = bytearray(initial_data)
         asyncio.get_running_loop().call_soon(self._release)
         if not transport.is_reading():
@@ -221,7 +222,7 @@ class WebSocketConnection(asyncio.Protocol):
                     logger.exception("on_ws_message failed for %s; closing with 1011", self.remote_address)
                     self.close(CloseCode.INTERNAL_ERROR)
             elif isinstance(event, Ping):
-                if self._writable:
+                if self.writable:
                     self._write(event.reply)
                 else:
                     # RFC 6455 5.5.3: answering only the latest ping is allowed. A peer that pings
@@ -257,10 +258,10 @@ class WebSocketConnection(asyncio.Protocol):
         self._finish(CloseCode.ABNORMAL_CLOSURE, "connection lost")
 
     def pause_writing(self) -> None:
-        self._writable = False
+        self.writable = False
 
     def resume_writing(self) -> None:
-        self._writable = True
+        self.writable = True
         pong, self._pong = self._pong, None
         if pong is not None and not self._closed:
             self._write(pong)
@@ -279,11 +280,6 @@ class WebSocketConnection(asyncio.Protocol):
         return self._closed
 
     @property
-    def writable(self) -> bool:
-        """False while the transport's write buffer is above ``write_buffer_high``."""
-        return self._writable
-
-    @property
     def compressing(self) -> bool:
         """Whether :meth:`send` compresses large messages (permessage-deflate was negotiated).
 
@@ -300,7 +296,7 @@ class WebSocketConnection(asyncio.Protocol):
 
     async def drain(self) -> None:
         """Wait until the write buffer is below ``write_buffer_low`` (or the connection is over)."""
-        if self._writable or self._lost:
+        if self.writable or self._lost:
             return
         waiter = self._drain_waiter
         if waiter is None:

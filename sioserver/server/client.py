@@ -54,7 +54,7 @@ class Client:
         self._busy = None
         backlog = self._backlog
         while backlog and self._busy is None and not self.session.closed:
-            self._handle(backlog.popleft())
+            self.on_message(backlog.popleft(), True)
         if not backlog:
             self._backlog = None
 
@@ -99,14 +99,13 @@ class Client:
 
     # ----------------------------------------------------------------- input
 
-    def on_message(self, data: str | bytes) -> None:
-        """A message from the Engine.IO session (this client is the session's receiver)."""
-        tap = self.server.tap_received
-        if tap is not None:
-            tap(data)
-        self._handle(data)
-
-    def _handle(self, data: str | bytes) -> None:
+    def on_message(self, data: str | bytes, replayed: bool = False) -> None:
+        """A message from the Engine.IO session (this client is the session's receiver); ``replayed``: one
+        held while a handler ran (``async_handlers=False``), seen by the tap when it arrived."""
+        if not replayed:
+            tap = self.server.tap_received
+            if tap is not None:
+                tap(data)
         if self._busy is not None:
             backlog = self._backlog
             if backlog is None:

@@ -159,7 +159,18 @@ def call(fn: Callable[..., Any], args: tuple[Any, ...], done: Done | None, faile
         code = result.cr_code
         verdict = _inline.get(code)
         if verdict or (verdict is None and _judge(code)):
-            _run_inline(result, done, failed)
+            try:  # (_run_inline)
+                contextvars.copy_context().run(result.send, None)
+            except StopIteration as stop:
+                value = stop.value
+            except (Exception, asyncio.CancelledError) as exc:
+                failed(exc)
+                return None
+            else:
+                _run_inline(result, done, failed)  # suspended: cannot happen (it says so)
+                return None
+            if done is not None:
+                done(value)
             return None
         return _run_task(result, done, failed, tasks)
     if inspect.isawaitable(result):

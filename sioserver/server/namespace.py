@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..engine.session import DisconnectReason
 from ..exceptions import ConnectionRefusedError
-from ..proto.socketio import ACK, EVENT, Encoded, Packet, args_of, disconnect_packet
+from ..proto.socketio import ACK, EVENT, Encoded, Packet, disconnect_packet
 from . import eager
 from .adapter import Adapter
 from .protocols import ServerEventResponder
@@ -357,7 +357,7 @@ class Namespace:
         if observer is not None:
             observer.event_received(socket, data)
         handlers = self.handlers
-        handler = handlers.lookup(event)
+        handler = handlers.events.get(event) or handlers.lookup(event)
         if handler is not None:
             args = (*self._prefix(), socket.sid, *data[1:]) if handlers.prefix_namespace else (socket.sid, *data[1:])
         elif handlers.catch_all is not None:
@@ -466,7 +466,11 @@ class _Acker:
             # Packet(ACK, nsp, args, id) without the NamedTuple's Python-level __new__
             namespace = socket.namespace
             args = list(result) if isinstance(result, tuple) else [] if result is None else [result]  # (args_of)
-            socket.write(namespace.encode(_tuple_new(Packet, (ACK, namespace.name, args, self.ack_id, 0))))
+            encoded = namespace.encode(_tuple_new(Packet, (ACK, namespace.name, args, self.ack_id, 0)))
+            if socket._held is None:  # (socket.write)
+                socket.client.write(encoded, False)
+            else:
+                socket._held.append(encoded)
         except (TypeError, ValueError) as exc:
             log.error("cannot send the ack of %s: %s", socket.sid, exc)
 
