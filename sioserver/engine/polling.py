@@ -28,6 +28,7 @@ log = logging.getLogger("sioserver.engine")
 _TEXT_HEADERS = [("Content-Type", "text/plain; charset=UTF-8")]
 _OK_HEADERS = [("Content-Type", "text/html; charset=UTF-8")]
 _SEPARATOR = SEPARATOR.encode()
+_CLOSED = Session.CLOSED
 
 
 def _future(session: Session, cors: list[tuple[str, str]]) -> asyncio.Future[None]:
@@ -100,13 +101,13 @@ class Polling:
             self.logger.info("session %s: overlapping GET requests; closing it", session.sid)
             session.close(DisconnectReason.TRANSPORT_ERROR)
             return HttpResponse(400, b"", list(cors))
-        if session.closed:
+        if session.state == _CLOSED:
             # the server closed it while no GET was parked: this GET takes the close packet
             self.forget(session)
             return HttpResponse(200, session.payload.noop_close_body, [*_TEXT_HEADERS, *cors])
         if session.upgrading:
             return HttpResponse(200, session.payload.noop_body, [*_TEXT_HEADERS, *cors])
-        if session.outbox_empty:
+        if not session._outbox:  # (outbox_empty)
             session.poll_waiter = waiter(session, cors)
             session.poll_request = request
             self._park(session)
@@ -118,13 +119,13 @@ class Polling:
         session.poll_waiter = None
         session.poll_request = None
         self.parked.discard(session)
-        if session.closed:
+        if session.state == _CLOSED:
             self.forget(session)
             # a close the client sent itself is not echoed: the parked GET gets a noop
             fmt = session.payload
             body = fmt.noop_body if session.client_closed else fmt.close_body
             return HttpResponse(200, body, [*_TEXT_HEADERS, *cors])
-        if session.upgrading or session.outbox_empty:
+        if session.upgrading or not session._outbox:
             return HttpResponse(200, session.payload.noop_body, [*_TEXT_HEADERS, *cors])
         return self._take(request, session, cors)
 

@@ -52,6 +52,7 @@ from .request import (
     add_field,
     encode_response,
     origin_form,
+    parse_query,
     reason_body,
 )
 from .websocket import accept_websocket
@@ -253,6 +254,12 @@ class HttpConnection(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._write_paused = False
+
+    def parse_query(self, query_string: str) -> dict[str, str]:
+        """``query_string``'s fields, kept as the connection's last (see :class:`~.request.Http1Request`)."""
+        query = parse_query(query_string)
+        self.last_query = (query_string, query)
+        return query
 
     # ------------------------------------------------------------------ parser callbacks
 

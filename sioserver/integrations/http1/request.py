@@ -100,9 +100,9 @@ def parse_query(query: str) -> dict[str, str]:
 class Http1Request:
     """An HTTP/1.1 request read by the front; satisfies :class:`~sioserver.engine.http.HttpRequest`."""
 
-    __slots__ = ("_body_error", "_body_waiter", "_environ", "_query", "body", "body_complete", "conn",
+    __slots__ = ("_body_error", "_body_waiter", "_environ", "body", "body_complete", "conn",
                  "dispatched", "engine", "expect_continue",
-                 "headers", "keep_alive", "method", "path", "query_string", "route", "target", "upgrade",
+                 "headers", "keep_alive", "method", "path", "query", "query_string", "route", "target", "upgrade",
                  "version")
 
     def __init__(self, conn: HttpConnection, method: str, target: str, path: str, query_string: str,
@@ -112,6 +112,13 @@ class Http1Request:
         self.target = target
         self.path = path
         self.query_string = query_string
+        #: the query's fields; a polling client sends the same query string on every request of a
+        #: connection: it is parsed once
+        last = conn.last_query
+        if last is not None and last[0] == query_string:
+            self.query: Mapping[str, str] = last[1]
+        else:
+            self.query = conn.parse_query(query_string)
         self.version = version
         self.headers = headers
         self.body = b""
@@ -124,26 +131,10 @@ class Http1Request:
         self.engine = False  # answered by the Engine.IO server
         self.expect_continue = False  # a 100 Continue is still owed
         self._body_error: Exception | None = None
-        self._query: dict[str, str] | None = None
         self._environ: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
         return f"<Http1Request {self.method} {self.target[:80]}>"
-
-    @property
-    def query(self) -> Mapping[str, str]:
-        query = self._query
-        if query is None:
-            # a polling client sends the same query string on every request of a connection: parsed once
-            conn = self.conn
-            last = conn.last_query
-            if last is not None and last[0] == self.query_string:
-                query = last[1]
-            else:
-                query = parse_query(self.query_string)
-                conn.last_query = (self.query_string, query)
-            self._query = query
-        return query
 
     @property
     def remote_addr(self) -> str:
@@ -299,9 +290,8 @@ def encode_headers(headers: Sequence[tuple[str, str]]) -> bytes:
 def encode_response(status: int, headers: Sequence[tuple[str, str]], body: bytes, *, close: bool,
                     head: bool = False) -> bytes:
     """A whole response with ``Content-Length`` (no body written for HEAD, or for 1xx/204/304)."""
-    if status == 200 and not close and not head:  # the answers of polls and posts
-        return b"%s%s%sContent-Length: %d\r\n\r\n%s" % (_OK, date_header.get(), encode_headers(headers), len(body),
-                                                          body)
+    if status == 200 and not close and not head and len(body) < _SHORT:  # the answers of polls and posts
+        return b"".join((_OK, date_header.get(), encode_headers(headers), _LENGTH[len(body)], body))
     parts = [status_line(status), date_header.get(), encode_headers(headers)]
     if status >= 200 and status not in (204, 304):
         parts.append(b"Content-Length: %d\r\n" % len(body))
@@ -314,6 +304,8 @@ def encode_response(status: int, headers: Sequence[tuple[str, str]], body: bytes
 
 
 _OK = status_line(200)
+_SHORT = 1024
+_LENGTH = [b"Content-Length: %d\r\n\r\n" % n for n in range(_SHORT)]  # (about 60 KiB)
 
 
 class Refusal(Exception):
