@@ -92,12 +92,13 @@ class _EchoEngine:
 async def serve_run(config: WebSocketConfig, host: str, port: int) -> None:
     from sioserver.integrations.http1 import Http1Server
 
-    class EchoFront(Http1Server):
-        def route(self, path: str) -> str:
-            return "engine"
+    class EveryPath(frozenset[str]):  # every path is the "engine"'s: the echo answers them all
+        def __contains__(self, path: object) -> bool:
+            return True
 
     engine = _EchoEngine(config)
-    front = EchoFront(engine)  # type: ignore[arg-type]
+    front = Http1Server(engine)  # type: ignore[arg-type]
+    front.prefixes = EveryPath()
     await front.start(host, port)
     print(f"ws_echo on ws://{host}:{port}/ (sioserver.run's front)", flush=True)
     stop = asyncio.Event()
