@@ -110,7 +110,9 @@ class Polling:
         if not session._outbox:  # (outbox_empty)
             session.poll_waiter = waiter(session, cors)
             session.poll_request = request
-            self._park(session)
+            self.parked.add(session)  # (_park)
+            if self._sweeper is None:
+                self._sweeper = asyncio.get_running_loop().call_later(self.config.poll_check_interval, self._sweep)
             return None
         return self._take(request, session, cors)
 
@@ -137,7 +139,12 @@ class Polling:
         self.parked.discard(session)
 
     def _take(self, request: HttpRequest, session: Session, cors: list[tuple[str, str]]) -> HttpResponse:
-        body, content_type = session.payload.encode(session.take_outbox())
+        box = session._outbox
+        if session.payload is V4 and box is not None and len(box) == 1 and box[0].__class__ is str:
+            body = session.take_outbox()[0].encode()  # type: ignore[union-attr]  # (one text packet owed)
+            content_type = _TEXT_HEADERS
+        else:
+            body, content_type = session.payload.encode(session.take_outbox())
         headers = [*content_type, *cors] if cors else content_type
         config = self.config
         if config.http_compression and len(body) >= config.compression_threshold:  # (compress_body's own test first)
@@ -145,11 +152,6 @@ class Polling:
             if encoding:
                 headers = [*headers, ("Content-Encoding", encoding)]
         return HttpResponse(200, body, headers)
-
-    def _park(self, session: Session) -> None:
-        self.parked.add(session)
-        if self._sweeper is None:
-            self._sweeper = asyncio.get_running_loop().call_later(self.config.poll_check_interval, self._sweep)
 
     def _sweep(self) -> None:
         """Close sessions whose parked GET was aborted by the client (frameworks do not always say)."""

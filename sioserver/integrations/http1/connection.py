@@ -27,6 +27,9 @@ the client sent behind its handshake.
 Every refusal is answered (400, 408, 413, 414, 417, 431), logged as one line and the connection is
 closed; what the client still sends is read and dropped for ``linger`` seconds so that it sees the
 answer rather than a reset.
+
+This module is the reading half of the connection; the answering half (dispatch, the stepped engine
+requests, the held writes, refusals and closing) is :class:`~.answering.Answering`, its base class.
 """
 
 from __future__ import annotations
@@ -40,36 +43,18 @@ from typing import TYPE_CHECKING, Any, cast
 
 import httptools
 
-from ...engine.fastpoll import PARKED, answer_now
 from ...engine.http import BodyTooLarge, HttpResponse, IncompleteBody
 from ...engine.websocket import WebSocketConfig, WebSocketConnection, WebSocketHandler
-from .request import (
-    Headers,
-    Http1Request,
-    ParkedGet,
-    Refusal,
-    Stop,
-    add_field,
-    encode_response,
-    origin_form,
-    parse_query,
-    reason_body,
-)
+from .answering import BODY, CONTINUE, HEAD, IDLE, INF, LINGER, NONE, Answering
+from .request import Headers, Http1Request, ParkedGet, Refusal, Stop, add_field, origin_form, parse_query
 from .websocket import accept_websocket
 
 if TYPE_CHECKING:
-    from ...engine.session import Session
     from .server import Http1Server
 
 __all__ = ["HttpConnection"]
 
 log = logging.getLogger("sioserver.http")
-
-_INF = float("inf")
-_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-
-# deadline kinds
-_NONE, _HEAD, _BODY, _IDLE, _LINGER = 0, 1, 2, 3, 4
 
 # the lower-case names of the header fields clients send most, as sent: one dict lookup instead of a
 # decode and a lower() per field (a fixed table: names not in it take the general path)
@@ -82,17 +67,13 @@ for _name in ("Host", "User-Agent", "Accept", "Accept-Encoding", "Accept-Languag
         _NAMES[_form.encode()] = _name.lower()
 del _name, _form
 _METHODS = {m.encode(): m for m in ("GET", "POST", "OPTIONS", "HEAD", "PUT", "DELETE", "PATCH")}
-#: the most a connection's held responses reach before they are written without waiting for the turn's end
-_HOLD_LIMIT = 64 * 1024
 
 
-class HttpConnection(asyncio.Protocol):
+class HttpConnection(Answering, asyncio.Protocol):
     __slots__ = (
-        "_active", "_body_limit", "_body_parts", "_body_size", "_config", "_coro", "_discard", "_fields",
-        "_head_counted", "_head_raw", "_headers", "_in_head", "_inflated", "_inflater", "_out", "_parked", "_parser",
-        "_parsing", "_paused", "_queue", "_refused", "_task", "_upgrade_tail", "_url", "_waiting",
-        "_write_paused", "_ws", "closing", "deadline", "deadline_kind", "last_query", "local_host", "local_port",
-        "lost", "peer_host", "peer_port", "server", "transport", "upgraded",
+        "_body_limit", "_body_parts", "_body_size", "_fields", "_head_counted", "_head_raw", "_headers",
+        "_inflated", "_inflater", "_parser", "_url", "_write_paused", "_ws", "last_query", "local_host",
+        "local_port",
     )
 
     def __init__(self, server: Http1Server) -> None:
@@ -107,8 +88,8 @@ class HttpConnection(asyncio.Protocol):
         self.lost = False
         self.closing = False  # answer what is in hand, then close
         self.upgraded = False
-        self.deadline = _INF
-        self.deadline_kind = _NONE
+        self.deadline = INF
+        self.deadline_kind = NONE
         # the request being parsed
         self._in_head = False
         self._url = b""
@@ -150,10 +131,10 @@ class HttpConnection(asyncio.Protocol):
         if isinstance(sock, tuple) and len(sock) >= 2:
             self.local_host, self.local_port = str(sock[0]), int(sock[1])
         self.server.connection_made(self)
-        self._set_deadline(_HEAD, self.server.config.head_timeout)
+        self._set_deadline(HEAD, self.server.config.head_timeout)
 
     def data_received(self, data: bytes) -> None:
-        if self.deadline_kind == _LINGER or self.upgraded:
+        if self.deadline_kind == LINGER or self.upgraded:
             return
         tail = self._upgrade_tail
         if tail is not None:  # bytes behind a WebSocket handshake not yet answered
@@ -226,7 +207,7 @@ class HttpConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
         self._out = None
-        self.deadline = _INF
+        self.deadline = INF
         self.server.connection_lost(self)
         if self.upgraded:
             return
@@ -272,8 +253,8 @@ class HttpConnection(asyncio.Protocol):
         self._fields = {}
         self._head_counted = 0
         self._head_raw = 0
-        if self.deadline_kind != _BODY or self._active is None:
-            self.deadline_kind = _HEAD
+        if self.deadline_kind != BODY or self._active is None:
+            self.deadline_kind = HEAD
             self.deadline = self.server.clock + self._config.head_timeout
 
     def on_url(self, fragment: bytes) -> None:
@@ -349,10 +330,10 @@ class HttpConnection(asyncio.Protocol):
             self._too_large(req, length)
             return
         if length or fields.get("transfer-encoding") is not None:
-            self.deadline_kind = _BODY
+            self.deadline_kind = BODY
             self.deadline = server.clock + (server.engine_body_timeout if engine else self._config.body_timeout)
             if req.expect_continue and self._active is None and not self._queue:
-                self._write(_CONTINUE)
+                self._write(CONTINUE)
                 req.expect_continue = False
 
     def on_body(self, chunk: bytes) -> None:
@@ -388,8 +369,8 @@ class HttpConnection(asyncio.Protocol):
         self._body_parts = []
         body = (parts[0] if len(parts) == 1 else b"".join(parts)) if parts else b""
         inflater = self._inflater
-        if self.deadline_kind in (_BODY, _HEAD):  # a request without a body still has its head deadline
-            self.deadline_kind, self.deadline = _NONE, _INF
+        if self.deadline_kind in (BODY, HEAD):  # a request without a body still has its head deadline
+            self.deadline_kind, self.deadline = NONE, INF
         if inflater is not None:
             self._inflater = None
             if not inflater.eof:
@@ -434,289 +415,30 @@ class HttpConnection(asyncio.Protocol):
 
     # ------------------------------------------------------------------ deadlines
 
-    def _set_deadline(self, kind: int, seconds: float) -> None:
-        self.deadline_kind = kind
-        self.deadline = self.server.clock + seconds  # the sweep's clock: deadlines are that coarse
-
     def on_deadline(self) -> None:
         """Called by the server's sweep once ``deadline`` has passed."""
         kind = self.deadline_kind
-        self.deadline, self.deadline_kind = _INF, _NONE
+        self.deadline, self.deadline_kind = INF, NONE
         transport = self.transport
         if transport is None or self.lost:
             return
         self.flush()
-        if kind == _LINGER:
+        if kind == LINGER:
             transport.abort()
-        elif kind == _IDLE:
+        elif kind == IDLE:
             transport.close()
-        elif kind == _HEAD:
+        elif kind == HEAD:
             if self._in_head or self._url:
                 self.refuse(Refusal(408, "request head not complete in time"))
             else:
                 transport.close()  # connected and sent nothing
-        elif kind == _BODY:
+        elif kind == BODY:
             req = self._parsing
             if req is not None and req.engine:
                 self._bad_body(req, f"{self._body_size} bytes in {self.server.engine_body_timeout}s, "
                                     "body not complete")
             else:
                 self.refuse(Refusal(408, "request body not complete in time"))
-
-    # ------------------------------------------------------------------ answering
-
-    def _enqueue(self, req: Http1Request) -> None:
-        if self._active is None and not self._queue:
-            self._handle(req)
-            return
-        self._queue.append(req)
-        transport = self.transport
-        if len(self._queue) >= self.server.config.max_pipelined and not self._paused and transport is not None:
-            self._paused = True
-            transport.pause_reading()
-
-    def _next(self) -> None:
-        queue = self._queue
-        while self._active is None and queue and not self.lost:
-            self._handle(queue.popleft())
-        if self._active is not None or queue or self.lost:
-            return
-        if self._paused and self.transport is not None:
-            self._paused = False
-            self.transport.resume_reading()
-        if self._refused is not None:
-            self._answer_refusal(self._refused)
-        elif self.closing:
-            self._close(linger=self._discard)
-        elif self._parsing is not None:
-            if self._parsing.expect_continue:
-                self._parsing.expect_continue = False
-                self._write(_CONTINUE)
-        elif not self._in_head:
-            self.deadline_kind = _IDLE
-            self.deadline = self.server.clock + self._config.keepalive_timeout
-
-    def _handle(self, req: Http1Request) -> None:
-        self._active = req
-        req.dispatched = True
-        if self.deadline_kind == _IDLE:
-            self.deadline, self.deadline_kind = _INF, _NONE
-        if self._upgrade_tail is not None and not req.upgrade:  # pragma: no cover - llhttp stops at the upgrade
-            self._upgrade_tail = None
-        route = req.route
-        if route == "engine":
-            engine = self.server.engine
-            assert engine is not None
-            if "sid=" in req.query_string:
-                body: bytes | None = b""
-                if req.method == "POST" and (req._body_error is not None or not req.body_complete
-                                             or len(req.body) > self.server.engine_body_limit):
-                    body = None  # (the engine answers what is wrong with it)
-                elif req.method == "POST":
-                    body = req.body
-                if body is not None:
-                    response = answer_now(engine, req, body, self._park)
-                    if response is PARKED:
-                        return
-                    if response is not None:
-                        self.respond(response.status, response.headers, response.body)
-                        return
-                self._coro = engine.handle_request(req)
-                self._step(None)
-            else:
-                self._task = asyncio.ensure_future(self._run_engine_task(req))
-        else:
-            self._task = asyncio.ensure_future(self.server.handle_other(req))
-            self._task.add_done_callback(self._other_done)
-
-    def _park(self, session: Session, cors: list[tuple[str, str]]) -> ParkedGet:
-        parked = self._parked = ParkedGet(self, session, cors)
-        return parked
-
-    def answer_parked(self) -> None:
-        """The session completed the parked GET (:class:`~.request.ParkedGet`): answer it."""
-        parked = self._parked
-        req = self._active
-        if parked is None or req is None or self.lost:
-            return
-        self._parked = None
-        engine = self.server.engine
-        assert engine is not None
-        response = engine.polling.answer_parked(req, parked.session, parked.cors)
-        self.respond(response.status, response.headers, response.body)
-
-    # an engine request stepped by hand (see the module docstring)
-
-    def _step(self, exc: BaseException | None) -> None:
-        coro = self._coro
-        if coro is None:
-            return
-        try:
-            yielded = coro.send(None) if exc is None else coro.throw(exc)
-        except StopIteration as stop:
-            self._coro = None
-            self._engine_done(stop.value)
-            return
-        except asyncio.CancelledError:
-            self._coro = None
-            return
-        except Exception:
-            self._coro = None
-            log.exception("the engine failed on %s %s from %s", self._active, self.peer_host, self.peer_port)
-            self._engine_done(HttpResponse(500, b"Internal Server Error"))
-            return
-        if yielded is None:  # a bare yield (asyncio.sleep(0))
-            asyncio.get_running_loop().call_soon(self._step, None)
-            return
-        yielded._asyncio_future_blocking = False
-        self._waiting = yielded
-        yielded.add_done_callback(self._wake)
-
-    def _wake(self, future: asyncio.Future[Any]) -> None:
-        self._waiting = None
-        if self._coro is not None:
-            self._step(None)
-
-    async def _run_engine_task(self, req: Http1Request) -> None:
-        engine = self.server.engine
-        assert engine is not None
-        try:
-            response = await engine.handle_request(req)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("the engine failed on %s from %s", req, self.peer_host)
-            response = HttpResponse(500, b"Internal Server Error")
-        self._task = None
-        self._engine_done(response)
-
-    def _engine_done(self, response: HttpResponse | None) -> None:
-        if self.upgraded:
-            return
-        if response is None:  # pragma: no cover - the engine returns None only after an upgrade
-            response = HttpResponse(500, b"")
-        self.respond(response.status, response.headers, response.body)
-
-    def _other_done(self, task: asyncio.Task[Any]) -> None:
-        if self._task is task:
-            self._task = None
-        if task.cancelled():
-            return
-        exc = task.exception()
-        if exc is not None:
-            log.error("request %s from %s failed", self._active, self.peer_host, exc_info=exc)
-            if self._active is not None:
-                self.respond(500, [("Content-Type", "text/plain")], b"Internal Server Error")
-
-    def respond(self, status: int, headers: Sequence[tuple[str, str]], body: bytes) -> None:
-        """Answer the active request with a whole response, then go on with the next one."""
-        req = self._active
-        if req is None or self.lost:
-            return
-        close = not req.keep_alive or self.closing or req.upgrade
-        self._write(encode_response(status, headers, body, close=close, head=req.method == "HEAD"))
-        if close or self._queue or self._paused or self._parsing is not None or self._in_head:
-            self.finish(close)
-            return
-        self._active = None  # (finish and _next, when nothing else waits)
-        self.deadline_kind = _IDLE
-        self.deadline = self.server.clock + self._config.keepalive_timeout
-
-    def finish(self, close: bool) -> None:
-        """The active request is answered (by :meth:`respond` or by a streaming writer)."""
-        self._active = None
-        if close:
-            self.closing = True
-            self._queue.clear()
-        self._next()
-
-    def write(self, data: bytes) -> None:
-        """Write part of a streamed response now (after what is held): the transport's flow control
-        (``pause_writing``) sees it at once."""
-        self.flush()
-        transport = self.transport
-        if transport is not None and not self.lost:
-            transport.write(data)
-
-    def _write(self, data: bytes) -> None:
-        """Whole responses (and 100 Continue) are held until the end of the loop's turn, then written,
-        one write per connection, by the server (:meth:`~.server.Http1Server.hold`): the responses
-        of a turn go out back to back. A peer on the same host (a reverse proxy, a client) that sleeps
-        between them is woken once for the lot rather than once per response - each wake-up is paid by
-        the writer, in the send() that delivers to it. Bounded: past ``_HOLD_LIMIT`` bytes they go out
-        at once; anything that uses the transport directly (closing, an upgrade) flushes first."""
-        transport = self.transport
-        if transport is None or self.lost:
-            return
-        out = self._out
-        if out is None:
-            self._out = [data]
-            server = self.server
-            server._held.append(self)  # (server.hold)
-            if server._flush is None:
-                server.hold_turn()
-        else:
-            out.append(data)
-            if sum(map(len, out)) > _HOLD_LIMIT:
-                self.flush()
-
-    def flush(self) -> None:
-        """Write what is held, now."""
-        out = self._out
-        if out is None:
-            return
-        self._out = None
-        transport = self.transport
-        if transport is not None and not self.lost and not transport.is_closing():
-            transport.write(out[0] if len(out) == 1 else b"".join(out))
-
-    # ------------------------------------------------------------------ refusals and closing
-
-    def refuse(self, refusal: Refusal) -> None:
-        """Stop reading requests; answer ``refusal`` once the requests before it are answered."""
-        self._refused = refusal
-        self._parsing = None
-        self._in_head = False
-        self.closing = True
-        self.deadline, self.deadline_kind = _INF, _NONE
-        if self._active is None and not self._queue:
-            self._answer_refusal(refusal)
-
-    def _answer_refusal(self, refusal: Refusal) -> None:
-        self._refused = None
-        self.server.stats["refused"] += 1
-        log.info("refused a request from %s: %s (%d)", self.peer_host, refusal.reason, refusal.status)
-        body = encode_response(refusal.status, [("Content-Type", "text/plain; charset=utf-8")],
-                               reason_body(refusal.status), close=True)
-        self._write(body)
-        self._close(linger=True)
-
-    def _close(self, linger: bool = False) -> None:
-        transport = self.transport
-        if transport is None or self.lost or transport.is_closing():
-            return
-        self.flush()  # the answer goes out before the FIN
-        if linger and transport.can_write_eof():
-            # Half-close: the answer goes out with our FIN, and what the client still sends is read
-            # and dropped for a while; closing with unread input would reset the connection, and the
-            # reset can destroy the answer before the client reads it.
-            transport.write_eof()
-            self._discard = True
-            self._set_deadline(_LINGER, self.server.config.linger)
-            if self._paused:
-                self._paused = False
-                transport.resume_reading()
-        else:
-            transport.close()
-
-    def close_idle(self) -> bool:
-        """Close now if nothing is in hand (server shutdown); True if closed."""
-        if self._active is None and not self._queue and self._parsing is None and self.transport is not None:
-            self.flush()
-            self.transport.close()
-            return True
-        self.closing = True
-        return False
 
     # ------------------------------------------------------------------ WebSocket upgrade
 
@@ -731,7 +453,7 @@ class HttpConnection(asyncio.Protocol):
         self.upgraded = True
         self._upgrade_tail = None
         self._active = None
-        self.deadline, self.deadline_kind = _INF, _NONE
+        self.deadline, self.deadline_kind = INF, NONE
         self.server.connection_lost(self)
         self._parser = None
         return transport, tail
@@ -747,7 +469,7 @@ class HttpConnection(asyncio.Protocol):
         self.upgraded = True
         self._upgrade_tail = None
         self._active = None
-        self.deadline, self.deadline_kind = _INF, _NONE
+        self.deadline, self.deadline_kind = INF, NONE
         self.server.connection_lost(self)
         self._ws = conn
         self._parser = None  # it refers back to us: no cycle left for the collector (idle WebSocket memory)

@@ -23,10 +23,11 @@ from ...engine.websocket import WebSocketConfig, WebSocketConnection, WebSocketH
 
 if TYPE_CHECKING:
     from ...engine.session import Session
+    from .answering import Answering
     from .connection import HttpConnection
 
-__all__ = ["Headers", "Http1Request", "Refusal", "Stop", "add_field", "encode_response", "origin_form", "parse_query",
-           "reason_body"]
+__all__ = ["LENGTH_LINES", "OK_LINE", "SHORT_BODY", "Headers", "Http1Request", "Refusal", "Stop", "add_field",
+           "encode_response", "origin_form", "parse_query", "reason_body"]
 
 
 _LOWER: dict[str, str] = {}  # a header name as asked for -> lower case
@@ -219,7 +220,7 @@ class ParkedGet:
 
     __slots__ = ("conn", "cors", "fired", "session")
 
-    def __init__(self, conn: HttpConnection, session: Session, cors: list[tuple[str, str]]) -> None:
+    def __init__(self, conn: Answering, session: Session, cors: list[tuple[str, str]]) -> None:
         self.conn = conn
         self.session = session
         self.cors = cors
@@ -231,7 +232,11 @@ class ParkedGet:
     def set_result(self, result: None, /) -> None:
         if not self.fired:
             self.fired = True
-            self.conn.server.wake(self.conn)
+            conn = self.conn
+            server = conn.server
+            server._woken.append(conn)  # (server.wake)
+            if server._flush is None:
+                server.hold_turn()
 
 
 __all__ += ["BodyTooLarge", "IncompleteBody", "ParkedGet"]
@@ -248,13 +253,16 @@ def status_line(status: int) -> bytes:
 
 
 class _DateHeader:
-    """``Date:`` (RFC 9110 section 6.6.1), formatted once per second."""
+    """``Date:`` (RFC 9110 section 6.6.1), formatted once per second. ``value`` is what :meth:`get` last
+    gave: the front's polls and posts read it as it is, and the front's sweep (every half second at
+    most) calls ``get`` to keep it current."""
 
     __slots__ = ("second", "value")
 
     def __init__(self) -> None:
         self.second = -1
         self.value = b""
+        self.get()
 
     def get(self) -> bytes:
         now = time.time()
@@ -290,8 +298,6 @@ def encode_headers(headers: Sequence[tuple[str, str]]) -> bytes:
 def encode_response(status: int, headers: Sequence[tuple[str, str]], body: bytes, *, close: bool,
                     head: bool = False) -> bytes:
     """A whole response with ``Content-Length`` (no body written for HEAD, or for 1xx/204/304)."""
-    if status == 200 and not close and not head and len(body) < _SHORT:  # the answers of polls and posts
-        return b"".join((_OK, date_header.get(), encode_headers(headers), _LENGTH[len(body)], body))
     parts = [status_line(status), date_header.get(), encode_headers(headers)]
     if status >= 200 and status not in (204, 304):
         parts.append(b"Content-Length: %d\r\n" % len(body))
@@ -303,9 +309,11 @@ def encode_response(status: int, headers: Sequence[tuple[str, str]], body: bytes
     return b"".join(parts)
 
 
-_OK = status_line(200)
-_SHORT = 1024
-_LENGTH = [b"Content-Length: %d\r\n\r\n" % n for n in range(_SHORT)]  # (about 60 KiB)
+#: what the front's answers to polls and posts are made of (HttpConnection.respond): the status line, and
+#: the Content-Length line (with the head's end) of each body shorter than SHORT_BODY (about 60 KiB)
+OK_LINE = status_line(200)
+SHORT_BODY = 1024
+LENGTH_LINES = [b"Content-Length: %d\r\n\r\n" % n for n in range(SHORT_BODY)]
 
 
 class Refusal(Exception):

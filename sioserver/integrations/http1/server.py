@@ -18,11 +18,12 @@ from typing import Any
 from ...engine.http import HttpResponse
 from ...engine.server import EngineServer
 from ...engine.websocket import WebSocketConfig
+from .answering import Answering
 from .asgi import Lifespan, serve_asgi
 from .asgi_ws import serve_asgi_websocket
 from .config import HttpConfig
 from .connection import HttpConnection
-from .request import Http1Request
+from .request import Http1Request, date_header
 from .static import StaticFiles
 
 __all__ = ["Http1Server"]
@@ -73,9 +74,9 @@ class Http1Server:
         self.clock = 0.0
         self._servers: list[asyncio.Server] = []
         #: connections with responses held until the end of this turn of the loop (HttpConnection._write)
-        self._held: list[HttpConnection] = []
+        self._held: list[Answering] = []
         #: connections whose parked GET is to be answered at the end of this turn (:meth:`wake`)
-        self._woken: list[HttpConnection] = []
+        self._woken: list[Answering] = []
         self._flush: asyncio.Handle | None = None
 
     # ------------------------------------------------------------------ for the connections
@@ -93,12 +94,13 @@ class Http1Server:
         self._loop = loop
         self.clock = loop.time()
         if self._sweeper is None:
+            date_header.get()
             self._sweeper = loop.call_later(self._sweep_interval, self._sweep)
 
     def connection_lost(self, conn: HttpConnection) -> None:
         self.connections.discard(conn)
 
-    def hold(self, conn: HttpConnection) -> None:
+    def hold(self, conn: Answering) -> None:
         """``conn`` holds output: it is written once the callbacks already scheduled have run (one
         ``call_soon`` per turn, not per response)."""
         self._held.append(conn)
@@ -109,7 +111,7 @@ class Http1Server:
         loop = self._loop or asyncio.get_running_loop()
         self._flush = loop.call_soon(self._flush_held)
 
-    def wake(self, conn: HttpConnection) -> None:
+    def wake(self, conn: Answering) -> None:
         """``conn``'s parked GET is to be answered: at the end of this turn (what else the session is sent
         in the same turn goes with it), before the held responses are written."""
         self._woken.append(conn)
@@ -132,6 +134,7 @@ class Http1Server:
         """One timer for every connection's deadline (head, body, keep-alive, linger)."""
         self._sweeper = None
         now = self.clock = self.now()
+        date_header.get()
         for conn in list(self.connections):
             if conn.deadline <= now:
                 conn.on_deadline()
