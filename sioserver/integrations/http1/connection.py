@@ -9,12 +9,14 @@ an :class:`~.request.Http1Request` and decides how the body is read (its limit, 
 ``on_message_complete`` queues the request. Requests are answered one at a time and in order
 (pipelining); at most ``max_pipelined`` wait, beyond that the connection is not read.
 
-Engine.IO requests carrying a ``sid`` (the polls and posts of an open session) run the engine's
-``handle_request`` coroutine stepped by hand, without a task: a POST (its body already read whole)
-and a GET that finds packets waiting complete in the first step; a GET that parks suspends on the
-engine's waiter future and resumes from that future's callback. If the client goes away meanwhile,
-``CancelledError`` is thrown into the coroutine, which is how the engine learns of an aborted poll.
-Handshakes, which run user code (``allow_request``, connect handlers), static files and the ASGI
+Engine.IO requests carrying a ``sid`` (the polls and posts of an open session) are answered without
+a coroutine where they can be (:func:`~sioserver.engine.fastpoll.answer_now`): a POST, its body read
+whole, and a GET that finds packets waiting are answered at once; a GET that parks waits on a
+:class:`~.request.ParkedGet`, which the session completes and which has the GET answered at the end
+of that turn of the loop; a parked GET whose client goes away ends its session
+(:meth:`~sioserver.engine.polling.Polling.abandon`). The rest of them run the engine's
+``handle_request`` coroutine stepped by hand, without a task; if the client goes away meanwhile,
+``CancelledError`` is thrown into the coroutine. Handshakes, which run user code (``allow_request``, connect handlers), static files and the ASGI
 app run in tasks, so that ``asyncio.current_task()`` and ``asyncio.timeout()`` work in that code.
 
 Deadlines (head, body, keep-alive idle, linger) are one float per connection, checked by one sweep
