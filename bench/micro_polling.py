@@ -3,6 +3,7 @@
 
     .venv/bin/python bench/micro_polling.py             # sioserver.run's HTTP/1.1 front, on uvloop
     .venv/bin/python bench/micro_polling.py --profile   # cProfile of the loop, top 30 by own time
+    .venv/bin/python bench/micro_polling.py --headers loadgen   # the requests as scenario E sends them
 
 Two connections of one client, as a browser holds them: one keeps a GET parked, the other POSTs
 ``42N["echo",{...}]``; the ack wakes the parked GET, which is answered, and the client parks the next
@@ -62,9 +63,15 @@ class RecordingTransport(asyncio.Transport):
         pass
 
 
+#: the header lines beyond Host: "browser" (a few more, as a browser's XHR), or "loadgen" (none: what
+#: bench/loadgen.mjs sends in scenario E)
+HEADERS = {"browser": "User-Agent: node\r\nAccept: */*\r\nConnection: keep-alive\r\n", "loadgen": ""}
+EXTRA = HEADERS["browser"]
+
+
 def request(method: str, query: str, body: bytes = b"") -> bytes:
     head = (f"{method} /socket.io/?EIO=4&transport=polling{query} HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n"
-            "User-Agent: node\r\nAccept: */*\r\nConnection: keep-alive\r\n")
+            + EXTRA)
     if method == "POST":
         head += f"Content-Type: text/plain;charset=UTF-8\r\nContent-Length: {len(body)}\r\n"
     return head.encode() + b"\r\n" + body
@@ -127,7 +134,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=20_000)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--headers", choices=sorted(HEADERS), default="browser",
+                        help="the requests' other header lines (loadgen: as scenario E's generator)")
     args = parser.parse_args()
+    global EXTRA
+    EXTRA = HEADERS[args.headers]
     runner = uvloop.run if args.loop == "uvloop" else asyncio.run
     if args.profile:
         profile = cProfile.Profile()

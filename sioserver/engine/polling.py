@@ -29,6 +29,8 @@ _TEXT_HEADERS = [("Content-Type", "text/plain; charset=UTF-8")]
 _OK_HEADERS = [("Content-Type", "text/html; charset=UTF-8")]
 _SEPARATOR = SEPARATOR.encode()
 _CLOSED = Session.CLOSED
+#: a POST's answer without CORS headers: one object for all (responses are read, never changed)
+_OK = HttpResponse(200, b"ok", _OK_HEADERS)
 
 
 def _future(session: Session, cors: list[tuple[str, str]]) -> asyncio.Future[None]:
@@ -212,7 +214,7 @@ class Polling:
                 pass  # the general path refuses it
             else:
                 session.receive_message(text)
-                return HttpResponse(200, b"ok", [*_OK_HEADERS, *cors] if cors else _OK_HEADERS)
+                return HttpResponse(200, b"ok", [*_OK_HEADERS, *cors]) if cors else _OK
         config = self.config
         try:
             packets = payload.decode(body, request.headers.get("Content-Type"), config.max_payload_packets)
@@ -234,4 +236,4 @@ class Polling:
             if session.closed:
                 break
             session.receive(packet)
-        return HttpResponse(200, b"ok", [*_OK_HEADERS, *cors] if cors else _OK_HEADERS)
+        return HttpResponse(200, b"ok", [*_OK_HEADERS, *cors]) if cors else _OK

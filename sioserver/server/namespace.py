@@ -367,7 +367,7 @@ class Namespace:
             log.debug("no handler for event %r in %s", event, self.name)
             return
         ack_id = packet.id
-        done = None if ack_id is None else _Acker(socket, ack_id)
+        done = None if ack_id is None else functools.partial(_send_ack, socket, ack_id)
         server = self.server
         task = eager.call(handler, args, done, self._handler_failed, server._handler_tasks)
         if task is not None and not server.async_handlers:
@@ -449,30 +449,22 @@ class Namespace:
 _tuple_new = tuple.__new__
 
 
-class _Acker:
-    """Sends a handler's return value as the ack (a tuple gives several arguments)."""
-
-    __slots__ = ("ack_id", "socket")
-
-    def __init__(self, socket: Socket, ack_id: int) -> None:
-        self.socket = socket
-        self.ack_id = ack_id
-
-    def __call__(self, result: Any) -> None:
-        socket = self.socket
-        if socket.disconnected:
-            return
-        try:
-            # Packet(ACK, nsp, args, id) without the NamedTuple's Python-level __new__
-            namespace = socket.namespace
-            args = list(result) if isinstance(result, tuple) else [] if result is None else [result]  # (args_of)
-            encoded = namespace.encode(_tuple_new(Packet, (ACK, namespace.name, args, self.ack_id, 0)))
-            if socket._held is None:  # (socket.write)
-                socket.client.write(encoded, False)
-            else:
-                socket._held.append(encoded)
-        except (TypeError, ValueError) as exc:
-            log.error("cannot send the ack of %s: %s", socket.sid, exc)
+def _send_ack(socket: Socket, ack_id: int, result: Any) -> None:
+    """Send a handler's return value as the ack (a tuple gives several arguments); a handler's ``done``
+    is ``partial(_send_ack, socket, ack_id)`` (made in C, cheaper than an object of ours)."""
+    if socket.disconnected:
+        return
+    try:
+        # Packet(ACK, nsp, args, id) without the NamedTuple's Python-level __new__
+        namespace = socket.namespace
+        args = list(result) if isinstance(result, tuple) else [] if result is None else [result]  # (args_of)
+        encoded = namespace.encode(_tuple_new(Packet, (ACK, namespace.name, args, ack_id, 0)))
+        if socket._held is None:  # (socket.write)
+            socket.client.write(encoded, False)
+        else:
+            socket._held.append(encoded)
+    except (TypeError, ValueError) as exc:
+        log.error("cannot send the ack of %s: %s", socket.sid, exc)
 
 
 class AsyncNamespace:

@@ -16,8 +16,9 @@ whole, and a GET that finds packets waiting are answered at once; a GET that par
 of that turn of the loop; a parked GET whose client goes away ends its session
 (:meth:`~sioserver.engine.polling.Polling.abandon`). The rest of them run the engine's
 ``handle_request`` coroutine stepped by hand, without a task; if the client goes away meanwhile,
-``CancelledError`` is thrown into the coroutine. Handshakes, which run user code (``allow_request``, connect handlers), static files and the ASGI
-app run in tasks, so that ``asyncio.current_task()`` and ``asyncio.timeout()`` work in that code.
+``CancelledError`` is thrown into the coroutine. Handshakes, which run user code (``allow_request``,
+connect handlers), static files and the ASGI app run in tasks, so that ``asyncio.current_task()`` and
+``asyncio.timeout()`` work in that code.
 
 Deadlines (head, body, keep-alive idle, linger) are one float per connection, checked by one sweep
 timer of the server for all its connections: no timer object per request.
