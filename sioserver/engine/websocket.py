@@ -310,7 +310,11 @@ class WebSocketConnection(asyncio.Protocol):
         core = self._core
         frame = core.send_text(data) if isinstance(data, str) else core.send_binary(data)
         if frame:
-            self._write(frame)
+            transport = self._transport
+            if transport is not None and not self._lost and not _cork.active:  # (_write, uncorked)
+                transport.write(frame)
+            else:
+                self._write(frame)
 
     def send_frame(self, frame: bytes) -> None:
         """Send a message frame encoded beforehand, e.g. by :func:`~sioserver.proto.websocket.encode_message`

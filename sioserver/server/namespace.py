@@ -134,6 +134,7 @@ class Namespace:
         self.sockets: dict[str, Socket] = {}
         self.departing: dict[str, Socket] = {}  # gone, while their disconnect handlers run
         self._running_handlers: dict[str, int] = {}
+        self._failed = self._handler_failed  # (one bound method, not one per event)
         self._linger: asyncio.TimerHandle | None = None  # a dynamic namespace kept for its sessions
         self._ack_ids = 0
         self.encode: Callable[[Packet], Encoded] = server.parser.encode
@@ -369,7 +370,7 @@ class Namespace:
         ack_id = packet.id
         done = None if ack_id is None else functools.partial(_send_ack, socket, ack_id)
         server = self.server
-        task = eager.call(handler, args, done, self._handler_failed, server._handler_tasks)
+        task = eager.call(handler, args, done, self._failed, server._handler_tasks)
         if task is not None and not server.async_handlers:
             socket.client.wait_for(task)
 
@@ -459,10 +460,14 @@ def _send_ack(socket: Socket, ack_id: int, result: Any) -> None:
         namespace = socket.namespace
         args = list(result) if isinstance(result, tuple) else [] if result is None else [result]  # (args_of)
         encoded = namespace.encode(_tuple_new(Packet, (ACK, namespace.name, args, ack_id, 0)))
-        if socket._held is None:  # (socket.write)
-            socket.client.write(encoded, False)
-        else:
+        if socket._held is not None:  # (socket.write)
             socket._held.append(encoded)
+            return
+        client = socket.client
+        if len(encoded) == 1 and client.server.tap_sent is None:  # (client.write: one text message)
+            client.session.send(encoded[0])
+        else:
+            client.write(encoded, False)
     except (TypeError, ValueError) as exc:
         log.error("cannot send the ack of %s: %s", socket.sid, exc)
 

@@ -244,29 +244,11 @@ class JSONPacketDecoder:
         self._buffers = []
 
     def feed(self, message: str | bytes) -> Packet | None:
-        if message.__class__ is str:
-            if self._partial is not None:
-                raise SocketIOProtocolError("text message while binary attachments are pending")
-            return self._decode_text(message)
-        if not isinstance(message, _BYTES_LIKE):
-            raise TypeError(f"expected str or bytes, not {type(message).__name__}")
-        partial = self._partial
-        if partial is None:
-            raise SocketIOProtocolError("binary message when no attachment is expected")
-        if len(message) > self._max_size:
-            raise SocketIOProtocolError(f"attachment larger than max_size={self._max_size}")
-        buffers = self._buffers
-        buffers.append(message if message.__class__ is bytes else bytes(message))
-        if len(buffers) < partial.attachments:
-            return None
-        self.reset()
-        used = [False] * len(buffers)
-        data = _fill_placeholders(partial.data, buffers, used)
-        if not all(used):
-            raise SocketIOProtocolError(f"attachment {used.index(False)} has no placeholder")
-        return Packet(partial.type, partial.nsp, data, partial.id, partial.attachments)
-
-    def _decode_text(self, s: str) -> Packet | None:
+        if message.__class__ is not str:
+            return self._feed_binary(message)
+        if self._partial is not None:
+            raise SocketIOProtocolError("text message while binary attachments are pending")
+        s = message
         n = len(s)
         if n > self._max_size:
             raise SocketIOProtocolError(f"packet of {n} characters exceeds max_size={self._max_size}")
@@ -338,6 +320,25 @@ class JSONPacketDecoder:
             return None
         return _tuple_new(Packet, (ptype, nsp, data, pid, 0))  # Packet(ptype, nsp, data, pid), one call less
 
+
+    def _feed_binary(self, message: str | bytes) -> Packet | None:
+        if not isinstance(message, _BYTES_LIKE):
+            raise TypeError(f"expected str or bytes, not {type(message).__name__}")
+        partial = self._partial
+        if partial is None:
+            raise SocketIOProtocolError("binary message when no attachment is expected")
+        if len(message) > self._max_size:
+            raise SocketIOProtocolError(f"attachment larger than max_size={self._max_size}")
+        buffers = self._buffers
+        buffers.append(message if message.__class__ is bytes else bytes(message))
+        if len(buffers) < partial.attachments:
+            return None
+        self.reset()
+        used = [False] * len(buffers)
+        data = _fill_placeholders(partial.data, buffers, used)
+        if not all(used):
+            raise SocketIOProtocolError(f"attachment {used.index(False)} has no placeholder")
+        return Packet(partial.type, partial.nsp, data, partial.id, partial.attachments)
 
 def _fill_placeholders(obj: Any, buffers: list[bytes], used: list[bool]) -> Any:
     """Put the attachments in place of their placeholders, anywhere in ``obj`` (a list or a dict).
