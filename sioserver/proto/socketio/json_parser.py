@@ -149,6 +149,18 @@ class JSONParser:
 
     def encode(self, packet: Packet) -> Encoded:
         """The Engine.IO messages for ``packet``: ``(text,)`` or ``(text, attachment, ...)``."""
+        if packet.type is ACK and self._orjson_dumps is not None:  # an ack in the main namespace, by orjson
+            _, nsp, data, pid, _ = packet
+            if nsp == "/" and data.__class__ is list and pid.__class__ is int and 0 <= pid <= MAX_ACK_ID:
+                try:
+                    written = self._orjson_dumps(data)
+                except TypeError:
+                    pass  # bytes, or what orjson refuses: the general path below
+                else:
+                    body = written.decode() if isinstance(written, bytes) else written  # (orjson: no lone surrogate)
+                    depth = self.max_depth
+                    if len(body) <= depth or body.count("[") + body.count("{") <= depth:
+                        return ("3%d%s" % (pid, body),)
         ptype = _BASE_TYPE.get(packet.type)
         if ptype is None:
             raise ValueError(f"unknown packet type {packet.type!r}")
