@@ -79,10 +79,10 @@ class SingleEndpoint(Endpoint):
         self._pool = ConnectionPool.from_url(url, **options)
 
     async def open(self, timeout: float) -> AbstractConnection:
-        conn: AbstractConnection = self._pool.make_connection()  # type: ignore[no-untyped-call]
+        conn: AbstractConnection = self._pool.make_connection()  # type: ignore[no-untyped-call,unused-ignore]
         try:
             async with asyncio.timeout(timeout):
-                await conn.connect()  # type: ignore[no-untyped-call]
+                await conn.connect()  # type: ignore[no-untyped-call,unused-ignore]
         except BaseException:
             with contextlib.suppress(Exception):
                 await conn.disconnect(nowait=True)
@@ -107,7 +107,7 @@ class NodeEndpoint(Endpoint):
         conn = Connection(host=self.host, port=self.port, **self.options)
         try:
             async with asyncio.timeout(timeout):
-                await conn.connect()  # type: ignore[no-untyped-call]
+                await conn.connect()  # type: ignore[no-untyped-call,unused-ignore]
         except BaseException:
             with contextlib.suppress(Exception):
                 await conn.disconnect(nowait=True)
@@ -134,7 +134,7 @@ class SentinelEndpoint(Endpoint):
             conn = Connection(host=host, port=port, **self.sentinel_options)
             try:
                 async with asyncio.timeout(timeout):
-                    await conn.connect()  # type: ignore[no-untyped-call]
+                    await conn.connect()  # type: ignore[no-untyped-call,unused-ignore]
                 reply = await call(conn, "SENTINEL", "get-master-addr-by-name", self.service, timeout=timeout)
             except Exception as exc:
                 errors.append(f"{host}:{port}: {type(exc).__name__}: {exc}")
@@ -272,7 +272,7 @@ def client_for(url: str, options: dict[str, Any], who: str) -> Redis:
         raise ValueError(f"{who} publishes in the classic wire format, which a Redis Cluster's sharded adapter does "
                          "not read: give it one Redis or a Sentinel URL")
     if isinstance(target, SentinelEndpoint):
-        sentinel = Sentinel(target.sentinels, sentinel_kwargs=target.sentinel_options)  # type: ignore[no-untyped-call]
+        sentinel = Sentinel(target.sentinels, sentinel_kwargs=target.sentinel_options)  # type: ignore[no-untyped-call,unused-ignore]
         client: Redis = sentinel.master_for(target.service, **target.options)
         return client
     return Redis.from_url(url, **options)
