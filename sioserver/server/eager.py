@@ -79,12 +79,17 @@ def _run_inline(coro: types.CoroutineType[Any, Any, Any], done: Done | None, fai
     except (Exception, asyncio.CancelledError) as exc:  # the task path hands both to ``failed``
         failed(exc)
         return
-    else:  # cannot happen for a coroutine without an await point: never left suspended unseen
-        coro.close()
-        failed(RuntimeError(f"{coro.__qualname__} suspended although it has no await point"))
+    else:
+        _suspended(coro, failed)
         return
     if done is not None:
         done(result)
+
+
+def _suspended(coro: types.CoroutineType[Any, Any, Any], failed: Failed) -> None:
+    """Cannot happen for a coroutine without an await point: never left suspended unseen."""
+    coro.close()
+    failed(RuntimeError(f"{coro.__qualname__} suspended although it has no await point"))
 
 
 def run(coro: Coroutine[Any, Any, Any], done: Done | None, failed: Failed,
@@ -167,7 +172,7 @@ def call(fn: Callable[..., Any], args: tuple[Any, ...], done: Done | None, faile
                 failed(exc)
                 return None
             else:
-                _run_inline(result, done, failed)  # suspended: cannot happen (it says so)
+                _suspended(result, failed)
                 return None
             if done is not None:
                 done(value)

@@ -267,7 +267,7 @@ class Answering:
 
     def _write(self, data: bytes) -> None:
         """Whole responses (and 100 Continue) are held until the end of the loop's turn, then written,
-        one write per connection, by the server (:meth:`~.server.Http1Server.hold`): the responses
+        one write per connection, by the server (:meth:`~.server.Http1Server.hold_turn`): the responses
         of a turn go out back to back. A peer on the same host (a reverse proxy, a client) that sleeps
         between them is woken once for the lot rather than once per response - each wake-up is paid by
         the writer, in the send() that delivers to it. Bounded: past ``_HOLD_LIMIT`` bytes they go out
@@ -279,7 +279,7 @@ class Answering:
         if out is None:
             self._out = [data]
             server = self.server
-            server._held.append(self)  # (server.hold)
+            server._held.append(self)  # written by server.hold_turn's callback
             if server._flush is None:
                 server.hold_turn()
         else:

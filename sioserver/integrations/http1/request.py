@@ -195,12 +195,6 @@ class Http1Request:
             raise BodyTooLarge(len(self.body))
         return self.body
 
-    def whole_body(self, limit: int) -> bytes | None:
-        """The body, if it is here whole, without error and within ``limit``; else None."""
-        if self.body_complete and self._body_error is None and len(self.body) <= limit:
-            return self.body
-        return None
-
     def parked(self) -> None:
         """A parked GET's client going away is seen by the connection itself: nothing to start."""
 
@@ -215,7 +209,7 @@ class Http1Request:
 
 class ParkedGet:
     """A GET parked on its session (the engine's ``PollWaiter``): completed by the session, it has the
-    connection answered at the end of the loop's turn (:meth:`~.server.Http1Server.wake`), with whatever
+    connection answered at the end of the loop's turn (:meth:`~.server.Http1Server.hold_turn`), with whatever
     the session owes by then."""
 
     __slots__ = ("conn", "cors", "fired", "session")
@@ -234,7 +228,7 @@ class ParkedGet:
             self.fired = True
             conn = self.conn
             server = conn.server
-            server._woken.append(conn)  # (server.wake)
+            server._woken.append(conn)  # answered by server.hold_turn's callback
             if server._flush is None:
                 server.hold_turn()
 

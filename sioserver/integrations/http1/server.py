@@ -75,7 +75,7 @@ class Http1Server:
         self._servers: list[asyncio.Server] = []
         #: connections with responses held until the end of this turn of the loop (HttpConnection._write)
         self._held: list[Answering] = []
-        #: connections whose parked GET is to be answered at the end of this turn (:meth:`wake`)
+        #: connections whose parked GET is to be answered at the end of this turn (:meth:`hold_turn`)
         self._woken: list[Answering] = []
         self._flush: asyncio.Handle | None = None
 
@@ -100,24 +100,13 @@ class Http1Server:
     def connection_lost(self, conn: HttpConnection) -> None:
         self.connections.discard(conn)
 
-    def hold(self, conn: Answering) -> None:
-        """``conn`` holds output: it is written once the callbacks already scheduled have run (one
-        ``call_soon`` per turn, not per response)."""
-        self._held.append(conn)
-        if self._flush is None:
-            self.hold_turn()
-
     def hold_turn(self) -> None:
+        """Answer the connections in ``_woken`` (their parked GET is to be answered, with what else the
+        session is sent in this turn) and write what the connections in ``_held`` hold, once the callbacks
+        already scheduled have run: one ``call_soon`` per turn, not per response. A connection appends
+        itself to either list and calls this when ``_flush`` is None."""
         loop = self._loop or asyncio.get_running_loop()
         self._flush = loop.call_soon(self._flush_held)
-
-    def wake(self, conn: Answering) -> None:
-        """``conn``'s parked GET is to be answered: at the end of this turn (what else the session is sent
-        in the same turn goes with it), before the held responses are written."""
-        self._woken.append(conn)
-        if self._flush is None:
-            loop = self._loop or asyncio.get_running_loop()
-            self._flush = loop.call_soon(self._flush_held)
 
     def _flush_held(self) -> None:
         woken = self._woken
